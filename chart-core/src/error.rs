@@ -1,0 +1,120 @@
+//! The typed errors of the library. Every message is one line and names the file,
+//! column, value or period at fault.
+
+use std::path::PathBuf;
+
+use datafusion::error::DataFusionError;
+
+/// Everything that can go wrong while reading play data, computing charts or publishing them.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    /// The data root does not exist or is not a directory.
+    #[error("data root {0} does not exist or is not a directory")]
+    DataRootMissing(PathBuf),
+    /// A table directory is missing under the data root.
+    #[error("data root {root}: missing table directory {table}/")]
+    TableMissing {
+        /// The data root.
+        root: PathBuf,
+        /// `plays`, `songs` or `venues`.
+        table: &'static str,
+    },
+    /// A table directory holds no Parquet file.
+    #[error("{dir}: no Parquet files for table {table}")]
+    NoFiles {
+        /// The table directory.
+        dir: PathBuf,
+        /// The table.
+        table: &'static str,
+    },
+    /// A file or directory of the data root could not be listed or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path at fault.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A file is not readable as Parquet.
+    #[error("{file}: unreadable Parquet file: {reason}")]
+    UnreadableParquet {
+        /// The file.
+        file: PathBuf,
+        /// What the Parquet reader said.
+        reason: String,
+    },
+    /// A required column is absent from a file.
+    #[error("{file}: missing column `{column}` required by table {table}")]
+    MissingColumn {
+        /// The file.
+        file: PathBuf,
+        /// The table the file belongs to.
+        table: &'static str,
+        /// The missing column.
+        column: &'static str,
+    },
+    /// A column has a type the data contract does not allow.
+    #[error("{file}: column `{column}` has type {found}, expected {expected}")]
+    ColumnType {
+        /// The file.
+        file: PathBuf,
+        /// The column.
+        column: &'static str,
+        /// The type found in the file.
+        found: String,
+        /// The types the contract allows.
+        expected: &'static str,
+    },
+    /// A play file is not inside a `date=YYYY-MM-DD` partition directory.
+    #[error("{file}: play files must be under plays/date=YYYY-MM-DD/")]
+    BadPartition {
+        /// The file.
+        file: PathBuf,
+    },
+    /// A key that must be unique appears more than once.
+    #[error("table {table}: {column} `{value}` appears more than once")]
+    DuplicateKey {
+        /// The table.
+        table: &'static str,
+        /// The key column.
+        column: &'static str,
+        /// One duplicated value.
+        value: String,
+    },
+    /// The requested period has no plays to chart.
+    #[error("no plays for {period}: {detail}")]
+    NoData {
+        /// The period.
+        period: String,
+        /// What was found instead.
+        detail: String,
+    },
+    /// A period string is neither `YYYY-MM` nor `YYYY`.
+    #[error("invalid period `{0}`: expected YYYY-MM (a month) or YYYY (a year)")]
+    InvalidPeriod(String),
+    /// A methodology parameter is out of range.
+    #[error("invalid methodology: {0}")]
+    InvalidMethodology(String),
+    /// An output could not be written.
+    #[error("cannot write {path}: {source}")]
+    Output {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Encoding an output failed.
+    #[error("cannot encode {path}: {reason}")]
+    Encode {
+        /// The output file.
+        path: PathBuf,
+        /// What the encoder said.
+        reason: String,
+    },
+    /// A query failed.
+    #[error("query failed: {0}")]
+    Query(#[from] DataFusionError),
+}
+
+/// The library's result type.
+pub type Result<T, E = ChartError> = std::result::Result<T, E>;

@@ -1,0 +1,329 @@
+//! SQL functions of the methodology, registered on every session:
+//!
+//! * `business_day(started_at)`: the business day (`Date32`) of a UTC instant: the local
+//!   date, in the methodology's time zone, of the instant minus the day-start offset;
+//! * `gm_param('name')`: an integer methodology parameter (folded to a literal at planning);
+//! * `period_of(kind, day)`: the `YYYY-MM` or `YYYY` period containing a day;
+//! * `period_start(kind, period)`, `period_end(kind, period)`: its first and last day;
+//! * `previous_period(kind, period)`: the period before it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, Date32Array, StringArray};
+use arrow::datatypes::{DataType, Date32Type, TimeUnit, TimestampMillisecondType};
+use chrono::{DateTime, NaiveDate};
+use chrono_tz::Tz;
+use datafusion::common::{ScalarValue, exec_err, plan_err};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+use crate::error::Result;
+use crate::methodology::{Methodology, Period, PeriodKind};
+
+/// Registers the methodology's SQL functions on `ctx`.
+pub fn register_functions(ctx: &SessionContext, methodology: &Methodology) -> Result<()> {
+    let tz = methodology.validate()?;
+    ctx.register_udf(ScalarUDF::from(BusinessDay {
+        tz,
+        day_start_ms: methodology.day_start_minutes as i64 * 60_000,
+        signature: Signature::exact(
+            vec![DataType::Timestamp(
+                TimeUnit::Millisecond,
+                Some("UTC".into()),
+            )],
+            Volatility::Immutable,
+        ),
+    }));
+    ctx.register_udf(ScalarUDF::from(GmParam {
+        values: methodology
+            .integer_parameters()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+    }));
+    for op in [PeriodOp::Start, PeriodOp::End, PeriodOp::Previous] {
+        ctx.register_udf(ScalarUDF::from(PeriodFunction {
+            op,
+            signature: Signature::exact(
+                vec![DataType::Utf8, DataType::Utf8],
+                Volatility::Immutable,
+            ),
+        }));
+    }
+    ctx.register_udf(ScalarUDF::from(PeriodOf {
+        signature: Signature::exact(
+            vec![DataType::Utf8, DataType::Date32],
+            Volatility::Immutable,
+        ),
+    }));
+    Ok(())
+}
+
+/// The business day of a UTC instant in milliseconds.
+fn business_day_of(tz: &Tz, day_start_ms: i64, instant_ms: i64) -> Option<NaiveDate> {
+    let shifted = DateTime::from_timestamp_millis(instant_ms.checked_sub(day_start_ms)?)?;
+    Some(shifted.with_timezone(tz).date_naive())
+}
+
+fn days_since_epoch(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid")).num_days() as i32
+}
+
+fn date_from_days(days: i32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(days as i64))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct BusinessDay {
+    tz: Tz,
+    day_start_ms: i64,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for BusinessDay {
+    fn name(&self) -> &str {
+        "business_day"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Date32)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let instants = args.args[0].to_array(args.number_rows)?;
+        let instants = instants.as_primitive::<TimestampMillisecondType>();
+        let out: Date32Array = instants
+            .iter()
+            .map(|t| {
+                t.and_then(|t| business_day_of(&self.tz, self.day_start_ms, t))
+                    .map(days_since_epoch)
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct GmParam {
+    values: BTreeMap<String, i64>,
+    signature: Signature,
+}
+
+impl GmParam {
+    fn lookup(&self, name: &str) -> DfResult<i64> {
+        match self.values.get(name) {
+            Some(v) => Ok(*v),
+            None => plan_err!(
+                "gm_param: unknown parameter '{name}' (known: {})",
+                self.values.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for GmParam {
+    fn name(&self) -> &str {
+        "gm_param"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Int64)
+    }
+    fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> DfResult<ExprSimplifyResult> {
+        if let [Expr::Literal(ScalarValue::Utf8(Some(name)), _)] = args.as_slice() {
+            let v = self.lookup(name)?;
+            return Ok(ExprSimplifyResult::Simplified(Expr::Literal(
+                ScalarValue::Int64(Some(v)),
+                None,
+            )));
+        }
+        Ok(ExprSimplifyResult::Original(args))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let names = args.args[0].to_array(args.number_rows)?;
+        let names = names.as_string::<i32>();
+        let values = names
+            .iter()
+            .map(|n| n.map(|n| self.lookup(n)).transpose())
+            .collect::<DfResult<Vec<_>>>()?;
+        Ok(ColumnarValue::Array(Arc::new(
+            arrow::array::Int64Array::from(values),
+        )))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
+enum PeriodOp {
+    Start,
+    End,
+    Previous,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PeriodFunction {
+    op: PeriodOp,
+    signature: Signature,
+}
+
+fn parse_period(kind: &str, period: &str) -> DfResult<Period> {
+    let kind: PeriodKind = kind
+        .parse()
+        .or_else(|_| exec_err!("unknown period kind '{kind}' (expected 'month' or 'year')"))?;
+    Period::parse_kind(kind, period)
+        .or_else(|_| exec_err!("invalid {} period '{period}'", kind.as_str()))
+}
+
+impl ScalarUDFImpl for PeriodFunction {
+    fn name(&self) -> &str {
+        match self.op {
+            PeriodOp::Start => "period_start",
+            PeriodOp::End => "period_end",
+            PeriodOp::Previous => "previous_period",
+        }
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(match self.op {
+            PeriodOp::Previous => DataType::Utf8,
+            _ => DataType::Date32,
+        })
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let kinds = args.args[0].to_array(args.number_rows)?;
+        let periods = args.args[1].to_array(args.number_rows)?;
+        let pairs = kinds
+            .as_string::<i32>()
+            .iter()
+            .zip(periods.as_string::<i32>().iter());
+        let parsed = pairs
+            .map(|(k, p)| match (k, p) {
+                (Some(k), Some(p)) => parse_period(k, p).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<DfResult<Vec<Option<Period>>>>()?;
+        let array: ArrayRef = match self.op {
+            PeriodOp::Start => Arc::new(Date32Array::from_iter(
+                parsed
+                    .iter()
+                    .map(|p| p.map(|p| days_since_epoch(p.first_day()))),
+            )),
+            PeriodOp::End => Arc::new(Date32Array::from_iter(
+                parsed
+                    .iter()
+                    .map(|p| p.map(|p| days_since_epoch(p.last_day()))),
+            )),
+            PeriodOp::Previous => Arc::new(StringArray::from_iter(
+                parsed.iter().map(|p| p.map(|p| p.previous().to_string())),
+            )),
+        };
+        Ok(ColumnarValue::Array(array))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PeriodOf {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for PeriodOf {
+    fn name(&self) -> &str {
+        "period_of"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let kinds = args.args[0].to_array(args.number_rows)?;
+        let days = args.args[1].to_array(args.number_rows)?;
+        let days = days.as_primitive::<Date32Type>();
+        let mut out = arrow::array::StringBuilder::with_capacity(days.len(), days.len() * 7);
+        for (k, d) in kinds.as_string::<i32>().iter().zip(days.iter()) {
+            match (k, d.and_then(date_from_days)) {
+                (Some(k), Some(d)) => {
+                    let kind: PeriodKind = k.parse().or_else(|_| {
+                        exec_err!("unknown period kind '{k}' (expected 'month' or 'year')")
+                    })?;
+                    out.append_value(Period::containing(kind, d).to_string());
+                }
+                _ => out.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use datafusion::prelude::SessionContext;
+
+    async fn one(ctx: &SessionContext, sql: &str) -> String {
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        arrow::util::display::array_value_to_string(batches[0].column(0), 0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn functions_follow_the_methodology() {
+        let ctx = SessionContext::new();
+        register_functions(&ctx, &Methodology::default()).unwrap();
+        // 2024-11-30 21:59:59 UTC is 05:59:59 on 1 December in Shanghai: still 30 November.
+        let bd = |ts: &str| format!("SELECT business_day(TIMESTAMP '{ts}' AT TIME ZONE 'UTC')");
+        assert_eq!(one(&ctx, &bd("2024-11-30T21:59:59Z")).await, "2024-11-30");
+        assert_eq!(one(&ctx, &bd("2024-11-30T22:00:00Z")).await, "2024-12-01");
+        assert_eq!(one(&ctx, "SELECT gm_param('room_cap')").await, "3");
+        assert_eq!(
+            one(&ctx, "SELECT period_end('month', '2024-02')").await,
+            "2024-02-29"
+        );
+        assert_eq!(
+            one(&ctx, "SELECT previous_period('year', '2024')").await,
+            "2023"
+        );
+        assert_eq!(
+            one(&ctx, "SELECT period_of('month', DATE '2024-12-31')").await,
+            "2024-12"
+        );
+        let err = match ctx.sql("SELECT gm_param('nope')").await {
+            Ok(df) => df.collect().await.map(|_| ()).unwrap_err(),
+            Err(e) => e,
+        };
+        assert!(
+            err.to_string().contains("unknown parameter 'nope'"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn gm_param_folds_to_a_literal() {
+        let ctx = SessionContext::new();
+        register_functions(&ctx, &Methodology::default()).unwrap();
+        let df = ctx.sql("SELECT gm_param('top_n') AS n").await.unwrap();
+        let plan = format!(
+            "{}",
+            df.clone().into_optimized_plan().unwrap().display_indent()
+        );
+        assert!(!plan.contains("gm_param"), "{plan}");
+        let batches = df.collect().await.unwrap();
+        let n = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(n.value(0), 100);
+    }
+}

@@ -1,0 +1,56 @@
+-- GM-1: every play event once, with its business day and, when it cannot count
+-- towards a chart, the reason (exclusion IS NULL for a valid play).
+--
+-- * Re-sent events: an event_id seen more than once counts once. The copy kept is
+--   the earliest (started_at), then the longest (played_ms), then the smallest
+--   venue_id, room_id, song_id; `copies` says how many rows carried the event_id.
+-- * business_day(started_at): the Asia/Shanghai date of started_at minus 06:00
+--   (methodology parameters). A row without started_at falls back to its partition date.
+-- * Exclusions, first match wins: missing_value (a required column is NULL),
+--   short_play (played_ms < gm_param('min_played_ms')), unknown_song (not in songs),
+--   unknown_venue (not in venues).
+WITH events AS (
+    SELECT
+        event_id,
+        COUNT(*) AS copies,
+        first_value(
+            named_struct(
+                'venue_id', venue_id, 'room_id', room_id, 'song_id', song_id,
+                'started_at', started_at, 'played_ms', played_ms,
+                'vod_vendor', vod_vendor, 'date', date
+            )
+            ORDER BY started_at ASC NULLS LAST, played_ms DESC NULLS LAST,
+                     venue_id ASC NULLS LAST, room_id ASC NULLS LAST, song_id ASC NULLS LAST
+        ) AS kept
+    FROM plays
+    WHERE event_id IS NOT NULL
+    GROUP BY event_id
+),
+deduplicated AS (
+    SELECT
+        event_id, copies,
+        kept['venue_id'] AS venue_id, kept['room_id'] AS room_id, kept['song_id'] AS song_id,
+        kept['started_at'] AS started_at, kept['played_ms'] AS played_ms,
+        kept['vod_vendor'] AS vod_vendor, kept['date'] AS date
+    FROM events
+    UNION ALL
+    -- Rows without an event_id cannot be deduplicated: each is kept (and excluded below).
+    SELECT event_id, 1 AS copies, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date
+    FROM plays
+    WHERE event_id IS NULL
+)
+SELECT
+    d.event_id, d.copies, d.venue_id, d.room_id, d.song_id, d.started_at, d.played_ms,
+    d.vod_vendor, d.date,
+    COALESCE(business_day(d.started_at), d.date) AS business_day,
+    CASE
+        WHEN d.event_id IS NULL OR d.venue_id IS NULL OR d.room_id IS NULL
+          OR d.song_id IS NULL OR d.started_at IS NULL OR d.played_ms IS NULL
+            THEN 'missing_value'
+        WHEN d.played_ms < gm_param('min_played_ms') THEN 'short_play'
+        WHEN s.song_id IS NULL THEN 'unknown_song'
+        WHEN v.venue_id IS NULL THEN 'unknown_venue'
+    END AS exclusion
+FROM deduplicated AS d
+LEFT JOIN (SELECT DISTINCT song_id FROM songs) AS s ON s.song_id = d.song_id
+LEFT JOIN (SELECT DISTINCT venue_id FROM venues) AS v ON v.venue_id = d.venue_id
