@@ -1,0 +1,300 @@
+//! `chart-job`: publishes the Golden Mic charts and coverage metrics.
+//!
+//! A thin command line over `chart-core`: it parses flags, sets up progress
+//! reporting on stderr and prints a short summary on stdout. No chart logic lives here.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use arrow::array::RecordBatch;
+use chart_core::{GoldenMic, Methodology, Period, Publication, publish};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "chart-job",
+    version,
+    about = "Publishes the Golden Mic (金麦榜) karaoke charts and market-coverage metrics",
+    long_about = "Publishes the Golden Mic (金麦榜) karaoke charts - the hot-song and the new-song \
+chart with movement, peak and months on chart - and the market-coverage metrics, computed with \
+the GM-1 methodology from venues' play data stored as Parquet.\n\n\
+Progress goes to stderr (set RUST_LOG=warn to silence it), a short summary to stdout. \
+Errors are one line on stderr with a non-zero exit code."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Publish the charts and coverage of a month (or a year) from a data root.
+    Publish(PublishArgs),
+    /// Generate sample data if absent, publish its latest month and print the charts.
+    Demo(DemoArgs),
+    /// Generate report-calibrated sample data in the data contract.
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    /// Data root holding plays/date=YYYY-MM-DD/*.parquet, songs/*.parquet and venues/*.parquet.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Month to publish, as YYYY-MM (its business days; history from the earliest month with data).
+    #[arg(
+        long,
+        value_name = "YYYY-MM",
+        conflicts_with = "year",
+        required_unless_present = "year"
+    )]
+    month: Option<String>,
+    /// Year to publish instead of a month, as YYYY (annual charts and coverage).
+    #[arg(long, value_name = "YYYY")]
+    year: Option<String>,
+    /// Output root: the period is written to OUT/charts/month=YYYY-MM/ (or year=YYYY/).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    methodology: MethodologyArgs,
+}
+
+/// GM-1 parameters; each flag overrides one default.
+#[derive(Args, Clone)]
+struct MethodologyArgs {
+    /// Entries per chart.
+    #[arg(long, value_name = "N", default_value_t = Methodology::default().top_n)]
+    top_n: i64,
+    /// Most plays counted per venue, room, song and business day.
+    #[arg(long, value_name = "N", default_value_t = Methodology::default().room_cap)]
+    room_cap: i64,
+    /// Shortest play that counts, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = Methodology::default().min_played_ms)]
+    min_played_ms: i32,
+    /// New-song chart window: songs released in the last N days up to the period's last day.
+    #[arg(long, value_name = "DAYS", default_value_t = Methodology::default().new_song_window_days)]
+    new_song_window_days: i64,
+    /// IANA time zone of the business day.
+    #[arg(long, value_name = "TZ", default_value_t = Methodology::default().timezone)]
+    timezone: String,
+    /// Local time at which a business day starts (a night out before it belongs to the day before).
+    #[arg(long, value_name = "HH:MM", default_value = "06:00")]
+    day_start: String,
+}
+
+impl MethodologyArgs {
+    fn methodology(&self) -> Result<Methodology> {
+        let time = chrono::NaiveTime::parse_from_str(&self.day_start, "%H:%M")
+            .with_context(|| format!("--day-start `{}` is not HH:MM", self.day_start))?;
+        use chrono::Timelike;
+        let methodology = Methodology {
+            top_n: self.top_n,
+            room_cap: self.room_cap,
+            min_played_ms: self.min_played_ms,
+            new_song_window_days: self.new_song_window_days,
+            timezone: self.timezone.clone(),
+            day_start_minutes: time.hour() * 60 + time.minute(),
+            ..Methodology::default()
+        };
+        methodology.validate()?;
+        Ok(methodology)
+    }
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Where the sample data lives (generated there if absent).
+    #[arg(long, value_name = "DIR", default_value = "sample")]
+    data: PathBuf,
+    /// Output root.
+    #[arg(long, value_name = "DIR", default_value = "out")]
+    out: PathBuf,
+    /// Play events per month when generating the sample data.
+    #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().plays_per_month)]
+    plays_per_month: usize,
+    /// Songs in the catalogue when generating the sample data.
+    #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().catalogue_size)]
+    catalogue: usize,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Data root to write (its plays, songs and venues tables are replaced).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Seed of every random choice: the same flags write the same data.
+    #[arg(long, default_value_t = sample_data::SampleSpec::default().seed)]
+    seed: u64,
+    /// Play events per month.
+    #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().plays_per_month)]
+    plays_per_month: usize,
+    /// First month with plays.
+    #[arg(long, value_name = "YYYY-MM", default_value = "2024-07")]
+    first_month: String,
+    /// Number of months with plays.
+    #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().months)]
+    months: u32,
+    /// Songs in the catalogue.
+    #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().catalogue_size)]
+    catalogue: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let message = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Publish(args) => {
+            let period = match (&args.month, &args.year) {
+                (Some(m), _) => parse_period(m, "--month", chart_core::PeriodKind::Month)?,
+                (None, Some(y)) => parse_period(y, "--year", chart_core::PeriodKind::Year)?,
+                (None, None) => bail!("give --month YYYY-MM or --year YYYY"),
+            };
+            let methodology = args.methodology.methodology()?;
+            let publication = publish_period(&args.data, &period, &args.out, methodology).await?;
+            print_summary(&publication)
+        }
+        Command::Demo(args) => {
+            if !args.data.join("plays").is_dir() {
+                let spec = sample_data::SampleSpec {
+                    plays_per_month: args.plays_per_month,
+                    catalogue_size: args.catalogue,
+                    ..sample_data::SampleSpec::default()
+                };
+                tracing::info!(data = %args.data.display(), "generating sample data");
+                sample_data::generate(&spec, &args.data)?;
+            }
+            let engine = GoldenMic::open(&args.data, Methodology::default()).await?;
+            let last = *engine
+                .data()
+                .play_days()
+                .keys()
+                .next_back()
+                .context("the sample data has no plays")?;
+            // The latest month that is complete: the last partition may be the first
+            // morning of the following month.
+            let latest =
+                Period::containing(chart_core::PeriodKind::Month, last - chrono::Days::new(1));
+            tracing::info!(period = %latest, "publishing the latest month");
+            let publication = publish(&engine, &latest, &args.out).await?;
+            print_summary(&publication)
+        }
+        Command::Generate(args) => {
+            let first_month =
+                NaiveDate::parse_from_str(&format!("{}-01", args.first_month), "%Y-%m-%d")
+                    .with_context(|| {
+                        format!("--first-month `{}` is not YYYY-MM", args.first_month)
+                    })?;
+            let spec = sample_data::SampleSpec {
+                seed: args.seed,
+                plays_per_month: args.plays_per_month,
+                first_month,
+                months: args.months,
+                catalogue_size: args.catalogue,
+            };
+            let summary = sample_data::generate(&spec, &args.out)?;
+            println!(
+                "wrote {}: {} venues, {} songs, {} play rows in {} files",
+                args.out.display(),
+                summary.venues,
+                summary.songs,
+                summary.plays.rows,
+                summary.plays.files
+            );
+            Ok(())
+        }
+    }
+}
+
+fn parse_period(value: &str, flag: &str, kind: chart_core::PeriodKind) -> Result<Period> {
+    Period::parse_kind(kind, value).with_context(|| format!("{flag}"))
+}
+
+async fn publish_period(
+    data: &Path,
+    period: &Period,
+    out: &Path,
+    methodology: Methodology,
+) -> Result<Publication> {
+    tracing::info!(data = %data.display(), "reading the data root");
+    let engine = GoldenMic::open(data, methodology).await?;
+    Ok(publish(&engine, period, out).await?)
+}
+
+fn print_summary(publication: &Publication) -> Result<()> {
+    let m = &publication.manifest;
+    println!(
+        "Golden Mic {} {} ({}) published to {}",
+        m.period_kind.as_str(),
+        m.period,
+        m.methodology.version,
+        publication.directory.display()
+    );
+    for (name, chart) in [
+        ("Hot songs 热歌榜", &publication.hot),
+        ("New songs 新歌榜", &publication.new),
+    ] {
+        println!("\n{name}: top 10 of {}", chart.num_rows());
+        println!("{}", top10(chart)?);
+    }
+    let q = &m.data_quality;
+    println!(
+        "\nPlays: {} rows received, {} valid ({} re-sent copies, {} short, {} unknown song, {} unknown venue, {} missing a value)",
+        q.rows_received,
+        q.valid_plays,
+        q.duplicate_copies,
+        q.short_play,
+        q.unknown_song,
+        q.unknown_venue,
+        q.missing_value
+    );
+    println!(
+        "\nCoverage:\n{}",
+        arrow::util::pretty::pretty_format_batches(&[publication.coverage.clone()])?
+    );
+    Ok(())
+}
+
+fn top10(chart: &RecordBatch) -> Result<String> {
+    let columns = [
+        "rank",
+        "title",
+        "artist",
+        "score",
+        "venues",
+        "prev_rank",
+        "movement",
+    ];
+    let indices: Vec<usize> = columns
+        .iter()
+        .map(|c| chart.schema().index_of(c))
+        .collect::<Result<_, _>>()?;
+    let top = chart.project(&indices)?.slice(0, chart.num_rows().min(10));
+    Ok(arrow::util::pretty::pretty_format_batches(&[top])?.to_string())
+}
