@@ -233,7 +233,7 @@ async fn run(command: Command) -> Result<()> {
 }
 
 fn parse_period(value: &str, flag: &str, kind: chart_core::PeriodKind) -> Result<Period> {
-    Period::parse_kind(kind, value).with_context(|| format!("{flag}"))
+    Period::parse_kind(kind, value).with_context(|| flag.to_string())
 }
 
 async fn publish_period(
@@ -276,7 +276,7 @@ fn print_summary(publication: &Publication) -> Result<()> {
     );
     println!(
         "\nCoverage:\n{}",
-        arrow::util::pretty::pretty_format_batches(&[publication.coverage.clone()])?
+        arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&publication.coverage))?
     );
     Ok(())
 }

@@ -92,7 +92,7 @@ pub(crate) fn generate_plays(
     songs: &[Song],
     dir: &Path,
 ) -> Result<PlaySummary, SampleError> {
-    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x706c_6179_73);
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x0070_6c61_7973);
     // Classics: a fixed popularity order over the whole catalogue.
     let classic_order = shuffled(songs.len(), &mut rng);
     let classic = Zipf::new(songs.len(), 1.05);

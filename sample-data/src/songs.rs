@@ -30,7 +30,7 @@ pub(crate) struct Song {
 
 /// Generates `n` songs released up to `last_release`; about 10% of them in its last two years.
 pub(crate) fn generate_songs(seed: u64, n: usize, last_release: NaiveDate) -> Vec<Song> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x736f_6e67_73);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0073_6f6e_6773);
     let artists = (n / 25).clamp(20, 20_000);
     let first = NaiveDate::from_ymd_opt(1980, 1, 1).expect("valid date");
     let span_days = (last_release - first).num_days();

@@ -342,22 +342,26 @@ fn events(data: &Data, rules: &Rules) -> Vec<Event> {
             .started_at
             .map(|t| business_day(rules, t))
             .unwrap_or(p.partition);
-        let exclusion = if p.event_id.is_none()
-            || p.venue_id.is_none()
-            || p.room_id.is_none()
-            || p.song_id.is_none()
-            || p.started_at.is_none()
-            || p.played_ms.is_none()
-        {
-            Some("missing_value")
-        } else if p.played_ms.unwrap() < rules.min_played_ms {
-            Some("short_play")
-        } else if !data.songs.contains_key(p.song_id.as_ref().unwrap()) {
-            Some("unknown_song")
-        } else if !data.venues.contains_key(p.venue_id.as_ref().unwrap()) {
-            Some("unknown_venue")
-        } else {
-            None
+        let exclusion = match (
+            &p.event_id,
+            &p.venue_id,
+            &p.room_id,
+            &p.song_id,
+            p.started_at,
+            p.played_ms,
+        ) {
+            (Some(_), Some(venue), Some(_), Some(song), Some(_), Some(played_ms)) => {
+                if played_ms < rules.min_played_ms {
+                    Some("short_play")
+                } else if !data.songs.contains_key(song) {
+                    Some("unknown_song")
+                } else if !data.venues.contains_key(venue) {
+                    Some("unknown_venue")
+                } else {
+                    None
+                }
+            }
+            _ => Some("missing_value"),
         };
         out.push(Event {
             play: p.clone(),
