@@ -9,7 +9,7 @@
 //! The modules follow the data: [`schema`] (the contract) → [`tables`] (the files
 //! of a data root) → [`methodology`] (GM-1, periods) and [`functions`] (its SQL
 //! functions) → [`queries`] (the SQL of `queries/`, registered as views) →
-//! [`charts`] (results of a period) → [`publish`] (files on disk).
+//! [`charts`] (results of a period) → [`publication`] (files on disk).
 //!
 //! ```no_run
 //! # async fn demo() -> chart_core::Result<()> {
@@ -26,7 +26,7 @@ pub mod charts;
 pub mod error;
 pub mod functions;
 pub mod methodology;
-pub mod publish;
+pub mod publication;
 pub mod queries;
 pub mod schema;
 pub mod tables;
@@ -34,5 +34,5 @@ pub mod tables;
 pub use charts::{ChartKind, DataQuality, GoldenMic};
 pub use error::{ChartError, Result};
 pub use methodology::{Methodology, Period, PeriodKind};
-pub use publish::{Manifest, Publication, publish};
+pub use publication::{Manifest, Publication, publish};
 pub use tables::DataRoot;
