@@ -95,7 +95,7 @@ pub(crate) fn generate_plays(
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x0070_6c61_7973);
     // Classics: a fixed popularity order over the whole catalogue.
     let classic_order = shuffled(songs.len(), &mut rng);
-    let classic = Zipf::new(songs.len(), 1.05);
+    let classic = Zipf::new(songs.len(), 0.95);
     let mut summary = PlaySummary::default();
     let mut pending: BTreeMap<NaiveDate, Vec<Play>> = BTreeMap::new();
     let mut day_index = 0usize;
@@ -116,6 +116,22 @@ pub(crate) fn generate_plays(
         let appeal = shuffled(fresh.len(), &mut rng);
         let fresh: Vec<usize> = appeal.into_iter().map(|k| fresh[k]).collect();
         let fresh_zipf = (!fresh.is_empty()).then(|| Zipf::new(fresh.len(), 0.9));
+
+        // Tastes drift: each month the popularity order of the head of the catalogue
+        // is perturbed, so that songs move up and down the charts.
+        let head = classic_order.len().min(5_000);
+        let mut keyed: Vec<(f64, usize)> = (0..head)
+            .map(|r| {
+                let noise: f64 = (0..3).map(|_| rng.random::<f64>()).sum::<f64>() - 1.5;
+                (((r + 1) as f64).ln() + 0.5 * noise, classic_order[r])
+            })
+            .collect();
+        keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let month_order: Vec<usize> = keyed
+            .into_iter()
+            .map(|(_, song)| song)
+            .chain(classic_order[head..].iter().copied())
+            .collect();
 
         let days: Vec<NaiveDate> = month_start
             .iter_days()
@@ -150,7 +166,7 @@ pub(crate) fn generate_plays(
             let pick_song = |rng: &mut ChaCha8Rng| -> usize {
                 match &fresh_zipf {
                     Some(z) if rng.random_bool(0.25) => fresh[z.sample(rng)],
-                    _ => classic_order[classic.sample(rng)],
+                    _ => month_order[classic.sample(rng)],
                 }
             };
             let mut produced = 0;
