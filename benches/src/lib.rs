@@ -1,5 +1,6 @@
 //! Benchmarks of the Golden Mic chart computation live in `benches/`; this library
 //! holds their shared set-up.
+#![warn(missing_docs)]
 
 use std::path::Path;
 

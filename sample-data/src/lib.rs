@@ -23,6 +23,8 @@
 //! Everything is a pure function of [`SampleSpec`]: the same spec writes the
 //! same rows.
 
+#![warn(missing_docs)]
+
 mod names;
 mod plays;
 mod songs;

@@ -241,6 +241,63 @@ fn write_traps(root: &Path) {
         &root.join("plays/date=2024-11-15/part-9-traps.parquet"),
         &plays_batch(&rows),
     );
+    write_other_encodings(root, &venue, &song);
+}
+
+/// Plays whose file uses microsecond timestamps with a "+00:00" zone and string
+/// encodings the sample data does not use, in another column order.
+fn write_other_encodings(root: &Path, venue: &str, song: &str) {
+    use arrow::array::{LargeStringArray, StringViewArray, TimestampMicrosecondArray};
+    let n = 5;
+    let t = local_ms("2024-10-20 20:00:00") * 1000;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("played_ms", DataType::Int32, false),
+        Field::new(
+            "started_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            false,
+        ),
+        Field::new(
+            "event_id",
+            DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::LargeUtf8)),
+            false,
+        ),
+        Field::new("song_id", DataType::LargeUtf8, false),
+        Field::new("venue_id", DataType::Utf8View, false),
+        Field::new("room_id", DataType::Utf8View, false),
+        Field::new("vod_vendor", DataType::Utf8, true),
+        Field::new("firmware", DataType::Int64, true),
+    ]));
+    let ids: Vec<String> = (0..n).map(|i| format!("trap-micros-{i}")).collect();
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int32Array::from_iter_values((0..n).map(|_| 180_000))),
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(
+                    (0..n).map(|i| t + i as i64 * 300_000_000),
+                )
+                .with_timezone("+00:00"),
+            ),
+            arrow::compute::cast(
+                &LargeStringArray::from_iter_values(ids.iter()),
+                &DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::LargeUtf8)),
+            )
+            .unwrap(),
+            Arc::new(LargeStringArray::from_iter_values((0..n).map(|_| song))),
+            Arc::new(StringViewArray::from_iter_values((0..n).map(|_| venue))),
+            Arc::new(StringViewArray::from_iter_values((0..n).map(|_| "R09"))),
+            Arc::new(StringArray::from_iter((0..n).map(|_| Some("雷石")))),
+            Arc::new(arrow::array::Int64Array::from_iter_values(
+                (0..n).map(|i| i as i64),
+            )),
+        ],
+    )
+    .unwrap();
+    write_batch(
+        &root.join("plays/date=2024-10-20/part-8-encodings.parquet"),
+        &batch,
+    );
 }
 
 fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
