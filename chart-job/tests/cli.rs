@@ -227,46 +227,34 @@ fn invalid_period_and_parameters() {
     let out = tempfile::tempdir().unwrap();
     let o = out.path().to_str().unwrap();
     let d = data().to_str().unwrap();
-    let output = chart_job(&["publish", "--data", d, "--month", "2024-13", "--out", o]);
-    assert_fails(&output, "--month: invalid period `2024-13`", out.path());
-    let output = chart_job(&["publish", "--data", d, "--month", "2024", "--out", o]);
-    assert_fails(&output, "invalid period `2024`", out.path());
-    let output = chart_job(&[
-        "publish",
-        "--data",
-        d,
-        "--month",
-        "2024-11",
-        "--out",
-        o,
-        "--room-cap",
-        "0",
-    ]);
-    assert_fails(&output, "room_cap must be >= 1, got 0", out.path());
-    let output = chart_job(&[
-        "publish",
-        "--data",
-        d,
-        "--month",
-        "2024-11",
-        "--out",
-        o,
-        "--timezone",
-        "Mars/Base",
-    ]);
-    assert_fails(&output, "unknown time zone `Mars/Base`", out.path());
-    let output = chart_job(&[
-        "publish",
-        "--data",
-        d,
-        "--month",
-        "2024-11",
-        "--out",
-        o,
-        "--day-start",
-        "25:00",
-    ]);
-    assert_fails(&output, "--day-start `25:00` is not HH:MM", out.path());
+    for (extra, needle) in [
+        (
+            &["--month", "2024-13"][..],
+            "--month: invalid period `2024-13`",
+        ),
+        (&["--month", "2024"], "--month: invalid period `2024`"),
+        (&["--year", "24"], "--year: invalid period `24`"),
+        (
+            &["--month", "2024-11", "--room-cap", "0"],
+            "room_cap must be >= 1, got 0",
+        ),
+        (
+            &["--month", "2024-11", "--top-n=-1"],
+            "top_n must be >= 1, got -1",
+        ),
+        (
+            &["--month", "2024-11", "--timezone", "Mars/Base"],
+            "unknown time zone `Mars/Base`",
+        ),
+        (
+            &["--month", "2024-11", "--day-start", "25:00"],
+            "--day-start `25:00` is not HH:MM",
+        ),
+    ] {
+        let mut args = vec!["publish", "--data", d, "--out", o];
+        args.extend_from_slice(extra);
+        assert_fails(&chart_job(&args), needle, out.path());
+    }
     // Flags clap refuses exit with its usage code 2.
     let output = chart_job(&[
         "publish", "--data", d, "--month", "2024-11", "--year", "2024", "--out", o,
