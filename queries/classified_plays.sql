@@ -9,30 +9,22 @@
 -- * Exclusions, first match wins: missing_value (a required column is NULL),
 --   short_play (played_ms < gm_param('min_played_ms')), unknown_song (not in songs),
 --   unknown_venue (not in venues).
-WITH events AS (
+WITH copies AS (
     SELECT
-        event_id,
-        COUNT(*) AS copies,
-        first_value(
-            named_struct(
-                'venue_id', venue_id, 'room_id', room_id, 'song_id', song_id,
-                'started_at', started_at, 'played_ms', played_ms,
-                'vod_vendor', vod_vendor, 'date', date
-            )
+        event_id, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date,
+        ROW_NUMBER() OVER (
+            PARTITION BY event_id
             ORDER BY started_at ASC NULLS LAST, played_ms DESC NULLS LAST,
                      venue_id ASC NULLS LAST, room_id ASC NULLS LAST, song_id ASC NULLS LAST
-        ) AS kept
+        ) AS copy_number,
+        COUNT(*) OVER (PARTITION BY event_id) AS copies
     FROM plays
     WHERE event_id IS NOT NULL
-    GROUP BY event_id
 ),
 deduplicated AS (
-    SELECT
-        event_id, copies,
-        kept['venue_id'] AS venue_id, kept['room_id'] AS room_id, kept['song_id'] AS song_id,
-        kept['started_at'] AS started_at, kept['played_ms'] AS played_ms,
-        kept['vod_vendor'] AS vod_vendor, kept['date'] AS date
-    FROM events
+    SELECT event_id, copies, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date
+    FROM copies
+    WHERE copy_number = 1
     UNION ALL
     -- Rows without an event_id cannot be deduplicated: each is kept (and excluded below).
     SELECT event_id, 1 AS copies, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date
