@@ -164,8 +164,15 @@ impl GoldenMic {
     /// Computes the per-room figures of every period once and keeps them in memory,
     /// so that the charts, coverage and data quality of one or more periods that
     /// follow do not re-read the plays. Call before computing several results.
+    ///
+    /// The views replaced by in-memory tables are `room_period_plays` (read by
+    /// coverage and data quality), `song_period_stats` and `chart_entries` (read by
+    /// both charts); later changes to the files are not seen by this session.
     pub async fn materialize(&self) -> Result<()> {
-        materialize(&self.ctx, "room_period_plays").await
+        for view in ["room_period_plays", "song_period_stats", "chart_entries"] {
+            materialize(&self.ctx, view).await?;
+        }
+        Ok(())
     }
 
     /// Fails with [`ChartError::NoData`] when no play partition lies in the period.

@@ -104,7 +104,7 @@ pub struct Publication {
 pub async fn publish(engine: &GoldenMic, period: &Period, out: &Path) -> Result<Publication> {
     let started_at = now();
     engine.check_has_plays(period)?;
-    tracing::info!(%period, "computing per-room figures of every period");
+    tracing::info!(%period, "computing the per-room figures and the charts of every period");
     engine.materialize().await?;
     tracing::info!(%period, "computing data quality");
     let data_quality = engine.data_quality(period).await?;
