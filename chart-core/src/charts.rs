@@ -5,6 +5,11 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::concat_batches;
 use arrow::datatypes::Int64Type;
+use std::sync::Arc;
+
+use datafusion::common::JoinType;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col, lit};
 use serde::Serialize;
 
@@ -12,7 +17,8 @@ use crate::error::{ChartError, Result};
 use crate::functions::register_functions;
 use crate::methodology::{Methodology, Period};
 use crate::queries::{materialize, register_views};
-use crate::tables::DataRoot;
+use crate::table_functions::register_table_functions;
+use crate::tables::{DataRoot, InputTables};
 
 /// The two Golden Mic charts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -110,40 +116,108 @@ pub struct DataQuality {
     pub over_room_cap: i64,
 }
 
-/// A session with the Golden Mic tables, functions and views registered: the
-/// library's entry point.
+/// A session with the Golden Mic tables, functions, views and table functions
+/// registered: the library's entry point.
+///
+/// Open one on a data root ([`GoldenMic::open`]), or attach the tables to a session
+/// of your own ([`GoldenMic::attach`]) from files or in-memory data ([`InputTables`]).
 pub struct GoldenMic {
     ctx: SessionContext,
     methodology: Methodology,
-    data: DataRoot,
+    inputs: InputTables,
 }
 
 impl GoldenMic {
-    /// Opens a data root on a new session.
+    /// Opens a data root on a new session (with `information_schema` enabled).
     pub async fn open(root: impl AsRef<Path>, methodology: Methodology) -> Result<GoldenMic> {
-        let data = DataRoot::open(root)?;
+        let inputs = DataRoot::open(root)?.tables()?;
         let config = SessionConfig::new().with_information_schema(true);
-        GoldenMic::attach(SessionContext::new_with_config(config), data, methodology).await
+        GoldenMic::attach(SessionContext::new_with_config(config), inputs, methodology).await
     }
 
-    /// Registers the tables of `data`, the methodology's functions and the views of
-    /// `queries/` on an existing session, and checks that song and venue ids are unique.
+    /// Registers on an existing session, replacing objects of the same names: the
+    /// tables `plays`, `songs` and `venues`; the methodology's functions
+    /// ([`crate::functions`]); the views of `queries/` ([`crate::queries`]); and the
+    /// table functions `hot_chart`, `new_chart`, `coverage` and
+    /// `coverage_by_province` ([`crate::table_functions`]). Checks that song and
+    /// venue ids are unique.
     pub async fn attach(
         ctx: SessionContext,
-        data: DataRoot,
+        inputs: InputTables,
+        methodology: Methodology,
+    ) -> Result<GoldenMic> {
+        let engine = GoldenMic::attach_unchecked(ctx, inputs, methodology).await?;
+        for (table, column) in [("songs", "song_id"), ("venues", "venue_id")] {
+            check_unique(&engine.ctx, table, column).await?;
+        }
+        Ok(engine)
+    }
+
+    async fn attach_unchecked(
+        ctx: SessionContext,
+        inputs: InputTables,
         methodology: Methodology,
     ) -> Result<GoldenMic> {
         register_functions(&ctx, &methodology)?;
-        data.register(&ctx).await?;
-        for (table, column) in [("songs", "song_id"), ("venues", "venue_id")] {
-            check_unique(&ctx, table, column).await?;
-        }
+        inputs.register(&ctx)?;
         register_views(&ctx).await?;
+        register_table_functions(&ctx, &inputs, &methodology).await?;
         Ok(GoldenMic {
             ctx,
             methodology,
-            data,
+            inputs,
         })
+    }
+
+    /// The same inputs under another methodology, on a new session that shares this
+    /// one's configuration and runtime (memory pool, disk manager).
+    pub async fn with_methodology(&self, methodology: Methodology) -> Result<GoldenMic> {
+        let state = self.ctx.state();
+        GoldenMic::derived(
+            state.config().clone(),
+            state.runtime_env().clone(),
+            &self.inputs,
+            methodology,
+            None,
+        )
+        .await
+    }
+
+    /// The regional view of one province: the same methodology over only the plays
+    /// of that province's venues (and only those venues), on a new session that
+    /// shares this one's configuration and runtime. Its charts are the regional
+    /// charts, its coverage that of the province.
+    pub async fn regional(&self, province: &str) -> Result<GoldenMic> {
+        let state = self.ctx.state();
+        GoldenMic::derived(
+            state.config().clone(),
+            state.runtime_env().clone(),
+            &self.inputs,
+            self.methodology.clone(),
+            Some(province),
+        )
+        .await
+    }
+
+    /// An engine over `inputs` (restricted to `province`, if any) on a new session.
+    pub(crate) async fn derived(
+        config: SessionConfig,
+        runtime: Arc<RuntimeEnv>,
+        inputs: &InputTables,
+        methodology: Methodology,
+        province: Option<&str>,
+    ) -> Result<GoldenMic> {
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let inputs = match province {
+            None => inputs.clone(),
+            Some(province) => province_inputs(&ctx, inputs, province).await?,
+        };
+        GoldenMic::attach_unchecked(ctx, inputs, methodology).await
     }
 
     /// The session, for ad-hoc SQL over the same tables and views.
@@ -156,9 +230,14 @@ impl GoldenMic {
         &self.methodology
     }
 
-    /// The validated input files.
-    pub fn data(&self) -> &DataRoot {
-        &self.data
+    /// The input tables.
+    pub fn inputs(&self) -> &InputTables {
+        &self.inputs
+    }
+
+    /// The validated input files, when the inputs are files.
+    pub fn data(&self) -> Option<&DataRoot> {
+        self.inputs.data_root()
     }
 
     /// Computes the per-room figures of every period once and keeps them in memory,
@@ -175,27 +254,13 @@ impl GoldenMic {
         Ok(())
     }
 
-    /// Fails with [`ChartError::NoData`] when no play partition lies in the period.
+    /// Fails with [`ChartError::NoData`] when the inputs are files and no play
+    /// partition lies in the period (in-memory inputs are not checked).
     pub fn check_has_plays(&self, period: &Period) -> Result<()> {
-        let days = self.data.play_days();
-        let rows: i64 = days
-            .range(period.first_day()..=period.last_day())
-            .map(|(_, rows)| rows)
-            .sum();
-        if rows > 0 {
-            return Ok(());
+        match self.data() {
+            Some(data) => check_has_plays(data, period),
+            None => Ok(()),
         }
-        let detail = match (days.keys().next(), days.keys().next_back()) {
-            (Some(first), Some(last)) => format!(
-                "{}/plays has play rows from {first} to {last} only",
-                self.data.path().display()
-            ),
-            _ => format!("{}/plays has no play rows", self.data.path().display()),
-        };
-        Err(ChartError::NoData {
-            period: period.to_string(),
-            detail,
-        })
     }
 
     /// A chart of a period: the columns of [`CHART_COLUMNS`], by rank.
@@ -282,4 +347,74 @@ async fn check_unique(
         });
     }
     Ok(())
+}
+
+/// Fails with [`ChartError::NoData`] when no play partition of `data` lies in the period.
+pub(crate) fn check_has_plays(data: &DataRoot, period: &Period) -> Result<()> {
+    let days = data.play_days();
+    let rows: i64 = days
+        .range(period.first_day()..=period.last_day())
+        .map(|(_, rows)| rows)
+        .sum();
+    if rows > 0 {
+        return Ok(());
+    }
+    let detail = match (days.keys().next(), days.keys().next_back()) {
+        (Some(first), Some(last)) => format!(
+            "{}/plays has play rows from {first} to {last} only",
+            data.path().display()
+        ),
+        _ => format!("{}/plays has no play rows", data.path().display()),
+    };
+    Err(ChartError::NoData {
+        period: period.to_string(),
+        detail,
+    })
+}
+
+/// The inputs restricted to one province: its venues, and the plays of its venues.
+async fn province_inputs(
+    ctx: &SessionContext,
+    inputs: &InputTables,
+    province: &str,
+) -> Result<InputTables> {
+    inputs.register(ctx)?;
+    let venues = ctx
+        .table("venues")
+        .await?
+        .filter(col("province").eq(lit(province)))?;
+    if venues.clone().count().await? == 0 {
+        let known = ctx
+            .sql(
+                "SELECT DISTINCT province FROM venues WHERE province IS NOT NULL ORDER BY province",
+            )
+            .await?
+            .collect()
+            .await?;
+        let known: Vec<String> = known
+            .iter()
+            .flat_map(|b| {
+                let column = b.column(0).clone();
+                (0..b.num_rows()).filter_map(move |i| {
+                    arrow::util::display::array_value_to_string(&column, i).ok()
+                })
+            })
+            .collect();
+        return Err(ChartError::UnknownProvince {
+            province: province.to_string(),
+            known: known.join(", "),
+        });
+    }
+    let venue_ids = venues.clone().select_columns(&["venue_id"])?;
+    let plays = ctx.table("plays").await?.join(
+        venue_ids,
+        JoinType::LeftSemi,
+        &["venue_id"],
+        &["venue_id"],
+        None,
+    )?;
+    Ok(inputs
+        .clone()
+        .with_provider("plays", plays.into_view())
+        .with_provider("venues", venues.into_view()))
 }

@@ -43,21 +43,21 @@ pub enum ChartError {
         /// What the Parquet reader said.
         reason: String,
     },
-    /// A required column is absent from a file.
-    #[error("{file}: missing column `{column}` required by table {table}")]
+    /// A required column is absent from a file or in-memory table.
+    #[error("{input}: missing column `{column}` required by table {table}")]
     MissingColumn {
-        /// The file.
-        file: PathBuf,
+        /// The file, or the in-memory table.
+        input: String,
         /// The table the file belongs to.
         table: &'static str,
         /// The missing column.
         column: &'static str,
     },
     /// A column has a type the data contract does not allow.
-    #[error("{file}: column `{column}` has type {found}, expected {expected}")]
+    #[error("{input}: column `{column}` has type {found}, expected {expected}")]
     ColumnType {
-        /// The file.
-        file: PathBuf,
+        /// The file, or the in-memory table.
+        input: String,
         /// The column.
         column: &'static str,
         /// The type found in the file.
@@ -89,6 +89,14 @@ pub enum ChartError {
         /// What was found instead.
         detail: String,
     },
+    /// A regional chart was asked for a province without venues.
+    #[error("unknown province `{province}`: venues has {known}")]
+    UnknownProvince {
+        /// The province asked for.
+        province: String,
+        /// The provinces of `venues`, comma-separated.
+        known: String,
+    },
     /// A period string is neither `YYYY-MM` nor `YYYY`.
     #[error("invalid period `{0}`: expected YYYY-MM (a month) or YYYY (a year)")]
     InvalidPeriod(String),
@@ -110,6 +118,20 @@ pub enum ChartError {
         path: PathBuf,
         /// What the encoder said.
         reason: String,
+    },
+    /// A read-only session refused a statement that changes the session or writes files.
+    #[error(
+        "{statement} refused: the session is read-only (queries, EXPLAIN, DESCRIBE and SHOW only)"
+    )]
+    ReadOnly {
+        /// The kind of statement, e.g. `INSERT` or `CREATE EXTERNAL TABLE`.
+        statement: String,
+    },
+    /// No table, view or table function has this name.
+    #[error("no table, view or table function named `{name}`")]
+    UnknownRelation {
+        /// The name asked for.
+        name: String,
     },
     /// A query failed.
     #[error("query failed: {0}")]

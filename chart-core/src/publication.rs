@@ -129,7 +129,10 @@ pub async fn publish(engine: &GoldenMic, period: &Period, out: &Path) -> Result<
     let coverage_by_province = engine.coverage_by_province(period).await?;
 
     let methodology = engine.methodology().clone();
-    let inputs = engine.data().files().to_vec();
+    let inputs = engine
+        .data()
+        .map(|data| data.files().to_vec())
+        .unwrap_or_default();
     let mut input_rows = InputRows::default();
     for f in &inputs {
         match f.table {

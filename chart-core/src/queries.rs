@@ -25,12 +25,13 @@ macro_rules! query {
 }
 
 /// Every query, each after the views it reads.
-pub const QUERIES: [Query; 11] = [
+pub const QUERIES: [Query; 12] = [
     query!("classified_plays"),
     query!("valid_plays"),
     query!("room_day_plays"),
     query!("room_period_plays"),
     query!("song_period_stats"),
+    query!("song_month_stats"),
     query!("chart_entries"),
     query!("hot_chart"),
     query!("new_chart"),

@@ -106,17 +106,23 @@ impl ContractTable {
 
     /// Checks a file's schema against the contract: every column present with an accepted type.
     pub fn check_file_schema(&self, file: &Path, schema: &Schema) -> Result<()> {
+        self.check_schema(&file.display().to_string(), schema)
+    }
+
+    /// Checks the schema of `input` (a file, or in-memory data) against the contract;
+    /// errors name `input`.
+    pub fn check_schema(&self, input: &str, schema: &Schema) -> Result<()> {
         for c in self.columns {
             let field = schema
                 .field_with_name(c.name)
                 .map_err(|_| ChartError::MissingColumn {
-                    file: file.to_path_buf(),
+                    input: input.to_string(),
                     table: self.name,
                     column: c.name,
                 })?;
             if !c.column_type.accepts(field.data_type()) {
                 return Err(ChartError::ColumnType {
-                    file: file.to_path_buf(),
+                    input: input.to_string(),
                     column: c.name,
                     found: field.data_type().to_string(),
                     expected: c.column_type.expected(),
