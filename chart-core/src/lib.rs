@@ -11,19 +11,46 @@
 //! functions) → [`queries`] (the SQL of `queries/`, registered as views) →
 //! [`charts`] (results of a period) → [`publication`] (files on disk).
 //!
-//! ```no_run
-//! # async fn demo() -> chart_core::Result<()> {
+//! The entry point is [`GoldenMic`]: open a data root, or attach the tables to a
+//! `SessionContext` of your own from files or in-memory data ([`InputTables`]); then
+//! compute a chart or coverage for a [`Period`], or ask SQL of the same session,
+//! where the charts are table functions ([`table_functions`]).
+//!
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use chart_core::{ChartKind, GoldenMic, Methodology, Period};
 //!
-//! let engine = GoldenMic::open("sample", Methodology::default()).await?;
+//! # let dir = tempfile::tempdir()?;
+//! # sample_data::generate(&sample_data::SampleSpec::small(1), dir.path())?;
+//! # let data_root = dir.path();
+//! // A data root in the data contract: plays/date=YYYY-MM-DD/*.parquet, songs/, venues/.
+//! let engine = GoldenMic::open(data_root, Methodology::default()).await?;
 //! let november: Period = "2024-11".parse()?;
 //! let hot = engine.chart(ChartKind::Hot, &november).await?;
-//! println!("{} songs on the hot chart", hot.num_rows());
+//! assert_eq!(hot.num_rows(), 100); // GM-1 charts have 100 entries
+//!
+//! // The same chart as a SQL table function, joined with the catalogue.
+//! let top3 = engine
+//!     .context()
+//!     .sql(
+//!         "SELECT h.rank, s.title, h.movement
+//!          FROM hot_chart('2024-11', 3) AS h JOIN songs AS s USING (song_id)
+//!          ORDER BY h.rank",
+//!     )
+//!     .await?
+//!     .collect()
+//!     .await?;
+//! assert_eq!(top3.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
 //! # Ok(()) }
 //! ```
+//!
+//! `chart-core/examples/new_chart_service.rs` computes a month's new-song chart from
+//! record batches held in memory, as a service embedding the library would.
 
 #![warn(missing_docs)]
 
+pub mod analyst;
 pub mod charts;
 pub mod error;
 pub mod functions;
@@ -31,10 +58,12 @@ pub mod methodology;
 pub mod publication;
 pub mod queries;
 pub mod schema;
+pub mod table_functions;
 pub mod tables;
 
 pub use charts::{ChartKind, DataQuality, GoldenMic};
 pub use error::{ChartError, Result};
 pub use methodology::{Methodology, Period, PeriodKind};
 pub use publication::{Manifest, Publication, publish};
-pub use tables::DataRoot;
+pub use table_functions::TableFunctionKind;
+pub use tables::{DataRoot, InputTables};

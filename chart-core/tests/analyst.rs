@@ -1,0 +1,574 @@
+//! The analysts' and embedding services' surface: the table functions against the
+//! published files and the reference implementation, regional charts, in-memory
+//! inputs, the building-block views, partition pruning and the read-only guard.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+
+use arrow::array::{AsArray, Date32Array, RecordBatch};
+use arrow::compute::concat_batches;
+use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use arrow::util::pretty::pretty_format_batches;
+use chart_core::analyst::{self, Access};
+use chart_core::{ChartError, ChartKind, GoldenMic, InputTables, Methodology, Period, publish};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::sync::Arc;
+use support::reference::{self, Grain, Rules};
+use support::{chart_rows, coverage_rows, fixture};
+
+async fn sql(engine: &GoldenMic, query: &str) -> RecordBatch {
+    let df = engine.context().sql(query).await.unwrap();
+    let schema = df.schema().inner().clone();
+    concat_batches(&schema, &df.collect().await.unwrap()).unwrap()
+}
+
+fn read_parquet(path: &Path) -> RecordBatch {
+    let file = fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+/// Renders a batch with its column names and types, so that equal strings mean
+/// equal columns, types and values.
+fn render(batch: &RecordBatch) -> String {
+    let types: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| format!("{}: {}", f.name(), f.data_type()))
+        .collect();
+    format!(
+        "{}\n{}",
+        types.join(", "),
+        pretty_format_batches(std::slice::from_ref(batch)).unwrap()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_functions_return_what_publish_writes() {
+    for (period, top_n) in [("2024-11", None), ("2024", None), ("2024-12", Some(20))] {
+        let methodology = Methodology {
+            top_n: top_n.unwrap_or(Methodology::default().top_n),
+            ..Methodology::default()
+        };
+        let out = tempfile::tempdir().unwrap();
+        let publisher = GoldenMic::open(fixture(), methodology).await.unwrap();
+        let publication = publish(&publisher, &period.parse::<Period>().unwrap(), out.path())
+            .await
+            .unwrap();
+        // The analyst's session has the default methodology: top N is an argument.
+        let analyst = GoldenMic::open(fixture(), Methodology::default())
+            .await
+            .unwrap();
+        let top = top_n.map_or("NULL".to_string(), |n| n.to_string());
+        for (function, file) in [
+            (format!("hot_chart('{period}', {top})"), "hot"),
+            (format!("new_chart('{period}', {top})"), "new"),
+            (format!("coverage('{period}')"), "coverage"),
+            (
+                format!("coverage_by_province('{period}')"),
+                "coverage_by_province",
+            ),
+        ] {
+            let published = read_parquet(&publication.directory.join(format!("{file}.parquet")));
+            assert!(
+                published.num_rows() > 0,
+                "{period} {file}: nothing published"
+            );
+            let got = sql(&analyst, &format!("SELECT * FROM {function}")).await;
+            assert_eq!(render(&got), render(&published), "{function}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_functions_join_and_filter_like_tables() {
+    let engine = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    let joined = sql(
+        &engine,
+        "SELECT h.rank, h.song_id, s.language, m.plays AS month_plays
+         FROM hot_chart('2024-11', 5) AS h
+         JOIN songs AS s ON s.song_id = h.song_id
+         JOIN song_month_stats AS m ON m.song_id = h.song_id AND m.month = '2024-11'
+         WHERE h.rank <= 3
+         ORDER BY h.rank",
+    )
+    .await;
+    assert_eq!(joined.num_rows(), 3);
+    let hot = engine
+        .chart(ChartKind::Hot, &"2024-11".parse().unwrap())
+        .await
+        .unwrap();
+    let ranks: Vec<i64> = joined
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec();
+    assert_eq!(ranks, [1, 2, 3]);
+    let plays = joined.column(3).as_primitive::<Int64Type>();
+    let chart_plays = hot
+        .column_by_name("plays")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    for i in 0..3 {
+        assert_eq!(plays.value(i), chart_plays.value(i), "rank {}", i + 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn song_month_stats_are_the_figures_the_chart_ranks() {
+    let engine = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    let stats = sql(
+        &engine,
+        "SELECT song_id, score, plays, venues, rooms FROM song_month_stats
+         WHERE month = '2024-10' ORDER BY score DESC, venues DESC, rooms DESC, song_id LIMIT 100",
+    )
+    .await;
+    let chart = chart_rows(
+        &engine
+            .chart(ChartKind::Hot, &"2024-10".parse().unwrap())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(stats.num_rows(), chart.len());
+    let ids = stats.column(0).as_string::<i32>();
+    for (i, row) in chart.iter().enumerate() {
+        let figure = |c: usize| stats.column(c).as_primitive::<Int64Type>().value(i);
+        assert_eq!(ids.value(i), row.song_id);
+        assert_eq!(
+            (figure(1), figure(2), figure(3), figure(4)),
+            (row.score, row.plays, row.venues, row.rooms)
+        );
+    }
+}
+
+/// The fixture's province with the most valid plays in November 2024.
+async fn busiest_province(engine: &GoldenMic) -> String {
+    let batch = sql(
+        engine,
+        "SELECT v.province FROM valid_plays AS p JOIN venues AS v ON v.venue_id = p.venue_id
+         WHERE p.business_day BETWEEN DATE '2024-11-01' AND DATE '2024-11-30'
+         GROUP BY v.province ORDER BY COUNT(*) DESC, v.province LIMIT 1",
+    )
+    .await;
+    batch.column(0).as_string::<i32>().value(0).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regional_chart_is_the_national_chart_over_the_province_plays() {
+    let engine = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    let province = busiest_province(&engine).await;
+    let mut data = reference::load(fixture());
+    data.venues.retain(|_, v| v.province == province);
+    data.plays.retain(|p| {
+        p.venue_id
+            .as_ref()
+            .is_some_and(|id| data.venues.contains_key(id))
+    });
+    for (function, new_only) in [("hot_chart", false), ("new_chart", true)] {
+        let got = chart_rows(
+            &sql(
+                &engine,
+                &format!("SELECT * FROM {function}('2024-11', NULL, '{province}')"),
+            )
+            .await,
+        );
+        let want = reference::chart(&data, &Rules::GM1, Grain::Month, "2024-11", new_only);
+        assert!(
+            !want.is_empty(),
+            "{function}: empty regional reference chart"
+        );
+        assert_eq!(got, want, "{function} for {province}");
+    }
+    let got = coverage_rows(
+        &sql(
+            &engine,
+            &format!("SELECT * FROM coverage('2024', '{province}')"),
+        )
+        .await,
+    );
+    let want = reference::coverage(&data, &Rules::GM1, Grain::Year, "2024");
+    assert_eq!(got, want[..1], "coverage of {province}");
+    assert_eq!(got[0].provinces, Some(1));
+
+    // The library's regional engine gives the same chart as the table function.
+    let regional = engine.regional(&province).await.unwrap();
+    let from_library = chart_rows(
+        &regional
+            .chart(ChartKind::Hot, &"2024-11".parse().unwrap())
+            .await
+            .unwrap(),
+    );
+    let want = reference::chart(&data, &Rules::GM1, Grain::Month, "2024-11", false);
+    assert_eq!(from_library, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_table_function_calls_are_one_line_errors() {
+    let engine = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    for (query, needle) in [
+        (
+            "SELECT * FROM hot_chart()",
+            "hot_chart: 0 arguments given, expected hot_chart(period [, top_n [, province]])",
+        ),
+        (
+            "SELECT * FROM hot_chart('2024-13')",
+            "hot_chart: invalid period `2024-13`",
+        ),
+        (
+            "SELECT * FROM new_chart(202411)",
+            "new_chart: the period must be a string literal",
+        ),
+        (
+            "SELECT * FROM hot_chart('2024-11', 0)",
+            "hot_chart: top_n must be a positive integer or NULL, got 0",
+        ),
+        (
+            "SELECT * FROM hot_chart('2024-11', 'ten')",
+            "top_n must be a positive integer",
+        ),
+        (
+            "SELECT * FROM coverage('2024', 5)",
+            "coverage: the province must be a string literal",
+        ),
+        (
+            "SELECT * FROM coverage_by_province('2024', '广东')",
+            "coverage_by_province: 2 arguments given",
+        ),
+        ("SELECT * FROM hot_chart('2031-01')", "no plays for 2031-01"),
+        (
+            "SELECT * FROM hot_chart('2024-11', 10, 'Atlantis')",
+            "unknown province `Atlantis`: venues has ",
+        ),
+    ] {
+        let error = match engine.context().sql(query).await {
+            Ok(df) => df.collect().await.unwrap_err().to_string(),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            error.contains(needle),
+            "{query}: `{needle}` not in `{error}`"
+        );
+        assert!(!error.contains('\n'), "{query}: {error}");
+    }
+}
+
+/// Every fixture file as one batch, plays with their `date` partition as a column.
+fn batches_of(root: &Path, table: &str) -> Vec<RecordBatch> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join(table)];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let batch = read_parquet(path);
+            let Some(day) = path
+                .parent()
+                .and_then(|d| d.file_name())
+                .and_then(|d| d.to_str())
+                .and_then(|d| d.strip_prefix("date="))
+            else {
+                return batch;
+            };
+            let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+            let days = (day - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days();
+            let mut fields: Vec<Field> = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields.push(Field::new("date", DataType::Date32, false));
+            let mut columns = batch.columns().to_vec();
+            columns.push(Arc::new(Date32Array::from(vec![
+                days as i32;
+                batch.num_rows()
+            ])));
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_inputs_give_the_charts_of_the_files() {
+    let files = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    let november: Period = "2024-11".parse().unwrap();
+    let want_hot = files.chart(ChartKind::Hot, &november).await.unwrap();
+    let want_new = files.chart(ChartKind::New, &november).await.unwrap();
+    let want_coverage = files.coverage(&november).await.unwrap();
+
+    // Record batches, in the files' varied encodings (dictionary ids, micro-second
+    // "+00:00" timestamps, extra columns).
+    let inputs = InputTables::from_batches(
+        batches_of(fixture(), "plays"),
+        batches_of(fixture(), "songs"),
+        batches_of(fixture(), "venues"),
+    )
+    .unwrap();
+    let memory = GoldenMic::attach(SessionContext::new(), inputs, Methodology::default())
+        .await
+        .unwrap();
+    assert!(memory.data().is_none());
+    assert_eq!(
+        render(&memory.chart(ChartKind::Hot, &november).await.unwrap()),
+        render(&want_hot)
+    );
+    assert_eq!(
+        render(&memory.chart(ChartKind::New, &november).await.unwrap()),
+        render(&want_new)
+    );
+    assert_eq!(
+        render(&memory.coverage(&november).await.unwrap()),
+        render(&want_coverage)
+    );
+    // The table functions of an in-memory session read the same batches.
+    assert_eq!(
+        render(&sql(&memory, "SELECT * FROM hot_chart('2024-11')").await),
+        render(&want_hot)
+    );
+
+    // Data frames of another session.
+    let other = SessionContext::new();
+    let songs = other
+        .read_parquet(
+            fixture().join("songs").to_str().unwrap(),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap();
+    let venues = other
+        .read_parquet(
+            fixture().join("venues").to_str().unwrap(),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap();
+    let plays = files.context().table("plays").await.unwrap();
+    let inputs = InputTables::from_data_frames(plays, songs, venues).unwrap();
+    let frames = GoldenMic::attach(SessionContext::new(), inputs, Methodology::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        render(&frames.chart(ChartKind::Hot, &november).await.unwrap()),
+        render(&want_hot)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_inputs_are_checked_against_the_contract() {
+    let mut plays = batches_of(fixture(), "plays");
+    let first = plays[0].clone();
+    let index = first.schema().index_of("song_id").unwrap();
+    plays[0] = first
+        .project(
+            &(0..first.num_columns())
+                .filter(|&i| i != index)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let error = InputTables::from_batches(
+        plays,
+        batches_of(fixture(), "songs"),
+        batches_of(fixture(), "venues"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "in-memory plays batch 0: missing column `song_id` required by table plays"
+    );
+    assert!(matches!(error, ChartError::MissingColumn { .. }));
+
+    let other = SessionContext::new();
+    let songs = other.sql("SELECT 1 AS song_id, 'a' AS title, 'b' AS artist, DATE '2024-01-01' AS release_date, 'r' AS rights_holder_id, 'zh' AS language").await.unwrap();
+    let files = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    let error = InputTables::from_data_frames(
+        files.context().table("plays").await.unwrap(),
+        songs,
+        files.context().table("venues").await.unwrap(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "in-memory songs: column `song_id` has type Int64, expected Utf8, LargeUtf8, Utf8View or a dictionary of strings"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_on_date_prunes_play_partitions() {
+    let engine = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    let plan = sql(
+        &engine,
+        "EXPLAIN SELECT COUNT(DISTINCT event_id) FROM plays WHERE date = DATE '2024-11-03'",
+    )
+    .await;
+    let plans = plan.column(1).as_string::<i32>();
+    let physical = (0..plan.num_rows())
+        .find(|&i| plan.column(0).as_string::<i32>().value(i) == "physical_plan")
+        .map(|i| plans.value(i).to_string())
+        .unwrap();
+    assert!(physical.contains("date=2024-11-03/"), "{physical}");
+    assert!(!physical.contains("date=2024-11-04/"), "{physical}");
+    let rows = sql(
+        &engine,
+        "SELECT COUNT(*) FROM plays WHERE date = DATE '2024-11-03'",
+    )
+    .await;
+    let want: i64 =
+        engine.data().unwrap().play_days()[&chrono::NaiveDate::from_ymd_opt(2024, 11, 3).unwrap()];
+    assert_eq!(rows.column(0).as_primitive::<Int64Type>().value(0), want);
+}
+
+async fn run(
+    engine: &GoldenMic,
+    query: &str,
+    access: Access,
+) -> Result<Vec<RecordBatch>, ChartError> {
+    let mut results = Vec::new();
+    for statement in analyst::parse_statements(engine.context(), query)? {
+        let df = analyst::plan_statement(engine.context(), statement, access).await?;
+        results.extend(df.collect().await?);
+    }
+    Ok(results)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_session_refuses_every_kind_of_write() {
+    let engine = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("copy.csv");
+    for (query, kind) in [
+        ("CREATE TABLE t AS SELECT 1 AS x", "CREATE TABLE"),
+        ("CREATE VIEW v AS SELECT * FROM songs", "CREATE VIEW"),
+        (
+            "CREATE OR REPLACE VIEW v AS SELECT 1",
+            "CREATE OR REPLACE VIEW",
+        ),
+        ("DROP TABLE plays", "DROP TABLE"),
+        ("DROP VIEW hot_chart", "DROP VIEW"),
+        ("INSERT INTO songs SELECT * FROM songs", "INSERT"),
+        ("UPDATE songs SET title = 'x'", "UPDATE"),
+        ("DELETE FROM songs", "DELETE"),
+        (&format!("COPY songs TO '{}'", target.display()), "COPY"),
+        (
+            &format!(
+                "CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '{}'",
+                target.display()
+            ),
+            "CREATE EXTERNAL TABLE",
+        ),
+        ("SET datafusion.execution.batch_size = 10", "SET"),
+        ("RESET datafusion.execution.batch_size", "RESET"),
+        (
+            "EXPLAIN ANALYZE INSERT INTO songs SELECT * FROM songs",
+            "INSERT",
+        ),
+        ("CREATE SCHEMA s", "CREATE SCHEMA"),
+    ] {
+        let error = run(&engine, query, Access::ReadOnly).await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{kind} refused: the session is read-only (queries, EXPLAIN, DESCRIBE and SHOW only)"
+            ),
+            "{query}"
+        );
+    }
+    assert!(!target.exists());
+    // Reads stay allowed.
+    for query in [
+        "SELECT COUNT(*) FROM valid_plays",
+        "EXPLAIN SELECT * FROM songs",
+        "SHOW TABLES",
+        "DESCRIBE plays",
+        "SHOW datafusion.execution.batch_size",
+    ] {
+        run(&engine, query, Access::ReadOnly)
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+    }
+    // The views and tables are intact, and a read-write session may write.
+    run(
+        &engine,
+        "CREATE VIEW top AS SELECT * FROM hot_chart('2024-11', 3); SELECT * FROM top",
+        Access::ReadWrite,
+    )
+    .await
+    .unwrap();
+    run(
+        &engine,
+        &format!("COPY (SELECT * FROM top) TO '{}'", target.display()),
+        Access::ReadWrite,
+    )
+    .await
+    .unwrap();
+    assert!(fs::read_to_string(&target).unwrap().lines().count() == 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backslash_d_lists_and_describes() {
+    let engine = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    let listing = render(&analyst::list_relations(engine.context()).await.unwrap());
+    for line in [
+        "| plays ",
+        "| valid_plays ",
+        "| song_month_stats ",
+        "| hot_chart(period [, top_n [, province]]) | table function |",
+        "| coverage(period [, province])",
+    ] {
+        assert!(listing.contains(line), "{line} not in\n{listing}");
+    }
+    let plays = render(&analyst::describe(engine.context(), "plays").await.unwrap());
+    assert!(plays.contains("| date "), "{plays}");
+    let hot = analyst::describe(engine.context(), "hot_chart")
+        .await
+        .unwrap();
+    let columns: Vec<&str> = hot
+        .column(0)
+        .as_string::<i32>()
+        .iter()
+        .map(Option::unwrap)
+        .collect();
+    assert_eq!(columns, chart_core::charts::CHART_COLUMNS);
+    let error = analyst::describe(engine.context(), "nope")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "no table, view or table function named `nope`"
+    );
+}
