@@ -7,11 +7,21 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
-use chart_core::{GoldenMic, Methodology, Period, Publication, publish};
+use chart_core::analyst::Access;
+use chart_core::{DataRoot, GoldenMic, Methodology, Period, Publication, publish};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+mod output;
+mod sql;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +47,56 @@ enum Command {
     Demo(DemoArgs),
     /// Generate report-calibrated sample data in the data contract.
     Generate(GenerateArgs),
+    /// Ask your own questions in SQL: an interactive prompt, or -c / -f.
+    #[command(
+        long_about = "Ask your own questions of the play data in SQL (Apache DataFusion's dialect).\n\n\
+Registered: the tables plays (partitioned by `date`: a filter on it prunes partitions), songs and \
+venues; the views of queries/ (valid_plays, song_month_stats, ...); and the table functions \
+hot_chart(period [, top_n [, province]]), new_chart(...), coverage(period [, province]) and \
+coverage_by_province(period), which return exactly what `publish` writes.\n\n\
+Without -c or -f, statements are read from a prompt (or from stdin when it is not a terminal): \
+they end with `;` and may span lines; \\d lists tables, \\d NAME describes one, \\q quits. \
+Scripts (-c, -f, piped stdin) stop at the first error with exit code 1; the prompt reports \
+errors and goes on.\n\n\
+Read-only unless --allow-writes: DDL, DML, COPY, CREATE EXTERNAL TABLE and SET are refused."
+    )]
+    Sql(SqlArgs),
+}
+
+#[derive(Args)]
+struct SqlArgs {
+    /// Data root holding plays/date=YYYY-MM-DD/*.parquet, songs/*.parquet and venues/*.parquet.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Run these statements and exit (`;`-separated; meta-commands such as \\d on their own line).
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "SQL",
+        conflicts_with = "file"
+    )]
+    command: Option<String>,
+    /// Run the statements of a file and exit.
+    #[arg(short = 'f', long = "file", value_name = "FILE.sql")]
+    file: Option<PathBuf>,
+    /// Result format.
+    #[arg(long, value_enum, default_value_t = output::Format::Table)]
+    format: output::Format,
+    /// Write results to FILE (it appears only when every statement succeeded).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Allow statements that change the session or write files (DDL, DML, COPY, SET).
+    #[arg(long)]
+    allow_writes: bool,
+    /// Memory for query execution, e.g. 512M or 2G; sorts, joins and aggregations spill
+    /// to the temporary directory past it, others fail with "Resources exhausted".
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
+    /// Cancel any statement that runs longer, e.g. 30s, 500ms, 5m.
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<String>,
+    #[command(flatten)]
+    methodology: MethodologyArgs,
 }
 
 #[derive(Args)]
@@ -163,8 +223,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let message = format!("{e:#}").replace('\n', " ");
-            eprintln!("error: {message}");
+            eprintln!("error: {}", sql::one_line(&e));
             ExitCode::FAILURE
         }
     }
@@ -172,6 +231,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<()> {
     match command {
+        Command::Sql(args) => run_sql(args).await,
         Command::Publish(args) => {
             let period = match (&args.month, &args.year) {
                 (Some(m), _) => parse_period(m, "--month", chart_core::PeriodKind::Month)?,
@@ -195,6 +255,7 @@ async fn run(command: Command) -> Result<()> {
             let engine = GoldenMic::open(&args.data, Methodology::default()).await?;
             let last = *engine
                 .data()
+                .context("the demo reads files")?
                 .play_days()
                 .keys()
                 .next_back()
@@ -232,6 +293,70 @@ async fn run(command: Command) -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn run_sql(args: SqlArgs) -> Result<()> {
+    let methodology = args.methodology.methodology()?;
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(sql::parse_duration)
+        .transpose()?;
+    let memory_limit = args
+        .memory_limit
+        .as_deref()
+        .map(sql::parse_size)
+        .transpose()?;
+    let script = match (&args.command, &args.file) {
+        (Some(sql), _) => Some(sql.clone()),
+        (None, Some(file)) => Some(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?,
+        ),
+        (None, None) => None,
+    };
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+    }
+    let mut config = SessionConfig::new().with_information_schema(true);
+    if let Some(limit) = memory_limit {
+        // A sort reserves this much for merging its spills; keep it within small limits.
+        let reservation = config.options().execution.sort_spill_reservation_bytes;
+        config.options_mut().execution.sort_spill_reservation_bytes = reservation.min(limit / 4);
+    }
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime.build_arc()?)
+        .with_default_features()
+        .build();
+    let inputs = DataRoot::open(&args.data)?.tables()?;
+    let engine =
+        GoldenMic::attach(SessionContext::new_with_state(state), inputs, methodology).await?;
+    let access = if args.allow_writes {
+        Access::ReadWrite
+    } else {
+        Access::ReadOnly
+    };
+    let output = output::Output::new(args.format, args.output.as_deref())?;
+    let shell = sql::Shell::new(engine, access, timeout, output);
+    match script {
+        Some(script) => {
+            let lines: Vec<String> = script.lines().map(str::to_string).collect();
+            shell.run_script(lines.into_iter().map(Ok)).await
+        }
+        None if sql::stdin_is_terminal() => shell.run_interactive(history_file()).await,
+        None => shell.run_script(sql::lines(std::io::stdin().lock())).await,
+    }
+}
+
+/// The prompt's history: `$CHART_JOB_HISTORY`, else `~/.chart_job_history`.
+fn history_file() -> Option<PathBuf> {
+    std::env::var_os("CHART_JOB_HISTORY")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| Path::new(&home).join(".chart_job_history"))
+        })
 }
 
 fn parse_period(value: &str, flag: &str, kind: chart_core::PeriodKind) -> Result<Period> {

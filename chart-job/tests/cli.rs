@@ -1,49 +1,13 @@
 //! The `chart-job` binary end to end: publication, the demo, and every kind of bad
 //! input, each a one-line error with a non-zero exit and nothing written.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::Output;
 
-fn chart_job(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chart-job"))
-        .args(args)
-        .env("RUST_LOG", "info")
-        .output()
-        .expect("chart-job runs")
-}
-
-fn small_spec() -> sample_data::SampleSpec {
-    sample_data::SampleSpec {
-        plays_per_month: 3_000,
-        ..sample_data::SampleSpec::small(5)
-    }
-}
-
-/// Generated once for the whole test binary; tests that break data work on copies.
-fn data() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        sample_data::generate(&small_spec(), dir.path()).unwrap();
-        dir
-    })
-    .path()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
+use common::{chart_job, copy_dir, data};
 
 /// Asserts a failed run: exit code 1, one line on stderr containing `needle`, no
 /// panic, and nothing published under `out`.

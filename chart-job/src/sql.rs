@@ -1,0 +1,337 @@
+//! `chart-job sql`: analyst SQL over a data root, from `-c`, `-f`, piped stdin or an
+//! interactive prompt. The SQL itself is `chart_core::analyst`; this module reads
+//! lines, runs meta-commands and hands results to [`Output`].
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use arrow::array::RecordBatch;
+use chart_core::analyst::{self, Access};
+use chart_core::{ChartError, GoldenMic};
+use futures::StreamExt;
+
+use crate::output::Output;
+
+const HELP: &str = "\
+Statements end with `;` and may span lines. Tables: plays (partitioned by date), songs, venues.
+Views: valid_plays, song_month_stats and the other GM-1 steps of queries/.
+Table functions: hot_chart(period [, top_n [, province]]), new_chart(...), coverage(period [, province]),
+coverage_by_province(period); period is 'YYYY-MM' or 'YYYY'.
+  \\d          list tables, views and table functions
+  \\d NAME     describe one
+  \\?          this help
+  \\q          quit";
+
+/// What to do after a line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Read the next line.
+    Continue,
+    /// `\q`: stop.
+    Quit,
+}
+
+/// An analyst SQL session over a Golden Mic engine.
+pub struct Shell {
+    engine: GoldenMic,
+    access: Access,
+    timeout: Option<Duration>,
+    output: Output,
+    buffer: String,
+}
+
+impl Shell {
+    /// A session writing every result to `output`.
+    pub fn new(
+        engine: GoldenMic,
+        access: Access,
+        timeout: Option<Duration>,
+        output: Output,
+    ) -> Shell {
+        Shell {
+            engine,
+            access,
+            timeout,
+            output,
+            buffer: String::new(),
+        }
+    }
+
+    /// Runs a whole script (`-c`, `-f` or piped stdin) line by line, stopping at
+    /// the first error; a last statement without `;` runs too.
+    pub async fn run_script(mut self, lines: impl Iterator<Item = Result<String>>) -> Result<()> {
+        let outcome = async {
+            for line in lines {
+                if self.feed(&line?).await? == Flow::Quit {
+                    return Ok(());
+                }
+            }
+            let rest = std::mem::take(&mut self.buffer);
+            if !rest.trim().is_empty() {
+                self.execute(&rest).await?;
+            }
+            Ok(())
+        }
+        .await;
+        self.finish(outcome)
+    }
+
+    /// The interactive prompt: line editing and history (in `history`), errors
+    /// reported and the session kept; Ctrl-C cancels the statement being typed or
+    /// run, Ctrl-D or `\q` quits.
+    pub async fn run_interactive(mut self, history: Option<PathBuf>) -> Result<()> {
+        use rustyline::error::ReadlineError;
+        let mut editor = rustyline::DefaultEditor::new().context("cannot start the prompt")?;
+        if let Some(path) = &history {
+            let _ = editor.load_history(path);
+        }
+        println!(
+            "chart-job sql {} on {} (read {}). \\? for help, \\q to quit.",
+            env!("CARGO_PKG_VERSION"),
+            self.engine
+                .data()
+                .map(|d| d.path().display().to_string())
+                .unwrap_or_else(|| "in-memory data".into()),
+            match self.access {
+                Access::ReadOnly => "only",
+                Access::ReadWrite => "and write",
+            }
+        );
+        loop {
+            let prompt = if self.buffer.is_empty() {
+                "chart> "
+            } else {
+                "chart-> "
+            };
+            match editor.readline(prompt) {
+                Ok(line) => {
+                    if !line.trim().is_empty() {
+                        let _ = editor.add_history_entry(line.as_str());
+                    }
+                    let flow = tokio::select! {
+                        flow = self.feed(&line) => flow,
+                        _ = tokio::signal::ctrl_c() => Err(anyhow!("cancelled")),
+                    };
+                    match flow {
+                        Ok(Flow::Quit) => break,
+                        Ok(Flow::Continue) => {}
+                        Err(e) => {
+                            self.buffer.clear();
+                            eprintln!("error: {}", one_line(&e));
+                        }
+                    }
+                }
+                Err(ReadlineError::Interrupted) => self.buffer.clear(),
+                Err(ReadlineError::Eof) => break,
+                Err(e) => return self.finish(Err(e.into())),
+            }
+        }
+        if let Some(path) = &history {
+            let _ = editor.save_history(path);
+        }
+        self.finish(Ok(()))
+    }
+
+    fn finish(self, outcome: Result<()>) -> Result<()> {
+        match outcome {
+            Ok(()) => self.output.finish(),
+            Err(e) => {
+                self.output.abandon();
+                Err(e)
+            }
+        }
+    }
+
+    /// One line of input: a meta-command at the start of a statement, or SQL that
+    /// runs once the statement is complete.
+    pub async fn feed(&mut self, line: &str) -> Result<Flow> {
+        if self.buffer.trim().is_empty() && line.trim_start().starts_with('\\') {
+            self.buffer.clear();
+            return self.meta(line.trim()).await;
+        }
+        self.buffer.push_str(line);
+        self.buffer.push('\n');
+        if analyst::is_complete(&self.buffer) {
+            let sql = std::mem::take(&mut self.buffer);
+            self.execute(&sql).await?;
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn meta(&mut self, command: &str) -> Result<Flow> {
+        let mut words = command.split_whitespace();
+        let ctx = self.engine.context();
+        match (words.next().unwrap_or(""), words.next(), words.next()) {
+            ("\\q", None, _) => return Ok(Flow::Quit),
+            ("\\?", None, _) => println!("{HELP}"),
+            ("\\d", None, _) => {
+                let started = Instant::now();
+                let batch = analyst::list_relations(ctx).await?;
+                self.show(batch, started)?;
+            }
+            ("\\d", Some(name), None) => {
+                let started = Instant::now();
+                let batch = analyst::describe(ctx, name).await?;
+                self.show(batch, started)?;
+            }
+            _ => {
+                return Err(anyhow!(
+                    "unknown command `{command}`: \\d, \\d NAME, \\? and \\q are known"
+                ));
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn show(&mut self, batch: RecordBatch, started: Instant) -> Result<()> {
+        let rows = batch.num_rows();
+        let mut writer = self.output.begin(&batch.schema())?;
+        writer.write(batch)?;
+        writer.finish(rows, started.elapsed())
+    }
+
+    /// Runs every statement of `sql` in order.
+    async fn execute(&mut self, sql: &str) -> Result<()> {
+        let statements = analyst::parse_statements(self.engine.context(), sql)?;
+        for statement in statements {
+            match self.timeout {
+                None => self.run_statement(statement).await?,
+                Some(limit) => tokio::time::timeout(limit, self.run_statement(statement))
+                    .await
+                    .map_err(|_| {
+                        anyhow!("query cancelled after {} (--timeout)", humantime(limit))
+                    })??,
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_statement(&mut self, statement: chart_core::analyst::Statement) -> Result<()> {
+        let started = Instant::now();
+        let df = match analyst::plan_statement(self.engine.context(), statement, self.access).await
+        {
+            Err(e @ ChartError::ReadOnly { .. }) => {
+                return Err(anyhow!("{e}; run with --allow-writes to allow it"));
+            }
+            other => other?,
+        };
+        let schema = df.schema().inner().clone();
+        let mut stream = df.execute_stream().await.map_err(ChartError::from)?;
+        let mut writer = self.output.begin(&schema)?;
+        let mut rows = 0;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(ChartError::from)?;
+            rows += batch.num_rows();
+            writer.write(batch)?;
+        }
+        writer.finish(rows, started.elapsed())
+    }
+}
+
+/// An error and its causes on one line.
+pub fn one_line(e: &anyhow::Error) -> String {
+    // DataFusion's errors already include their causes' text: skip repeated causes.
+    let mut message = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message.replace('\n', " ")
+}
+
+fn humantime(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// `--timeout`: `30`, `30s`, `500ms`, `5m` or `1h`.
+pub fn parse_duration(value: &str) -> Result<Duration> {
+    let bad = || anyhow!("--timeout `{value}`: expected a duration such as 30s, 500ms, 5m or 1h");
+    let value_trimmed = value.trim();
+    let split = value_trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value_trimmed.len());
+    let (number, unit) = value_trimmed.split_at(split);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let duration = match unit {
+        "" | "s" => Duration::from_secs(number),
+        "ms" => Duration::from_millis(number),
+        "m" | "min" => Duration::from_secs(number * 60),
+        "h" => Duration::from_secs(number * 3600),
+        _ => return Err(bad()),
+    };
+    if duration.is_zero() {
+        return Err(bad());
+    }
+    Ok(duration)
+}
+
+/// `--memory-limit`: bytes, or a number with K, M, G or T (powers of 1024), e.g. `512M`, `1.5G`.
+pub fn parse_size(value: &str) -> Result<usize> {
+    let bad = || anyhow!("--memory-limit `{value}`: expected a size such as 512M, 2G or 1.5G");
+    let v = value.trim().to_ascii_uppercase();
+    let v = v.strip_suffix('B').unwrap_or(&v);
+    let (number, multiplier) = match v.chars().last() {
+        Some('K') => (&v[..v.len() - 1], 1u64 << 10),
+        Some('M') => (&v[..v.len() - 1], 1 << 20),
+        Some('G') => (&v[..v.len() - 1], 1 << 30),
+        Some('T') => (&v[..v.len() - 1], 1 << 40),
+        _ => (v, 1),
+    };
+    let number: f64 = number.trim().parse().map_err(|_| bad())?;
+    if !number.is_finite() || number <= 0.0 {
+        return Err(bad());
+    }
+    let bytes = number * multiplier as f64;
+    if bytes < 1.0 || bytes > usize::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as usize)
+}
+
+/// Lines of a reader, as the shell reads them.
+pub fn lines(reader: impl BufRead) -> impl Iterator<Item = Result<String>> {
+    reader
+        .lines()
+        .map(|line| line.context("cannot read the SQL input"))
+}
+
+/// Whether stdin is a terminal (the prompt) or a pipe (a script).
+pub fn stdin_is_terminal() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_parse_like_their_help_says() {
+        assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        for bad in ["", "0", "-1s", "1.5s", "10x", "s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_size("512mb").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1.5G").unwrap(), 3 << 29);
+        for bad in ["", "0", "-1G", "G", "12Q", "NaN"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+}

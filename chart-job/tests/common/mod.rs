@@ -1,0 +1,47 @@
+//! Shared helpers of the `chart-job` end-to-end tests.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Runs `chart-job` with `args`.
+pub fn chart_job(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chart-job"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("chart-job runs")
+}
+
+pub fn small_spec() -> sample_data::SampleSpec {
+    sample_data::SampleSpec {
+        plays_per_month: 3_000,
+        ..sample_data::SampleSpec::small(5)
+    }
+}
+
+/// Generated once for the whole test binary; tests that break data work on copies.
+pub fn data() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        sample_data::generate(&small_spec(), dir.path()).unwrap();
+        dir
+    })
+    .path()
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
