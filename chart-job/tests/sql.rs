@@ -292,10 +292,11 @@ fn writes_are_refused_unless_allowed() {
 }
 
 #[test]
-fn a_query_over_the_memory_limit_spills_or_fails_cleanly() {
+fn a_query_over_the_memory_limit_fails_cleanly() {
     let sort = "SELECT event_id, song_id, started_at FROM plays ORDER BY event_id, started_at";
     let unlimited = stdout(&sql(&["--format", "csv", "-c", sort]));
-    // A sort spills to disk and gives the same rows.
+    // Within the limit, the same rows. (The test data is too small for a sort to
+    // spill; spilling at scale is for the benchmark of issue 5.)
     let limited = stdout(&sql(&[
         "--format",
         "csv",
@@ -305,6 +306,16 @@ fn a_query_over_the_memory_limit_spills_or_fails_cleanly() {
         sort,
     ]));
     assert_eq!(limited, unlimited);
+    // A sort that cannot fit fails with one line, no panic.
+    assert_error(
+        &sql(&[
+            "--memory-limit",
+            "1M",
+            "-c",
+            "SELECT * FROM plays ORDER BY event_id, started_at",
+        ]),
+        "Resources exhausted",
+    );
     // An aggregation whose state cannot fit fails with one line, no panic.
     let output = sql(&[
         "--memory-limit",
