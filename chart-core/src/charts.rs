@@ -11,12 +11,13 @@ use datafusion::common::JoinType;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col, lit};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{ChartError, Result};
 use crate::functions::register_functions;
 use crate::methodology::{Methodology, Period};
 use crate::queries::{materialize, register_views};
+use crate::store::Location;
 use crate::table_functions::register_table_functions;
 use crate::tables::{DataRoot, InputTables};
 
@@ -96,7 +97,7 @@ pub const PROVINCE_COVERAGE_COLUMNS: [&str; 12] = [
 ];
 
 /// What became of a period's play rows (see `queries/data_quality.sql`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataQuality {
     /// Play rows whose business day falls in the period.
     pub rows_received: i64,
@@ -130,7 +131,15 @@ pub struct GoldenMic {
 impl GoldenMic {
     /// Opens a data root on a new session (with `information_schema` enabled).
     pub async fn open(root: impl AsRef<Path>, methodology: Methodology) -> Result<GoldenMic> {
-        let inputs = DataRoot::open(root)?.tables()?;
+        let inputs = DataRoot::open(root).await?.tables()?;
+        let config = SessionConfig::new().with_information_schema(true);
+        GoldenMic::attach(SessionContext::new_with_config(config), inputs, methodology).await
+    }
+
+    /// Opens a data root at a location (a local directory or an object-store prefix)
+    /// on a new session (with `information_schema` enabled).
+    pub async fn open_location(root: &Location, methodology: Methodology) -> Result<GoldenMic> {
+        let inputs = DataRoot::open_location(root).await?.tables()?;
         let config = SessionConfig::new().with_information_schema(true);
         GoldenMic::attach(SessionContext::new_with_config(config), inputs, methodology).await
     }
@@ -362,9 +371,9 @@ pub(crate) fn check_has_plays(data: &DataRoot, period: &Period) -> Result<()> {
     let detail = match (days.keys().next(), days.keys().next_back()) {
         (Some(first), Some(last)) => format!(
             "{}/plays has play rows from {first} to {last} only",
-            data.path().display()
+            data.location()
         ),
-        _ => format!("{}/plays has no play rows", data.path().display()),
+        _ => format!("{}/plays has no play rows", data.location()),
     };
     Err(ChartError::NoData {
         period: period.to_string(),

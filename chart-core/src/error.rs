@@ -133,6 +133,40 @@ pub enum ChartError {
         /// The name asked for.
         name: String,
     },
+    /// A path or URL given as a data root or output cannot be used.
+    #[error("{location}: {reason}")]
+    InvalidLocation {
+        /// The location as given.
+        location: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// Reading or writing an object store failed.
+    #[error("{location}: {reason}")]
+    Store {
+        /// The object or prefix.
+        location: String,
+        /// What the store said, in short.
+        reason: String,
+    },
+    /// A period has no published version (or not the one asked for).
+    #[error("{period} is not published under {out}{detail}")]
+    NotPublished {
+        /// The period.
+        period: String,
+        /// The output root.
+        out: String,
+        /// More about what was asked, e.g. ` as version 3`.
+        detail: String,
+    },
+    /// A published file does not match its manifest.
+    #[error("{file}: {problem}")]
+    Corrupt {
+        /// The file.
+        file: String,
+        /// What does not match.
+        problem: String,
+    },
     /// A query failed.
     #[error("query failed: {0}")]
     Query(#[from] DataFusionError),

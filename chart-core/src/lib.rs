@@ -9,7 +9,8 @@
 //! The modules follow the data: [`schema`] (the contract) → [`tables`] (the files
 //! of a data root) → [`methodology`] (GM-1, periods) and [`functions`] (its SQL
 //! functions) → [`queries`] (the SQL of `queries/`, registered as views) →
-//! [`charts`] (results of a period) → [`publication`] (files on disk).
+//! [`charts`] (results of a period) → [`publication`] (versioned files on a
+//! [`store`]: a local directory or an S3 bucket).
 //!
 //! The entry point is [`GoldenMic`]: open a data root, or attach the tables to a
 //! `SessionContext` of your own from files or in-memory data ([`InputTables`]); then
@@ -58,12 +59,14 @@ pub mod methodology;
 pub mod publication;
 pub mod queries;
 pub mod schema;
+pub mod store;
 pub mod table_functions;
 pub mod tables;
 
 pub use charts::{ChartKind, DataQuality, GoldenMic};
 pub use error::{ChartError, Result};
 pub use methodology::{Methodology, Period, PeriodKind};
-pub use publication::{Manifest, Publication, publish};
+pub use publication::{Manifest, Outcome, Publication, history, publish, verify};
+pub use store::{Location, StoreOptions};
 pub use table_functions::TableFunctionKind;
 pub use tables::{DataRoot, InputTables};

@@ -7,28 +7,36 @@
 //! `.parquet` extension are ignored, as DataFusion's listing tables do.
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
+use bytes::Bytes;
 use chrono::NaiveDate;
 use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
 use datafusion::logical_expr::{Expr, cast};
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt, TryStreamExt, stream};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::async_reader::MetadataFetch;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::ParquetMetaDataReader;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::error::{ChartError, Result};
 use crate::schema::{ContractTable, PLAYS, PLAYS_PARTITION_COLUMN, SONGS, TABLES, VENUES};
+use crate::store::Location;
 
 /// One input file, as recorded in the publication manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,74 +54,93 @@ pub struct InputFile {
 /// The validated files of a data root.
 #[derive(Debug, Clone)]
 pub struct DataRoot {
-    root: PathBuf,
+    location: Location,
     files: Vec<InputFile>,
     play_days: BTreeMap<NaiveDate, i64>,
 }
 
+/// Footers read at the same time when opening a data root (object stores answer
+/// faster to several requests in flight).
+const FOOTER_READS_IN_FLIGHT: usize = 16;
+
 impl DataRoot {
-    /// Lists and validates every table file under `root`.
-    pub fn open(root: impl AsRef<Path>) -> Result<DataRoot> {
-        let root = root.as_ref().to_path_buf();
+    /// Lists and validates every table file under a local directory.
+    pub async fn open(root: impl AsRef<Path>) -> Result<DataRoot> {
+        let root = root.as_ref();
         if !root.is_dir() {
-            return Err(ChartError::DataRootMissing(root));
+            return Err(ChartError::DataRootMissing(root.to_path_buf()));
+        }
+        DataRoot::open_location(&Location::local(root)?).await
+    }
+
+    /// Lists and validates every table file under a location (local or object store).
+    pub async fn open_location(location: &Location) -> Result<DataRoot> {
+        if let Some(path) = location.local_path().filter(|p| !p.is_dir()) {
+            return Err(ChartError::DataRootMissing(path));
         }
         let mut files = Vec::new();
         let mut play_days = BTreeMap::new();
         for table in TABLES {
-            let dir = root.join(table.name);
-            if !dir.is_dir() {
-                return Err(ChartError::TableMissing {
-                    root,
-                    table: table.name,
+            let dir = location.join(table.name);
+            let objects: Vec<ObjectMeta> = dir
+                .list()
+                .await?
+                .into_iter()
+                .filter(|o| is_table_file(&dir, &o.location))
+                .collect();
+            if objects.is_empty() {
+                let no_directory = location
+                    .local_path()
+                    .is_some_and(|p| !p.join(table.name).is_dir());
+                return Err(if no_directory {
+                    ChartError::TableMissing {
+                        root: PathBuf::from(location.to_string()),
+                        table: table.name,
+                    }
+                } else {
+                    ChartError::NoFiles {
+                        dir: PathBuf::from(dir.to_string()),
+                        table: table.name,
+                    }
                 });
             }
-            let mut paths = Vec::new();
-            list_parquet_files(&dir, &mut paths)?;
-            paths.sort();
-            if paths.is_empty() {
-                return Err(ChartError::NoFiles {
-                    dir,
-                    table: table.name,
-                });
-            }
-            for path in paths {
-                let rows = check_file(&table, &path)?;
+            let checked: Vec<(ObjectMeta, i64)> = stream::iter(objects)
+                .map(|object| {
+                    let dir = &dir;
+                    async move {
+                        let rows = check_file(&table, dir, &object).await?;
+                        Ok::<_, ChartError>((object, rows))
+                    }
+                })
+                .buffered(FOOTER_READS_IN_FLIGHT)
+                .try_collect()
+                .await?;
+            for (object, rows) in checked {
+                let relative = location
+                    .relative(&object.location)
+                    .expect("listed under the root");
                 if table.name == PLAYS.name {
-                    let day = partition_day(&dir, &path)?;
+                    let day = partition_day(&dir, &object.location)?;
                     *play_days.entry(day).or_insert(0) += rows;
                 }
-                let bytes = fs::metadata(&path)
-                    .map_err(|source| ChartError::Io {
-                        path: path.clone(),
-                        source,
-                    })?
-                    .len();
-                let relative = path
-                    .strip_prefix(&root)
-                    .expect("listed under the root")
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join("/");
                 files.push(InputFile {
                     table: table.name,
                     path: relative,
                     rows,
-                    bytes,
+                    bytes: object.size,
                 });
             }
         }
         Ok(DataRoot {
-            root,
+            location: location.clone(),
             files,
             play_days,
         })
     }
 
-    /// The data root directory.
-    pub fn path(&self) -> &Path {
-        &self.root
+    /// Where the data root is.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     /// Every input file, by table then path.
@@ -124,6 +151,28 @@ impl DataRoot {
     /// Rows per `date=` partition of `plays`, from the footers.
     pub fn play_days(&self) -> &BTreeMap<NaiveDate, i64> {
         &self.play_days
+    }
+
+    /// The SHA-256 (lowercase hex) of every input file, in the order of [`DataRoot::files`].
+    pub async fn checksums(&self) -> Result<Vec<String>> {
+        stream::iter(self.files.iter())
+            .map(|file| async move {
+                let path = self.location.join(&file.path);
+                let result = path
+                    .store()
+                    .get(path.prefix())
+                    .await
+                    .map_err(|e| path.error(path.prefix(), e))?;
+                let mut hasher = Sha256::new();
+                let mut chunks = result.into_stream();
+                while let Some(chunk) = chunks.next().await {
+                    hasher.update(chunk.map_err(|e| path.error(path.prefix(), e))?);
+                }
+                Ok::<_, ChartError>(crate::publication::hex(&hasher.finalize()))
+            })
+            .buffered(FOOTER_READS_IN_FLIGHT)
+            .try_collect()
+            .await
     }
 
     /// The tables of this data root: `plays` (partitioned by `date`), `songs` and
@@ -138,12 +187,7 @@ impl DataRoot {
                     DataType::Date32,
                 )]);
             }
-            let dir = self.root.join(table.name);
-            let dir = fs::canonicalize(&dir).map_err(|source| ChartError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-            let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+            let url = self.location.join(table.name).table_url()?;
             let config = ListingTableConfig::new(url)
                 .with_listing_options(options)
                 .with_schema(table.schema());
@@ -274,6 +318,9 @@ impl InputTables {
 
     /// Registers `plays`, `songs` and `venues` on `ctx`, replacing tables of those names.
     pub fn register(&self, ctx: &SessionContext) -> Result<()> {
+        if let Some(root) = &self.root {
+            root.location().register_store(&ctx.runtime_env());
+        }
         for table in TABLES {
             let provider = self.provider(table.name).expect("a contract table").clone();
             ctx.deregister_table(table.name)?;
@@ -331,55 +378,69 @@ fn canonical_batch(
     RecordBatch::try_new(schema.clone(), columns).map_err(arrow_error)
 }
 
-fn list_parquet_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = fs::read_dir(dir).map_err(|source| ChartError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    for entry in entries {
-        let entry = entry.map_err(|source| ChartError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || name.starts_with('_') {
-            continue;
+/// Whether an object under a table directory is one of its files: a `.parquet`
+/// file with no hidden (`.` or `_`) directory or name on the way.
+fn is_table_file(dir: &Location, path: &ObjectPath) -> bool {
+    let Some(relative) = dir.relative(path) else {
+        return false;
+    };
+    relative.ends_with(".parquet")
+        && relative
+            .split('/')
+            .all(|part| !part.starts_with('.') && !part.starts_with('_'))
+}
+
+/// Bytes read from the end of a file in the first request for its footer.
+const FOOTER_PREFETCH_BYTES: usize = 64 * 1024;
+
+/// Byte ranges of one object, for the Parquet footer reader.
+struct FooterFetch<'a> {
+    store: &'a dyn ObjectStore,
+    path: &'a ObjectPath,
+}
+
+impl MetadataFetch for FooterFetch<'_> {
+    fn fetch(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move {
+            self.store
+                .get_range(self.path, range)
+                .await
+                .map_err(|e| ParquetError::External(Box::new(e)))
         }
-        let path = entry.path();
-        if path.is_dir() {
-            list_parquet_files(&path, out)?;
-        } else if name.ends_with(".parquet") {
-            out.push(path);
-        }
+        .boxed()
     }
-    Ok(())
 }
 
 /// Reads a file's footer, checks its schema against the contract and returns its row count.
-fn check_file(table: &ContractTable, path: &Path) -> Result<i64> {
-    let file = fs::File::open(path).map_err(|source| ChartError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| {
-        ChartError::UnreadableParquet {
-            file: path.to_path_buf(),
-            reason: e.to_string(),
-        }
-    })?;
-    table.check_file_schema(path, metadata.schema())?;
+async fn check_file(table: &ContractTable, dir: &Location, object: &ObjectMeta) -> Result<i64> {
+    let file = PathBuf::from(dir.describe(&object.location));
+    let unreadable = |e: ParquetError| ChartError::UnreadableParquet {
+        file: file.clone(),
+        reason: e.to_string(),
+    };
+    let fetch = FooterFetch {
+        store: dir.store().as_ref(),
+        path: &object.location,
+    };
+    let footer = ParquetMetaDataReader::new()
+        .with_prefetch_hint(Some(FOOTER_PREFETCH_BYTES))
+        .load_and_finish(fetch, object.size)
+        .await
+        .map_err(unreadable)?;
+    let metadata = ArrowReaderMetadata::try_new(Arc::new(footer), ArrowReaderOptions::new())
+        .map_err(unreadable)?;
+    table.check_file_schema(&file, metadata.schema())?;
     Ok(metadata.metadata().file_metadata().num_rows())
 }
 
 /// The business date of a play file's `date=YYYY-MM-DD` directory (directly under `plays/`).
-fn partition_day(plays_dir: &Path, path: &Path) -> Result<NaiveDate> {
+fn partition_day(plays_dir: &Location, path: &ObjectPath) -> Result<NaiveDate> {
     let bad = || ChartError::BadPartition {
-        file: path.to_path_buf(),
+        file: PathBuf::from(plays_dir.describe(path)),
     };
-    let relative = path.strip_prefix(plays_dir).map_err(|_| bad())?;
-    let mut parts = relative.components();
-    let dir = parts.next().ok_or_else(bad)?.as_os_str().to_string_lossy();
+    let relative = plays_dir.relative(path).ok_or_else(bad)?;
+    let mut parts = relative.split('/');
+    let dir = parts.next().ok_or_else(bad)?;
     if parts.count() != 1 {
         return Err(bad());
     }

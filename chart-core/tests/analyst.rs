@@ -60,9 +60,13 @@ async fn table_functions_return_what_publish_writes() {
         };
         let out = tempfile::tempdir().unwrap();
         let publisher = GoldenMic::open(fixture(), methodology).await.unwrap();
-        let publication = publish(&publisher, &period.parse::<Period>().unwrap(), out.path())
-            .await
-            .unwrap();
+        let publication = publish(
+            &publisher,
+            &period.parse::<Period>().unwrap(),
+            &chart_core::Location::local(out.path()).unwrap(),
+        )
+        .await
+        .unwrap();
         // The analyst's session has the default methodology: top N is an argument.
         let analyst = GoldenMic::open(fixture(), Methodology::default())
             .await
@@ -77,7 +81,13 @@ async fn table_functions_return_what_publish_writes() {
                 "coverage_by_province",
             ),
         ] {
-            let published = read_parquet(&publication.directory.join(format!("{file}.parquet")));
+            let published = read_parquet(
+                &publication
+                    .directory
+                    .local_path()
+                    .unwrap()
+                    .join(format!("{file}.parquet")),
+            );
             assert!(
                 published.num_rows() > 0,
                 "{period} {file}: nothing published"

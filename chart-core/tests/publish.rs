@@ -6,14 +6,31 @@ mod support;
 use std::fs;
 use std::path::Path;
 
-use chart_core::{GoldenMic, Methodology, Period, publish};
+use chart_core::publication::Outcome;
+use chart_core::{GoldenMic, Location, Methodology, Period, publish};
 use sha2::{Digest, Sha256};
 use support::{coverage_rows, fixture, fixture_copy};
 
 async fn publish_to(data: &Path, period: &str, out: &Path) -> chart_core::Publication {
     let engine = GoldenMic::open(data, Methodology::default()).await.unwrap();
-    publish(&engine, &period.parse::<Period>().unwrap(), out)
+    let out = Location::local(out).unwrap();
+    publish(&engine, &period.parse::<Period>().unwrap(), &out)
         .await
+        .unwrap()
+}
+
+/// The data directory of a period's current version under a local output root.
+fn current_dir(out: &Path, period: &str) -> std::path::PathBuf {
+    let out = Location::local(out).unwrap();
+    let period: Period = period.parse().unwrap();
+    let versions = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(chart_core::history(&out, &period))
+    })
+    .unwrap();
+    let manifest = versions.last().expect("published");
+    chart_core::publication::period_location(&out, &period)
+        .join(&manifest.directory)
+        .local_path()
         .unwrap()
 }
 
@@ -34,20 +51,30 @@ async fn annual_coverage_equals_the_2024_report() {
         format!("{:.0}%", row.new_venues_growth.unwrap() * 100.0),
         "65%"
     );
-    assert!(publication.directory.ends_with("charts/year=2024"));
+    assert!(
+        publication
+            .directory
+            .to_string()
+            .contains("charts/year=2024/data/"),
+        "{}",
+        publication.directory
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn published_files_match_the_manifest() {
     let out = tempfile::tempdir().unwrap();
     let publication = publish_to(fixture(), "2024-11", out.path()).await;
-    let dir = out.path().join("charts/month=2024-11");
+    assert_eq!(publication.outcome, Outcome::Published);
+    assert_eq!(publication.manifest.version, 1);
+    let dir = publication.directory.local_path().unwrap();
+    assert_eq!(dir, current_dir(out.path(), "2024-11"));
     let mut names: Vec<String> = fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    let mut expected = vec!["manifest.json".to_string()];
+    let mut expected = Vec::new();
     for table in ["coverage", "coverage_by_province", "hot", "new"] {
         for ext in ["csv", "json", "parquet"] {
             expected.push(format!("{table}.{ext}"));
@@ -73,8 +100,10 @@ async fn published_files_match_the_manifest() {
     );
     assert!(json["rows"][0].get("prev_rank").is_some(), "explicit nulls");
 
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &fs::read(out.path().join("charts/month=2024-11/versions/000001.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(manifest["methodology"]["room_cap"], 3);
     assert_eq!(manifest["outputs"].as_array().unwrap().len(), 12);
     for output in manifest["outputs"].as_array().unwrap() {
@@ -128,12 +157,19 @@ fn chart_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_does_not_depend_on_publishing_order_or_later_months() {
     let in_order = tempfile::tempdir().unwrap();
-    for month in ["2024-12", "2024-10", "2024-11", "2024-11"] {
-        publish_to(fixture(), month, in_order.path()).await;
+    for (month, outcome) in [
+        ("2024-12", Outcome::Published),
+        ("2024-10", Outcome::Published),
+        ("2024-11", Outcome::Published),
+        ("2024-11", Outcome::Unchanged),
+    ] {
+        let publication = publish_to(fixture(), month, in_order.path()).await;
+        assert_eq!(publication.outcome, outcome, "{month}");
+        assert_eq!(publication.manifest.version, 1, "{month}");
     }
     let alone = tempfile::tempdir().unwrap();
     publish_to(fixture(), "2024-11", alone.path()).await;
-    let november = |root: &Path| chart_files(&root.join("charts/month=2024-11"));
+    let november = |root: &Path| chart_files(&current_dir(root, "2024-11"));
     assert_eq!(november(in_order.path()), november(alone.path()));
 
     // Without the December partitions (and the trap filed in November that belongs
@@ -165,13 +201,21 @@ async fn a_failed_publication_leaves_nothing_behind() {
     let engine = GoldenMic::open(fixture(), Methodology::default())
         .await
         .unwrap();
-    let err = publish(&engine, &"2024-11".parse().unwrap(), out.path())
-        .await
-        .unwrap_err();
+    let err = publish(
+        &engine,
+        &"2024-11".parse().unwrap(),
+        &Location::local(out.path()).unwrap(),
+    )
+    .await
+    .unwrap_err();
     let message = err.to_string();
-    assert!(message.starts_with("cannot write "), "{message}");
-    assert!(message.contains("charts"), "{message}");
-    assert!(!message.contains('\n'));
+    assert_eq!(
+        message,
+        format!(
+            "{}/charts/month=2024-11/versions: Not a directory (os error 20)",
+            out.path().canonicalize().unwrap().display()
+        )
+    );
     let entries: Vec<_> = fs::read_dir(out.path()).unwrap().collect();
     assert_eq!(entries.len(), 1, "only the blocking file remains");
 }
@@ -182,9 +226,13 @@ async fn a_month_without_plays_is_refused() {
     let engine = GoldenMic::open(fixture(), Methodology::default())
         .await
         .unwrap();
-    let err = publish(&engine, &"2023-05".parse().unwrap(), out.path())
-        .await
-        .unwrap_err();
+    let err = publish(
+        &engine,
+        &"2023-05".parse().unwrap(),
+        &Location::local(out.path()).unwrap(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -193,4 +241,141 @@ async fn a_month_without_plays_is_refused() {
         )
     );
     assert!(!out.path().join("charts/month=2023-05").exists());
+}
+
+/// Every file under `dir` with its size and modification time.
+fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime)> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for e in fs::read_dir(next).unwrap() {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                pending.push(e.path());
+            } else {
+                files.push((e.path(), meta.len(), meta.modified().unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_unchanged_inputs_and_a_late_play() {
+    let data = fixture_copy();
+    let out = tempfile::tempdir().unwrap();
+    let location = Location::local(out.path()).unwrap();
+    let november: Period = "2024-11".parse().unwrap();
+    let first = publish_to(data.path(), "2024-11", out.path()).await;
+    assert_eq!(
+        (first.outcome, first.manifest.version),
+        (Outcome::Published, 1)
+    );
+    assert!(first.manifest.changes.is_none());
+    assert!(
+        first
+            .manifest
+            .inputs
+            .iter()
+            .all(|i| i.sha256.len() == 64 && i.bytes > 0)
+    );
+
+    // The same inputs: reported unchanged, nothing written, the charts read back.
+    let before = snapshot(out.path());
+    let again = publish_to(data.path(), "2024-11", out.path()).await;
+    assert_eq!(
+        (again.outcome, again.manifest.version),
+        (Outcome::Unchanged, 1)
+    );
+    assert_eq!(again.hot, first.hot);
+    assert_eq!(again.coverage_by_province, first.coverage_by_province);
+    assert_eq!(snapshot(out.path()), before);
+
+    // A late play: a new version that records what changed; the first stays readable.
+    let day = data.path().join("plays/date=2024-11-15");
+    let source = fs::read_dir(&day).unwrap().next().unwrap().unwrap().path();
+    fs::write(
+        day.join("late.parquet"),
+        sample_data::late_play(&source, "late-play-1").unwrap(),
+    )
+    .unwrap();
+    let second = publish_to(data.path(), "2024-11", out.path()).await;
+    assert_eq!(
+        (second.outcome, second.manifest.version),
+        (Outcome::Published, 2)
+    );
+    let changes = second.manifest.changes.as_ref().unwrap();
+    assert_eq!(changes.previous_version, 1);
+    assert_eq!(
+        changes.inputs_added,
+        vec!["plays/date=2024-11-15/late.parquet"]
+    );
+    assert!(changes.inputs_removed.is_empty() && changes.inputs_modified.is_empty());
+    assert_eq!(
+        changes.previous_input_rows.plays + 1,
+        second.manifest.input_rows.plays
+    );
+    assert_eq!(
+        second.manifest.data_quality.rows_received,
+        first.manifest.data_quality.rows_received + 1
+    );
+    assert_ne!(second.manifest.input_digest, first.manifest.input_digest);
+
+    let history = chart_core::history(&location, &november).await.unwrap();
+    assert_eq!(
+        history.iter().map(|m| m.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    for version in [Some(1), Some(2), None] {
+        let verified = chart_core::verify(&location, &november, version)
+            .await
+            .unwrap();
+        assert_eq!(verified.manifest.version, version.unwrap_or(2));
+        assert_eq!(
+            verified.bytes,
+            verified
+                .manifest
+                .outputs
+                .iter()
+                .map(|f| f.bytes)
+                .sum::<u64>()
+        );
+    }
+    let err = chart_core::verify(&location, &november, Some(3))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("2024-11 is not published under {} as version 3", location)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_a_file_that_changed_after_publication() {
+    let out = tempfile::tempdir().unwrap();
+    let publication = publish_to(fixture(), "2024-10", out.path()).await;
+    let location = Location::local(out.path()).unwrap();
+    let october: Period = "2024-10".parse().unwrap();
+    let dir = publication.directory.local_path().unwrap();
+    let csv = dir.join("new.csv");
+    let mut text = fs::read(&csv).unwrap();
+    text[20] ^= 1;
+    fs::write(&csv, &text).unwrap();
+    let err = chart_core::verify(&location, &october, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!("{}: SHA-256 ", csv.display())),
+        "{err}"
+    );
+    assert!(err.contains("the manifest says"), "{err}");
+    fs::remove_file(dir.join("hot.json")).unwrap();
+    let err = chart_core::verify(&location, &october, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("(and 1 more files differ)"), "{err}");
 }

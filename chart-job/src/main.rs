@@ -12,7 +12,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
 use chart_core::analyst::Access;
-use chart_core::{DataRoot, GoldenMic, Methodology, Period, Publication, publish};
+use chart_core::publication::{Manifest, Outcome};
+use chart_core::{
+    DataRoot, GoldenMic, Location, Methodology, Period, Publication, StoreOptions, history,
+    publish, verify,
+};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 use datafusion::execution::SessionStateBuilder;
@@ -61,13 +65,101 @@ errors and goes on.\n\n\
 Read-only unless --allow-writes: DDL, DML, COPY, CREATE EXTERNAL TABLE and SET are refused."
     )]
     Sql(SqlArgs),
+    /// List the published versions of a month (or a year), oldest first.
+    History(HistoryArgs),
+    /// Re-read a published version and check every file against its manifest.
+    Verify(VerifyArgs),
+}
+
+/// Settings for s3:// locations, over the AWS_* environment variables.
+#[derive(Args, Clone, Default)]
+struct StoreArgs {
+    /// S3-compatible endpoint, e.g. http://127.0.0.1:8333 (else AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// S3 region (else AWS_REGION / AWS_DEFAULT_REGION, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    s3_region: Option<String>,
+    /// Path-style addressing, endpoint/bucket/key (the default); false for bucket.endpoint/key.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    s3_path_style: Option<bool>,
+    /// Give up on an unanswered connection after this long, e.g. 5s.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    s3_connect_timeout: String,
+    /// Give up on a request, retries included, after this long, e.g. 30s.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    s3_request_timeout: String,
+}
+
+impl StoreArgs {
+    fn options(&self) -> Result<StoreOptions> {
+        Ok(StoreOptions {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            credentials: None,
+            path_style: self.s3_path_style,
+            connect_timeout: sql::parse_duration(&self.s3_connect_timeout)
+                .context("--s3-connect-timeout")?,
+            request_timeout: sql::parse_duration(&self.s3_request_timeout)
+                .context("--s3-request-timeout")?,
+        })
+    }
+
+    fn location(&self, text: &str) -> Result<Location> {
+        Ok(Location::parse(text, &self.options()?)?)
+    }
+}
+
+/// A month or a year of a published output root.
+#[derive(Args)]
+struct PeriodArgs {
+    /// Output root (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    out: String,
+    /// The month, as YYYY-MM.
+    #[arg(
+        long,
+        value_name = "YYYY-MM",
+        conflicts_with = "year",
+        required_unless_present = "year"
+    )]
+    month: Option<String>,
+    /// The year, as YYYY.
+    #[arg(long, value_name = "YYYY")]
+    year: Option<String>,
+}
+
+impl PeriodArgs {
+    fn period(&self) -> Result<Period> {
+        period_of(&self.month, &self.year)
+    }
+}
+
+#[derive(Args)]
+struct HistoryArgs {
+    #[command(flatten)]
+    period: PeriodArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    period: PeriodArgs,
+    /// The version to check (default: the current one).
+    #[arg(long, value_name = "N")]
+    version: Option<u32>,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Args)]
 struct SqlArgs {
-    /// Data root holding plays/date=YYYY-MM-DD/*.parquet, songs/*.parquet and venues/*.parquet.
-    #[arg(long, value_name = "DIR")]
-    data: PathBuf,
+    /// Data root holding plays/date=YYYY-MM-DD/*.parquet, songs/*.parquet and venues/*.parquet
+    /// (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    data: String,
     /// Run these statements and exit (`;`-separated; meta-commands such as \\d on their own line).
     #[arg(
         short = 'c',
@@ -97,13 +189,16 @@ struct SqlArgs {
     timeout: Option<String>,
     #[command(flatten)]
     methodology: MethodologyArgs,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Args)]
 struct PublishArgs {
-    /// Data root holding plays/date=YYYY-MM-DD/*.parquet, songs/*.parquet and venues/*.parquet.
-    #[arg(long, value_name = "DIR")]
-    data: PathBuf,
+    /// Data root holding plays/date=YYYY-MM-DD/*.parquet, songs/*.parquet and venues/*.parquet
+    /// (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    data: String,
     /// Month to publish, as YYYY-MM (its business days; history from the earliest month with data).
     #[arg(
         long,
@@ -115,11 +210,14 @@ struct PublishArgs {
     /// Year to publish instead of a month, as YYYY (annual charts and coverage).
     #[arg(long, value_name = "YYYY")]
     year: Option<String>,
-    /// Output root: the period is written to OUT/charts/month=YYYY-MM/ (or year=YYYY/).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    /// Output root (local path, file:// or s3://bucket/prefix): the period is published
+    /// as a new version under OUT/charts/month=YYYY-MM/ (or year=YYYY/).
+    #[arg(long, value_name = "DIR|URL")]
+    out: String,
     #[command(flatten)]
     methodology: MethodologyArgs,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 /// GM-1 parameters; each flag overrides one default.
@@ -169,22 +267,25 @@ struct DemoArgs {
     /// Where the sample data lives (generated there if absent).
     #[arg(long, value_name = "DIR", default_value = "sample")]
     data: PathBuf,
-    /// Output root.
-    #[arg(long, value_name = "DIR", default_value = "out")]
-    out: PathBuf,
+    /// Output root (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL", default_value = "out")]
+    out: String,
     /// Play events per month when generating the sample data.
     #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().plays_per_month)]
     plays_per_month: usize,
     /// Songs in the catalogue when generating the sample data.
     #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().catalogue_size)]
     catalogue: usize,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Args)]
 struct GenerateArgs {
-    /// Data root to write (its plays, songs and venues tables are replaced).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    /// Data root to write (local path, file:// or s3://bucket/prefix; its plays, songs and
+    /// venues tables are replaced).
+    #[arg(long, value_name = "DIR|URL")]
+    out: String,
     /// Seed of every random choice: the same flags write the same data.
     #[arg(long, default_value_t = sample_data::SampleSpec::default().seed)]
     seed: u64,
@@ -200,6 +301,8 @@ struct GenerateArgs {
     /// Songs in the catalogue.
     #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().catalogue_size)]
     catalogue: usize,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 fn main() -> ExitCode {
@@ -233,14 +336,36 @@ async fn run(command: Command) -> Result<()> {
     match command {
         Command::Sql(args) => run_sql(args).await,
         Command::Publish(args) => {
-            let period = match (&args.month, &args.year) {
-                (Some(m), _) => parse_period(m, "--month", chart_core::PeriodKind::Month)?,
-                (None, Some(y)) => parse_period(y, "--year", chart_core::PeriodKind::Year)?,
-                (None, None) => bail!("give --month YYYY-MM or --year YYYY"),
-            };
+            let period = period_of(&args.month, &args.year)?;
             let methodology = args.methodology.methodology()?;
-            let publication = publish_period(&args.data, &period, &args.out, methodology).await?;
+            let data = args.store.location(&args.data)?;
+            let out = args.store.location(&args.out)?;
+            tracing::info!(data = %data, "reading the data root");
+            let engine = GoldenMic::open_location(&data, methodology).await?;
+            let publication = publish(&engine, &period, &out).await?;
             print_summary(&publication)
+        }
+        Command::History(args) => {
+            let period = args.period.period()?;
+            let out = args.store.location(&args.period.out)?;
+            print_history(&out, &period, &history(&out, &period).await?);
+            Ok(())
+        }
+        Command::Verify(args) => {
+            let period = args.period.period()?;
+            let out = args.store.location(&args.period.out)?;
+            let verified = verify(&out, &period, args.version).await?;
+            let m = &verified.manifest;
+            println!(
+                "{} {} version {}: {} files, {} bytes match the manifest (sizes and SHA-256) in {}",
+                m.period_kind.as_str(),
+                m.period,
+                m.version,
+                m.outputs.len(),
+                verified.bytes,
+                verified.directory
+            );
+            Ok(())
         }
         Command::Demo(args) => {
             if !args.data.join("plays").is_dir() {
@@ -252,6 +377,7 @@ async fn run(command: Command) -> Result<()> {
                 tracing::info!(data = %args.data.display(), "generating sample data");
                 sample_data::generate(&spec, &args.data)?;
             }
+            let out = args.store.location(&args.out)?;
             let engine = GoldenMic::open(&args.data, Methodology::default()).await?;
             let last = *engine
                 .data()
@@ -265,7 +391,7 @@ async fn run(command: Command) -> Result<()> {
             let latest =
                 Period::containing(chart_core::PeriodKind::Month, last - chrono::Days::new(1));
             tracing::info!(period = %latest, "publishing the latest month");
-            let publication = publish(&engine, &latest, &args.out).await?;
+            let publication = publish(&engine, &latest, &out).await?;
             print_summary(&publication)
         }
         Command::Generate(args) => {
@@ -281,17 +407,111 @@ async fn run(command: Command) -> Result<()> {
                 months: args.months,
                 catalogue_size: args.catalogue,
             };
-            let summary = sample_data::generate(&spec, &args.out)?;
+            let out = args.store.location(&args.out)?;
+            let summary = match out.local_path() {
+                Some(dir) => sample_data::generate(&spec, &dir)?,
+                None => {
+                    // Generate locally, then upload file by file.
+                    let staging =
+                        tempfile::tempdir().context("cannot create a temporary directory")?;
+                    let summary = sample_data::generate(&spec, staging.path())?;
+                    upload_tree(staging.path(), &out).await?;
+                    summary
+                }
+            };
             println!(
-                "wrote {}: {} venues, {} songs, {} play rows in {} files",
-                args.out.display(),
-                summary.venues,
-                summary.songs,
-                summary.plays.rows,
-                summary.plays.files
+                "wrote {out}: {} venues, {} songs, {} play rows in {} files",
+                summary.venues, summary.songs, summary.plays.rows, summary.plays.files
             );
             Ok(())
         }
+    }
+}
+
+/// Copies every file under `dir` to the same relative path under `out`.
+async fn upload_tree(dir: &Path, out: &Location) -> Result<()> {
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).with_context(|| next.display().to_string())? {
+            let path = entry.with_context(|| next.display().to_string())?.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(dir)
+                .expect("listed under dir")
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            out.write(&relative, bytes.into()).await?;
+        }
+    }
+    Ok(())
+}
+
+fn period_of(month: &Option<String>, year: &Option<String>) -> Result<Period> {
+    match (month, year) {
+        (Some(m), _) => parse_period(m, "--month", chart_core::PeriodKind::Month),
+        (None, Some(y)) => parse_period(y, "--year", chart_core::PeriodKind::Year),
+        (None, None) => bail!("give --month YYYY-MM or --year YYYY"),
+    }
+}
+
+fn print_history(out: &Location, period: &Period, versions: &[Manifest]) {
+    if versions.is_empty() {
+        println!("{period} has no published version under {out}");
+        return;
+    }
+    println!(
+        "{:>7}  {:<24}  {:<16}  {:>6}  {:>11}  {:<10}  changes",
+        "version", "published", "input digest", "inputs", "play rows", "data"
+    );
+    for (i, m) in versions.iter().enumerate() {
+        let current = if i + 1 == versions.len() {
+            " (current)"
+        } else {
+            ""
+        };
+        let changes = match &m.changes {
+            None => "first version".to_string(),
+            Some(c) => {
+                let mut parts = Vec::new();
+                for (n, what) in [
+                    (c.inputs_added.len(), "input files added"),
+                    (c.inputs_removed.len(), "removed"),
+                    (c.inputs_modified.len(), "modified"),
+                ] {
+                    if n > 0 {
+                        parts.push(format!("{n} {what}"));
+                    }
+                }
+                if c.methodology_changed {
+                    parts.push("methodology changed".into());
+                }
+                if c.publisher_changed {
+                    parts.push("publisher changed".into());
+                }
+                parts.push(format!(
+                    "play rows {:+}",
+                    m.input_rows.plays - c.previous_input_rows.plays
+                ));
+                parts.push(format!("{} output files changed", c.outputs_changed.len()));
+                parts.join(", ")
+            }
+        };
+        println!(
+            "{:>7}  {:<24}  {:<16}  {:>6}  {:>11}  {:<10}  {changes}{current}",
+            m.version,
+            m.run.finished_at,
+            &m.input_digest[..16],
+            m.inputs.len(),
+            m.input_rows.plays,
+            m.directory.trim_start_matches("data/"),
+        );
     }
 }
 
@@ -330,7 +550,8 @@ async fn run_sql(args: SqlArgs) -> Result<()> {
         .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
         .build();
-    let inputs = DataRoot::open(&args.data)?.tables()?;
+    let data = args.store.location(&args.data)?;
+    let inputs = DataRoot::open_location(&data).await?.tables()?;
     let engine =
         GoldenMic::attach(SessionContext::new_with_state(state), inputs, methodology).await?;
     let access = if args.allow_writes {
@@ -363,25 +584,19 @@ fn parse_period(value: &str, flag: &str, kind: chart_core::PeriodKind) -> Result
     Period::parse_kind(kind, value).with_context(|| flag.to_string())
 }
 
-async fn publish_period(
-    data: &Path,
-    period: &Period,
-    out: &Path,
-    methodology: Methodology,
-) -> Result<Publication> {
-    tracing::info!(data = %data.display(), "reading the data root");
-    let engine = GoldenMic::open(data, methodology).await?;
-    Ok(publish(&engine, period, out).await?)
-}
-
 fn print_summary(publication: &Publication) -> Result<()> {
     let m = &publication.manifest;
+    let what = match publication.outcome {
+        Outcome::Published => "published as version",
+        Outcome::Unchanged => "unchanged: inputs identical to version",
+    };
     println!(
-        "Golden Mic {} {} ({}) published to {}",
+        "Golden Mic {} {} ({}) {what} {} in {}",
         m.period_kind.as_str(),
         m.period,
         m.methodology.version,
-        publication.directory.display()
+        m.version,
+        publication.directory
     );
     for (name, chart) in [
         ("Hot songs 热歌榜", &publication.hot),

@@ -92,7 +92,7 @@ impl Shell {
             env!("CARGO_PKG_VERSION"),
             self.engine
                 .data()
-                .map(|d| d.path().display().to_string())
+                .map(|d| d.location().to_string())
                 .unwrap_or_else(|| "in-memory data".into()),
             match self.access {
                 Access::ReadOnly => "only",

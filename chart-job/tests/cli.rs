@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use common::{chart_job, copy_dir, data};
+use common::{chart_job, copy_dir, data, published_dir};
 
 /// Asserts a failed run: exit code 1, one line on stderr containing `needle`, no
 /// panic, and nothing published under `out`.
@@ -65,7 +65,12 @@ fn publish_writes_the_month_and_prints_a_summary() {
     );
     assert!(
         out.path()
-            .join("charts/month=2024-11/manifest.json")
+            .join("charts/month=2024-11/versions/000001.json")
+            .is_file()
+    );
+    assert!(
+        published_dir(out.path(), "month=2024-11")
+            .join("hot.csv")
             .is_file()
     );
 }
@@ -91,9 +96,10 @@ fn publish_a_year_with_other_parameters() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let csv = fs::read_to_string(out.path().join("charts/year=2024/hot.csv")).unwrap();
+    let csv = fs::read_to_string(published_dir(out.path(), "year=2024").join("hot.csv")).unwrap();
     assert_eq!(csv.lines().count(), 21);
-    let manifest = fs::read_to_string(out.path().join("charts/year=2024/manifest.json")).unwrap();
+    let manifest =
+        fs::read_to_string(out.path().join("charts/year=2024/versions/000001.json")).unwrap();
     assert!(manifest.contains("\"room_cap\": 2"), "{manifest}");
 }
 
@@ -119,7 +125,11 @@ fn demo_generates_sample_data_and_publishes_the_latest_month() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("Golden Mic month 2024-12"), "{stdout}");
-    assert!(out.join("charts/month=2024-12/hot.csv").is_file());
+    assert!(
+        published_dir(&out, "month=2024-12")
+            .join("hot.csv")
+            .is_file()
+    );
     // A second run reuses the data.
     let again = chart_job(&[
         "demo",
@@ -372,7 +382,10 @@ fn output_directory_that_cannot_be_written() {
     ]);
     assert_fails(
         &output,
-        &format!("cannot write {}", out.join("charts").display()),
+        &format!(
+            "{}: Not a directory",
+            out.join("charts/month=2024-11/versions").display()
+        ),
         &out,
     );
 }

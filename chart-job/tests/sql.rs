@@ -74,7 +74,7 @@ fn table_functions_print_what_publish_writes() {
         out.path().to_str().unwrap(),
     ]);
     assert!(published.status.success());
-    let month = out.path().join("charts/month=2024-11");
+    let month = common::published_dir(out.path(), "month=2024-11");
     for (query, file) in [
         ("SELECT * FROM hot_chart('2024-11')", "hot.csv"),
         ("SELECT * FROM new_chart('2024-11');", "new.csv"),

@@ -226,3 +226,41 @@ pub(crate) fn write_parquet_batches(
     writer.close().map_err(pq_err)?;
     Ok(())
 }
+
+/// A late play: the first play of `source` (a `plays` Parquet file) reported again
+/// under a new `event_id`, as a venue's system does when it uploads a play it had
+/// missed. Returns the Parquet bytes of that one-row file, to be put beside `source`.
+pub fn late_play(source: &Path, event_id: &str) -> Result<Vec<u8>, SampleError> {
+    let read_error = |e: parquet::errors::ParquetError| SampleError::Parquet {
+        path: source.to_path_buf(),
+        source: e,
+    };
+    let file = fs::File::open(source).map_err(|e| SampleError::Io {
+        path: source.to_path_buf(),
+        source: e,
+    })?;
+    let mut reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(read_error)?
+        .with_batch_size(1)
+        .build()
+        .map_err(read_error)?;
+    let first = reader
+        .next()
+        .ok_or_else(|| SampleError::InvalidSpec(format!("{} has no rows", source.display())))?
+        .map_err(|e| read_error(e.into()))?;
+    let schema = first.schema();
+    let index = schema
+        .index_of("event_id")
+        .map_err(|e| read_error(e.into()))?;
+    let id: arrow::array::ArrayRef = Arc::new(arrow::array::StringArray::from(vec![event_id]));
+    let id = arrow::compute::cast(&id, schema.field(index).data_type())
+        .map_err(|e| read_error(e.into()))?;
+    let mut columns = first.columns().to_vec();
+    columns[index] = id;
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| read_error(e.into()))?;
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema, None).map_err(read_error)?;
+    writer.write(&batch).map_err(read_error)?;
+    writer.close().map_err(read_error)?;
+    Ok(bytes)
+}

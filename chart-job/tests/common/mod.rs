@@ -1,6 +1,8 @@
 //! Shared helpers of the `chart-job` end-to-end tests.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -44,4 +46,19 @@ pub fn copy_dir(from: &Path, to: &Path) {
             fs::copy(e.path(), target).unwrap();
         }
     }
+}
+
+/// The data directory of a period's current version under a local output root
+/// (`period_dir` is e.g. `month=2024-11`), resolved through `versions/` as readers do.
+pub fn published_dir(out: &Path, period_dir: &str) -> std::path::PathBuf {
+    let period = out.join("charts").join(period_dir);
+    let mut versions: Vec<_> = fs::read_dir(period.join("versions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    versions.sort();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(versions.last().unwrap()).unwrap()).unwrap();
+    period.join(manifest["directory"].as_str().unwrap())
 }
