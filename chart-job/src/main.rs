@@ -169,14 +169,14 @@ struct SqlArgs {
     )]
     command: Option<String>,
     /// Run the statements of a file and exit.
-    #[arg(short = 'f', long = "file", value_name = "FILE.sql")]
-    file: Option<PathBuf>,
+    #[arg(short = 'f', long = "file", value_name = "FILE.sql|URL")]
+    file: Option<String>,
     /// Result format.
     #[arg(long, value_enum, default_value_t = output::Format::Table)]
     format: output::Format,
     /// Write results to FILE (it appears only when every statement succeeded).
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    output: Option<PathBuf>,
+    #[arg(short = 'o', long = "output", value_name = "FILE|URL")]
+    output: Option<String>,
     /// Allow statements that change the session or write files (DDL, DML, COPY, SET).
     #[arg(long)]
     allow_writes: bool,
@@ -453,6 +453,11 @@ async fn upload_tree(dir: &Path, out: &Location) -> Result<()> {
     Ok(())
 }
 
+/// The URL, when a path flag names an object in a store rather than a local file.
+fn object_url(value: &str) -> Option<&str> {
+    (value.contains("://") && !value.starts_with("file://")).then_some(value)
+}
+
 fn period_of(month: &Option<String>, year: &Option<String>) -> Result<Period> {
     match (month, year) {
         (Some(m), _) => parse_period(m, "--month", chart_core::PeriodKind::Month),
@@ -529,11 +534,27 @@ async fn run_sql(args: SqlArgs) -> Result<()> {
         .transpose()?;
     let script = match (&args.command, &args.file) {
         (Some(sql), _) => Some(sql.clone()),
-        (None, Some(file)) => Some(
-            std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read {}", file.display()))?,
-        ),
+        (None, Some(file)) => Some(match object_url(file) {
+            None => std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?,
+            Some(url) => {
+                let bytes = args
+                    .store
+                    .location(url)?
+                    .read("")
+                    .await?
+                    .with_context(|| format!("{url}: not found"))?;
+                String::from_utf8(bytes.to_vec())
+                    .with_context(|| format!("{url}: not UTF-8 text"))?
+            }
+        }),
         (None, None) => None,
+    };
+    let destination = match &args.output {
+        None => None,
+        Some(path) => Some(match object_url(path) {
+            None => output::Destination::Local(PathBuf::from(path)),
+            Some(url) => output::Destination::Store(args.store.location(url)?),
+        }),
     };
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = memory_limit {
@@ -559,7 +580,7 @@ async fn run_sql(args: SqlArgs) -> Result<()> {
     } else {
         Access::ReadOnly
     };
-    let output = output::Output::new(args.format, args.output.as_deref())?;
+    let output = output::Output::new(args.format, destination)?;
     let shell = sql::Shell::new(engine, access, timeout, output);
     match script {
         Some(script) => {

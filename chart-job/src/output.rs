@@ -1,15 +1,17 @@
 //! Where and how `chart-job sql` writes results: an aligned table, CSV, JSON,
-//! NDJSON or Parquet, on stdout or in a file that appears only when complete.
+//! NDJSON or Parquet, on stdout or in a file (local or in an object store) that
+//! appears only when complete.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::json::writer::{JsonArray, LineDelimited};
+use chart_core::Location;
 use parquet::arrow::ArrowWriter;
 
 /// Result formats of `chart-job sql --format`.
@@ -27,14 +29,32 @@ pub enum Format {
     Parquet,
 }
 
-/// Stdout, or a file written under a temporary name and renamed when complete.
+/// Where `-o` puts the results.
+pub enum Destination {
+    /// A local file.
+    Local(PathBuf),
+    /// An object in a store (e.g. `s3://bucket/key`).
+    Store(Location),
+}
+
+/// Stdout, or a file written under a temporary name and moved into place (or
+/// uploaded in one request) when complete.
 pub enum Target {
     Stdout(io::Stdout),
     File {
         writer: BufWriter<File>,
         partial: PathBuf,
-        path: PathBuf,
+        destination: Destination,
     },
+}
+
+impl Destination {
+    fn name(&self) -> String {
+        match self {
+            Destination::Local(path) => path.display().to_string(),
+            Destination::Store(location) => location.to_string(),
+        }
+    }
 }
 
 impl Write for Target {
@@ -61,27 +81,32 @@ pub struct Output {
 }
 
 impl Output {
-    /// Results in `format` to `path` (created only when the run succeeds), or stdout.
-    pub fn new(format: Format, path: Option<&Path>) -> Result<Output> {
-        let target = match path {
+    /// Results in `format` to `destination` (created only when the run succeeds), or stdout.
+    pub fn new(format: Format, destination: Option<Destination>) -> Result<Output> {
+        let target = match destination {
             None if format == Format::Parquet => {
                 bail!("--format parquet needs -o FILE")
             }
             None => Target::Stdout(io::stdout()),
-            Some(path) => {
-                let name = path
-                    .file_name()
-                    .with_context(|| format!("-o {}: not a file name", path.display()))?
-                    .to_string_lossy()
-                    .into_owned();
-                let partial =
-                    path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+            Some(destination) => {
+                let partial = match &destination {
+                    Destination::Local(path) => {
+                        let name = path
+                            .file_name()
+                            .with_context(|| format!("-o {}: not a file name", path.display()))?
+                            .to_string_lossy()
+                            .into_owned();
+                        path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+                    }
+                    Destination::Store(_) => std::env::temp_dir()
+                        .join(format!(".chart-job-result.partial-{}", std::process::id())),
+                };
                 let file = File::create(&partial)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                    .with_context(|| format!("cannot write {}", destination.name()))?;
                 Target::File {
                     writer: BufWriter::new(file),
                     partial,
-                    path: path.to_path_buf(),
+                    destination,
                 }
             }
         };
@@ -129,22 +154,32 @@ impl Output {
         })
     }
 
-    /// Moves a file output into place (stdout needs nothing).
-    pub fn finish(self) -> Result<()> {
-        if let Target::File {
+    /// Moves a file output into place, or uploads it (stdout needs nothing).
+    pub async fn finish(self) -> Result<()> {
+        let Target::File {
             writer,
             partial,
-            path,
+            destination,
         } = self.target
-        {
-            let file = writer
-                .into_inner()
-                .map_err(|e| e.into_error())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            file.sync_all()
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            fs::rename(&partial, &path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+        else {
+            return Ok(());
+        };
+        let name = destination.name();
+        let file = writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write {name}"))?;
+        file.sync_all()
+            .with_context(|| format!("cannot write {name}"))?;
+        match destination {
+            Destination::Local(path) => {
+                fs::rename(&partial, &path).with_context(|| format!("cannot write {name}"))?
+            }
+            Destination::Store(location) => {
+                let bytes = fs::read(&partial).with_context(|| format!("cannot write {name}"));
+                let _ = fs::remove_file(&partial);
+                location.write("", bytes?.into()).await?;
+            }
         }
         Ok(())
     }

@@ -75,7 +75,7 @@ impl Shell {
             Ok(())
         }
         .await;
-        self.finish(outcome)
+        self.finish(outcome).await
     }
 
     /// The interactive prompt: line editing and history (in `history`), errors
@@ -125,18 +125,18 @@ impl Shell {
                 }
                 Err(ReadlineError::Interrupted) => self.buffer.clear(),
                 Err(ReadlineError::Eof) => break,
-                Err(e) => return self.finish(Err(e.into())),
+                Err(e) => return self.finish(Err(e.into())).await,
             }
         }
         if let Some(path) = &history {
             let _ = editor.save_history(path);
         }
-        self.finish(Ok(()))
+        self.finish(Ok(())).await
     }
 
-    fn finish(self, outcome: Result<()>) -> Result<()> {
+    async fn finish(self, outcome: Result<()>) -> Result<()> {
         match outcome {
-            Ok(()) => self.output.finish(),
+            Ok(()) => self.output.finish().await,
             Err(e) => {
                 self.output.abandon();
                 Err(e)

@@ -514,6 +514,52 @@ fn data_generated_on_s3_reads_back_like_local_data() {
     ]));
     assert_eq!(on_s3, local);
 
+    // A script read from S3, its result written to S3; a failing script writes nothing.
+    block_on(
+        target
+            .location("queries/count.sql")
+            .write("", format!("{query};\n").into_bytes().into()),
+    )
+    .unwrap();
+    let script = target.url("queries/count.sql");
+    let result = target.url("results/count.csv");
+    assert_success(&target.run(&[
+        "sql", "--data", &data, "--format", "csv", "-f", &script, "-o", &result,
+    ]));
+    let written = block_on(target.location("results/count.csv").read(""))
+        .unwrap()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&written), local);
+    let failed = target.url("results/failed.csv");
+    assert_one_line_error(
+        &target.run(&[
+            "sql",
+            "--data",
+            &data,
+            "-c",
+            "SELECT 1; SELECT nope FROM plays",
+            "-o",
+            &failed,
+        ]),
+        "nope",
+    );
+    assert!(
+        target
+            .objects("results")
+            .iter()
+            .all(|(name, _, _)| !name.ends_with("failed.csv"))
+    );
+    assert_one_line_error(
+        &target.run(&[
+            "sql",
+            "--data",
+            &data,
+            "-f",
+            &target.url("queries/absent.sql"),
+        ]),
+        "queries/absent.sql: not found",
+    );
+
     // The table function over S3 data prints what publish wrote to S3.
     assert_success(&target.publish_command("data", "out").output().unwrap());
     let hot = target
