@@ -384,3 +384,93 @@ fn xml_element(text: &str, name: &str) -> Option<String> {
     let end = start + text[start..].find(&close)?;
     Some(text[start..end].to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Location> {
+        Location::parse(text, &StoreOptions::default())
+    }
+
+    #[test]
+    fn s3_locations_name_bucket_and_prefix() {
+        let location = parse("s3://charts/published/").unwrap();
+        assert_eq!(location.to_string(), "s3://charts/published");
+        assert_eq!(location.local_path(), None);
+        let month = location.join("charts/month=2024-11/");
+        assert_eq!(
+            month.to_string(),
+            "s3://charts/published/charts/month=2024-11"
+        );
+        assert_eq!(
+            location.relative(month.prefix()).as_deref(),
+            Some("charts/month=2024-11")
+        );
+        assert_eq!(
+            month.table_url().unwrap().as_str(),
+            "s3://charts/published/charts/month=2024-11/"
+        );
+        assert_eq!(parse("s3://charts").unwrap().to_string(), "s3://charts");
+    }
+
+    #[test]
+    fn local_paths_and_file_urls_are_the_same_location() {
+        let dir = std::env::temp_dir();
+        let from_path = parse(dir.to_str().unwrap()).unwrap();
+        let from_url = parse(&format!("file://{}", dir.display())).unwrap();
+        assert_eq!(from_path.to_string(), from_url.to_string());
+        assert_eq!(
+            from_path.local_path(),
+            Some(std::fs::canonicalize(&dir).unwrap())
+        );
+    }
+
+    #[test]
+    fn unusable_locations_are_one_line_errors() {
+        for (text, message) in [
+            (
+                "gs://bucket/x",
+                "gs://bucket/x: unknown scheme `gs://`: expected a local path, file:// or s3://",
+            ),
+            ("s3:///x", "s3:///x: no bucket: expected s3://bucket/prefix"),
+            ("", ": empty path"),
+            (
+                "file://relative",
+                "file://relative: not an absolute local path",
+            ),
+        ] {
+            assert_eq!(parse(text).unwrap_err().to_string(), message, "{text}");
+        }
+        let options = StoreOptions {
+            endpoint: Some("ftp://host".into()),
+            ..StoreOptions::default()
+        };
+        assert_eq!(
+            Location::parse("s3://b/x", &options)
+                .unwrap_err()
+                .to_string(),
+            "s3://b/x: endpoint `ftp://host` is not an http:// or https:// URL"
+        );
+    }
+
+    #[test]
+    fn s3_error_bodies_become_short_reasons() {
+        let error = |body: &str| object_store::Error::Generic {
+            store: "S3",
+            source: body.to_string().into(),
+        };
+        assert_eq!(
+            store_reason(&error(
+                "Client error with status 404: <Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>"
+            )),
+            "NoSuchBucket: the bucket does not exist"
+        );
+        assert_eq!(
+            store_reason(&error(
+                "<Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>"
+            )),
+            "SlowDown: Reduce your rate"
+        );
+    }
+}
