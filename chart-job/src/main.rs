@@ -110,13 +110,10 @@ impl StoreArgs {
     }
 }
 
-/// A month or a year of a published output root.
+/// The period: a month or a year.
 #[derive(Args)]
-struct PeriodArgs {
-    /// Output root (local path, file:// or s3://bucket/prefix).
-    #[arg(long, value_name = "DIR|URL")]
-    out: String,
-    /// The month, as YYYY-MM.
+struct PeriodChoice {
+    /// Month, as YYYY-MM (its business days; history from the earliest month with data).
     #[arg(
         long,
         value_name = "YYYY-MM",
@@ -124,29 +121,39 @@ struct PeriodArgs {
         required_unless_present = "year"
     )]
     month: Option<String>,
-    /// The year, as YYYY.
+    /// Year instead of a month, as YYYY (annual charts and coverage).
     #[arg(long, value_name = "YYYY")]
     year: Option<String>,
 }
 
-impl PeriodArgs {
+impl PeriodChoice {
     fn period(&self) -> Result<Period> {
-        period_of(&self.month, &self.year)
+        match (&self.month, &self.year) {
+            (Some(m), _) => parse_period(m, "--month", chart_core::PeriodKind::Month),
+            (None, Some(y)) => parse_period(y, "--year", chart_core::PeriodKind::Year),
+            (None, None) => bail!("give --month YYYY-MM or --year YYYY"),
+        }
     }
 }
 
 #[derive(Args)]
 struct HistoryArgs {
+    /// Output root (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    out: String,
     #[command(flatten)]
-    period: PeriodArgs,
+    period: PeriodChoice,
     #[command(flatten)]
     store: StoreArgs,
 }
 
 #[derive(Args)]
 struct VerifyArgs {
+    /// Output root (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    out: String,
     #[command(flatten)]
-    period: PeriodArgs,
+    period: PeriodChoice,
     /// The version to check (default: the current one).
     #[arg(long, value_name = "N")]
     version: Option<u32>,
@@ -199,17 +206,8 @@ struct PublishArgs {
     /// (local path, file:// or s3://bucket/prefix).
     #[arg(long, value_name = "DIR|URL")]
     data: String,
-    /// Month to publish, as YYYY-MM (its business days; history from the earliest month with data).
-    #[arg(
-        long,
-        value_name = "YYYY-MM",
-        conflicts_with = "year",
-        required_unless_present = "year"
-    )]
-    month: Option<String>,
-    /// Year to publish instead of a month, as YYYY (annual charts and coverage).
-    #[arg(long, value_name = "YYYY")]
-    year: Option<String>,
+    #[command(flatten)]
+    period: PeriodChoice,
     /// Output root (local path, file:// or s3://bucket/prefix): the period is published
     /// as a new version under OUT/charts/month=YYYY-MM/ (or year=YYYY/).
     #[arg(long, value_name = "DIR|URL")]
@@ -336,7 +334,7 @@ async fn run(command: Command) -> Result<()> {
     match command {
         Command::Sql(args) => run_sql(args).await,
         Command::Publish(args) => {
-            let period = period_of(&args.month, &args.year)?;
+            let period = args.period.period()?;
             let methodology = args.methodology.methodology()?;
             let data = args.store.location(&args.data)?;
             let out = args.store.location(&args.out)?;
@@ -347,13 +345,13 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::History(args) => {
             let period = args.period.period()?;
-            let out = args.store.location(&args.period.out)?;
+            let out = args.store.location(&args.out)?;
             print_history(&out, &period, &history(&out, &period).await?);
             Ok(())
         }
         Command::Verify(args) => {
             let period = args.period.period()?;
-            let out = args.store.location(&args.period.out)?;
+            let out = args.store.location(&args.out)?;
             let verified = verify(&out, &period, args.version).await?;
             let m = &verified.manifest;
             println!(
@@ -456,14 +454,6 @@ async fn upload_tree(dir: &Path, out: &Location) -> Result<()> {
 /// The URL, when a path flag names an object in a store rather than a local file.
 fn object_url(value: &str) -> Option<&str> {
     (value.contains("://") && !value.starts_with("file://")).then_some(value)
-}
-
-fn period_of(month: &Option<String>, year: &Option<String>) -> Result<Period> {
-    match (month, year) {
-        (Some(m), _) => parse_period(m, "--month", chart_core::PeriodKind::Month),
-        (None, Some(y)) => parse_period(y, "--year", chart_core::PeriodKind::Year),
-        (None, None) => bail!("give --month YYYY-MM or --year YYYY"),
-    }
 }
 
 fn print_history(out: &Location, period: &Period, versions: &[Manifest]) {

@@ -12,19 +12,7 @@ use common::{chart_job, copy_dir, data, published_dir};
 /// Asserts a failed run: exit code 1, one line on stderr containing `needle`, no
 /// panic, and nothing published under `out`.
 fn assert_fails(output: &Output, needle: &str, out: &Path) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
-    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
-    assert_eq!(errors.len(), 1, "one error line expected in: {stderr}");
-    assert!(
-        errors[0].contains(needle),
-        "`{needle}` not in: {}",
-        errors[0]
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    common::assert_one_line_error(output, needle);
     let published = out.join("charts");
     let entries = fs::read_dir(&published).map(|d| d.count()).unwrap_or(0);
     assert_eq!(

@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chart_core::{Location, Period};
+use common::assert_one_line_error;
 use common::s3::{self, server};
 use rand::{Rng, SeedableRng};
 
@@ -183,23 +184,6 @@ fn assert_success(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout(output)
-}
-
-/// Asserts exit code 1 and exactly one stderr line, an error containing `needle`.
-fn assert_one_line_error(output: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
-    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
-    assert_eq!(errors.len(), 1, "one error line expected in: {stderr}");
-    assert!(
-        errors[0].contains(needle),
-        "`{needle}` not in: {}",
-        errors[0]
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 /// Runs a publish to completion, returning its duration and how long it spent

@@ -6,6 +6,24 @@ pub mod s3;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
+
+/// Asserts a failed run: exit code 1, exactly one stderr line that is an error,
+/// containing `needle`, and no panic.
+pub fn assert_one_line_error(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(errors.len(), 1, "one error line expected in: {stderr}");
+    assert!(
+        errors[0].contains(needle),
+        "`{needle}` not in: {}",
+        errors[0]
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
 use std::sync::OnceLock;
 
 /// Runs `chart-job` with `args`.
