@@ -212,6 +212,10 @@ struct PublishArgs {
     /// as a new version under OUT/charts/month=YYYY-MM/ (or year=YYYY/).
     #[arg(long, value_name = "DIR|URL")]
     out: String,
+    /// Memory for query execution, e.g. 4G; sorts, joins and aggregations spill to the
+    /// temporary directory past it.
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
     #[command(flatten)]
     methodology: MethodologyArgs,
     #[command(flatten)]
@@ -338,8 +342,14 @@ async fn run(command: Command) -> Result<()> {
             let methodology = args.methodology.methodology()?;
             let data = args.store.location(&args.data)?;
             let out = args.store.location(&args.out)?;
+            let memory_limit = args
+                .memory_limit
+                .as_deref()
+                .map(sql::parse_size)
+                .transpose()?;
             tracing::info!(data = %data, "reading the data root");
-            let engine = GoldenMic::open_location(&data, methodology).await?;
+            let inputs = DataRoot::open_location(&data).await?.tables()?;
+            let engine = GoldenMic::attach(session(memory_limit)?, inputs, methodology).await?;
             let publication = publish(&engine, &period, &out).await?;
             print_summary(&publication)
         }
@@ -546,25 +556,10 @@ async fn run_sql(args: SqlArgs) -> Result<()> {
             Some(url) => output::Destination::Store(args.store.location(url)?),
         }),
     };
-    let mut runtime = RuntimeEnvBuilder::new();
-    if let Some(limit) = memory_limit {
-        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
-    }
-    let mut config = SessionConfig::new().with_information_schema(true);
-    if let Some(limit) = memory_limit {
-        // A sort reserves this much for merging its spills; keep it within small limits.
-        let reservation = config.options().execution.sort_spill_reservation_bytes;
-        config.options_mut().execution.sort_spill_reservation_bytes = reservation.min(limit / 4);
-    }
-    let state = SessionStateBuilder::new()
-        .with_config(config)
-        .with_runtime_env(runtime.build_arc()?)
-        .with_default_features()
-        .build();
+    let ctx = session(memory_limit)?;
     let data = args.store.location(&args.data)?;
     let inputs = DataRoot::open_location(&data).await?.tables()?;
-    let engine =
-        GoldenMic::attach(SessionContext::new_with_state(state), inputs, methodology).await?;
+    let engine = GoldenMic::attach(ctx, inputs, methodology).await?;
     let access = if args.allow_writes {
         Access::ReadWrite
     } else {
@@ -580,6 +575,27 @@ async fn run_sql(args: SqlArgs) -> Result<()> {
         None if sql::stdin_is_terminal() => shell.run_interactive(history_file()).await,
         None => shell.run_script(sql::lines(std::io::stdin().lock())).await,
     }
+}
+
+/// A session with `information_schema`, and a fair spill pool of `memory_limit`
+/// bytes when given.
+fn session(memory_limit: Option<usize>) -> Result<SessionContext> {
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+    }
+    let mut config = SessionConfig::new().with_information_schema(true);
+    if let Some(limit) = memory_limit {
+        // A sort reserves this much for merging its spills; keep it within small limits.
+        let reservation = config.options().execution.sort_spill_reservation_bytes;
+        config.options_mut().execution.sort_spill_reservation_bytes = reservation.min(limit / 4);
+    }
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime.build_arc()?)
+        .with_default_features()
+        .build();
+    Ok(SessionContext::new_with_state(state))
 }
 
 /// The prompt's history: `$CHART_JOB_HISTORY`, else `~/.chart_job_history`.

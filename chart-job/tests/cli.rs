@@ -78,6 +78,8 @@ fn publish_a_year_with_other_parameters() {
         "20",
         "--room-cap",
         "2",
+        "--memory-limit",
+        "1G",
     ]);
     assert!(
         output.status.success(),
@@ -145,6 +147,10 @@ fn help_explains_every_flag() {
         "--new-song-window-days",
         "--timezone",
         "--day-start",
+        "--memory-limit",
+        "--s3-endpoint",
+        "--s3-region",
+        "--s3-path-style",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
@@ -211,6 +217,10 @@ fn invalid_period_and_parameters() {
         (
             &["--month", "2024-11", "--day-start", "25:00"],
             "--day-start `25:00` is not HH:MM",
+        ),
+        (
+            &["--month", "2024-11", "--memory-limit", "lots"],
+            "--memory-limit `lots`: expected a size such as 512M, 2G or 1.5G",
         ),
     ] {
         let mut args = vec!["publish", "--data", d, "--out", o];

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: chart-job publish against GM-1 on DuckDB, same files, same run.
+
+    python3 benches/compare.py --plays 50000000            # the 2024 platform's scale
+    python3 benches/compare.py --plays 20000 --smoke       # seconds: checks it still runs
+
+Generates a month of plays (2024-11) with `chart-job generate` in the project's own
+Parquet layout (once per size, under --work), then alternates, --runs times:
+chart-job publish (hot + new + coverage, a fresh output root each time), GM-1 as
+SQL on DuckDB (benches/duckdb/), and each engine's scan floor (reading the columns
+the charts need, nothing else). Every measured command runs in its own process:
+wall time, CPU time (user + system) and peak RSS come from wait4(2). The outputs
+are checked equal row for row. Prints a table and, unless --smoke, writes it with
+the machine and the command to docs/PERFORMANCE.md.
+
+DuckDB is installed into target/tools/bench-venv (pip, pinned) on first use.
+"""
+
+import argparse
+import csv
+import os
+import pathlib
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DUCKDB_VERSION = "1.4.2"
+MONTH = "2024-11"
+CHART_COLUMNS = ["rank", "song_id", "title", "artist", "score", "plays", "venues", "rooms",
+                 "prev_rank", "peak_rank", "months_on_chart", "movement"]
+NEEDED_COLUMNS = ["event_id", "venue_id", "room_id", "song_id", "started_at", "played_ms"]
+
+
+def measure(command, env=None):
+    """Runs a command in its own process; returns (wall s, cpu s, peak RSS bytes, stdout)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(out.fileno(), 1)
+            os.dup2(err.fileno(), 2)
+            os.execvpe(str(command[0]), [str(c) for c in command], env or os.environ)
+        _, status, usage = os.wait4(pid, 0)
+        wall = time.monotonic() - start
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"error: {' '.join(map(str, command))} failed:\n{err.read()}")
+        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, out.read()
+
+
+def duckdb_python():
+    venv = ROOT / "target/tools/bench-venv"
+    python = venv / "bin/python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet",
+                        "--disable-pip-version-check", f"duckdb=={DUCKDB_VERSION}"], check=True)
+    return python
+
+
+def chart_job(profile):
+    # Debug builds as the tests do (the whole workspace: the same features, no rebuild).
+    scope = ["--release", "-p", "chart-job"] if profile == "release" else ["--workspace"]
+    subprocess.run(["cargo", "build", "--quiet"] + scope, cwd=ROOT, check=True)
+    return ROOT / "target" / profile / "chart-job"
+
+
+def generate(job, data, plays):
+    if (data / "plays").is_dir():
+        return
+    tmp = data.with_name(data.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"generating {plays:,} plays into {data} ...", flush=True)
+    subprocess.run([job, "generate", "--out", tmp, "--plays-per-month", str(plays),
+                    "--first-month", MONTH, "--months", "1"], check=True,
+                   stdout=subprocess.DEVNULL)
+    tmp.rename(data)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def same_value(a, b):
+    if a == b:
+        return True
+    try:
+        return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
+    except ValueError:
+        return False
+
+
+def check_equal(job_dir, duck_dir):
+    """Every published row equals DuckDB's, column by column."""
+    for name, key in [("hot", "rank"), ("new", "rank"), ("coverage", "period"),
+                      ("coverage_by_province", "province")]:
+        ours = {row[key]: row for row in read_csv(job_dir / f"{name}.csv")}
+        theirs = {row[key]: row for row in read_csv(duck_dir / f"{name}.csv")}
+        if ours.keys() != theirs.keys():
+            sys.exit(f"error: {name}: rows differ: {sorted(ours.keys() ^ theirs.keys())[:5]}")
+        for k, row in ours.items():
+            for column, value in theirs[k].items():
+                if not same_value(row[column], value):
+                    sys.exit(f"error: {name} {key}={k} {column}: chart-job {row[column]!r}, "
+                             f"DuckDB {value!r}")
+    return sum(len(read_csv(job_dir / f"{n}.csv")) for n in ["hot", "new", "coverage_by_province"])
+
+
+def published_dir(out):
+    period = out / "charts" / f"month={MONTH}"
+    manifest = sorted((period / "versions").glob("*.json"))[-1]
+    import json
+    return period / json.loads(manifest.read_text())["directory"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description="chart-job against DuckDB on GM-1")
+    parser.add_argument("--plays", type=int, default=50_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--work", type=pathlib.Path, default=ROOT / "target/bench-data")
+    parser.add_argument("--memory-limit", help="for both engines, e.g. 4G (default: none)")
+    parser.add_argument("--chart-job", type=pathlib.Path,
+                        help="use this chart-job binary instead of building one")
+    parser.add_argument("--smoke", action="store_true",
+                        help="debug build, one run, no docs/PERFORMANCE.md: checks it runs")
+    args = parser.parse_args()
+    profile = "debug" if args.smoke else "release"
+    runs = 1 if args.smoke else args.runs
+
+    job = args.chart_job or chart_job(profile)
+    python = duckdb_python()
+    data = args.work / f"plays-{args.plays}"
+    args.work.mkdir(parents=True, exist_ok=True)
+    generate(job, data, args.plays)
+    runner = ROOT / "benches/duckdb/gm1_duckdb.py"
+    env = dict(os.environ, RUST_LOG="warn")
+    scan_where = " AND ".join(f"{c} IS NOT NULL" for c in NEEDED_COLUMNS)
+    scan_sql = f"SELECT count(*) FROM plays WHERE {scan_where}"
+
+    figures = {k: [] for k in ["job", "duckdb", "job_scan", "duckdb_scan"]}
+    for run in range(runs):
+        out = args.work / f"out-{run}"
+        duck_out = args.work / f"duckdb-{run}"
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(duck_out, ignore_errors=True)
+        publish = [job, "publish", "--data", data, "--month", MONTH, "--out", out]
+        duck = [python, runner, data, MONTH, duck_out]
+        job_scan = [job, "sql", "--data", data, "--format", "csv", "-c", scan_sql]
+        duck_scan = [python, "-c",
+                     "import duckdb,sys; print(duckdb.sql(\"" + scan_sql.replace(
+                         "FROM plays", f"FROM read_parquet('{data}/plays/*/*.parquet')")
+                     + "\").fetchall())"]
+        if args.memory_limit:
+            duck += ["--memory-limit", args.memory_limit]
+            publish += ["--memory-limit", args.memory_limit]
+        # Alternate which engine goes first, so neither always has the warmer cache.
+        order = [("job", publish), ("duckdb", duck)]
+        if run % 2:
+            order.reverse()
+        for name, command in order + [("job_scan", job_scan), ("duckdb_scan", duck_scan)]:
+            wall, cpu, rss, _ = measure(command, env)
+            figures[name].append((wall, cpu, rss))
+            print(f"run {run + 1} {name:12} wall {wall:7.2f} s  cpu {cpu:7.2f} s  "
+                  f"peak RSS {rss / 2**20:8.0f} MiB", flush=True)
+        rows = check_equal(published_dir(out), duck_out)
+        print(f"run {run + 1}: outputs equal ({rows} rows compared)", flush=True)
+
+    def median(name, i):
+        return statistics.median(f[i] for f in figures[name])
+
+    lines = [
+        "| | wall (s) | CPU (s) | peak RSS (MiB) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, label in [("job", "chart-job publish"), ("duckdb", "DuckDB GM-1"),
+                        ("job_scan", "scan floor, DataFusion"),
+                        ("duckdb_scan", "scan floor, DuckDB")]:
+        lines.append(f"| {label} | {median(name, 0):.2f} | {median(name, 1):.2f} | "
+                     f"{median(name, 2) / 2**20:.0f} |")
+    lines.append(f"| chart-job / DuckDB | {median('job', 0) / median('duckdb', 0):.2f}× | "
+                 f"{median('job', 1) / median('duckdb', 1):.2f}× | "
+                 f"{median('job', 2) / median('duckdb', 2):.2f}× |")
+    lines.append(f"| chart-job / its scan floor | {median('job', 0) / median('job_scan', 0):.2f}× "
+                 f"| | |")
+    table = "\n".join(lines)
+    print(table)
+    if not args.smoke:
+        record(args, data, runs, table)
+
+
+def record(args, data, runs, table):
+    """Writes this size's figures into docs/PERFORMANCE.md, replacing earlier ones."""
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    memory = next(int(line.split()[1]) for line in open("/proc/meminfo")
+                  if line.startswith("MemTotal"))
+    size = sum(f.stat().st_size for f in data.rglob("*.parquet"))
+    revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True).stdout.strip()
+    command = f"python3 benches/compare.py --plays {args.plays} --runs {runs}" + (
+        f" --memory-limit {args.memory_limit}" if args.memory_limit else "")
+    begin, end = f"<!-- compare.py: {args.plays} plays -->", "<!-- end -->"
+    block = f"""{begin}
+### {args.plays:,} plays (one month, 2024-11)
+
+`{command}` at commit {revision}, {time.strftime('%Y-%m-%d')}: {os.cpu_count()} × {cpu},
+{memory / 2**20:.0f} GiB RAM, {platform.system()} {platform.release()}; DuckDB {DUCKDB_VERSION};
+data {size / 2**20:,.0f} MiB of Parquet. Medians of {runs} runs; each command in its own process
+(wall, user + system CPU and peak RSS from `wait4`); outputs checked equal row for row.
+
+{table}
+{end}"""
+    doc = ROOT / "docs/PERFORMANCE.md"
+    text = doc.read_text() if doc.exists() else "# Performance\n"
+    if begin in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    doc.write_text(text)
+    print(f"wrote {doc}")
+
+
+if __name__ == "__main__":
+    main()
