@@ -4,32 +4,39 @@
 -- * Re-sent events: an event_id seen more than once counts once. The copy kept is
 --   the earliest (started_at), then the longest (played_ms), then the smallest
 --   venue_id, room_id, song_id; `copies` says how many rows carried the event_id.
+--   Only the copies of re-sent events (resent_events.sql) are ranked.
 -- * business_day(started_at): the Asia/Shanghai date of started_at minus 06:00
 --   (methodology parameters). A row without started_at falls back to its partition date.
 -- * Exclusions, first match wins: missing_value (a required column is NULL),
 --   short_play (played_ms < gm_param('min_played_ms')), unknown_song (not in songs),
 --   unknown_venue (not in venues).
-WITH copies AS (
-    SELECT
-        event_id, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date,
-        ROW_NUMBER() OVER (
-            PARTITION BY event_id
-            ORDER BY started_at ASC NULLS LAST, played_ms DESC NULLS LAST,
-                     venue_id ASC NULLS LAST, room_id ASC NULLS LAST, song_id ASC NULLS LAST
-        ) AS copy_number,
-        COUNT(*) OVER (PARTITION BY event_id) AS copies
-    FROM plays
-    WHERE event_id IS NOT NULL
+WITH kept_copies AS (
+    -- Of each re-sent event (resent_events.sql), the copy kept.
+    SELECT event_id, copies, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date
+    FROM (
+        SELECT
+            p.event_id, r.copies, p.venue_id, p.room_id, p.song_id, p.started_at, p.played_ms,
+            p.vod_vendor, p.date,
+            ROW_NUMBER() OVER (
+                PARTITION BY p.event_id
+                ORDER BY p.started_at ASC NULLS LAST, p.played_ms DESC NULLS LAST,
+                         p.venue_id ASC NULLS LAST, p.room_id ASC NULLS LAST, p.song_id ASC NULLS LAST
+            ) AS copy_number
+        FROM plays AS p
+        JOIN resent_events AS r ON r.event_id = p.event_id
+    ) AS copies
+    WHERE copy_number = 1
 ),
 deduplicated AS (
-    SELECT event_id, copies, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date
-    FROM copies
-    WHERE copy_number = 1
+    -- Events sent once, and rows without an event_id (which cannot be deduplicated:
+    -- each is kept, and excluded below), pass through.
+    SELECT p.event_id, 1 AS copies, p.venue_id, p.room_id, p.song_id, p.started_at, p.played_ms,
+           p.vod_vendor, p.date
+    FROM plays AS p
+    LEFT ANTI JOIN resent_events AS r ON r.event_id = p.event_id
     UNION ALL
-    -- Rows without an event_id cannot be deduplicated: each is kept (and excluded below).
-    SELECT event_id, 1 AS copies, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date
-    FROM plays
-    WHERE event_id IS NULL
+    SELECT event_id, copies, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date
+    FROM kept_copies
 )
 SELECT
     d.event_id, d.copies, d.venue_id, d.room_id, d.song_id, d.started_at, d.played_ms,

@@ -9,7 +9,7 @@
 --   new_venues_growth new_venues / new_venues_prev - 1
 --   active_venues, active_rooms: venues and (venue, room) with a valid play in the period
 WITH periods AS (
-    SELECT DISTINCT period_kind, period FROM room_period_plays
+    SELECT DISTINCT period_kind, period FROM song_period_stats
 ),
 bounds AS (
     SELECT
@@ -47,7 +47,11 @@ activity AS (
         a.period_kind, a.period, v.province,
         COUNT(DISTINCT a.venue_id) AS active_venues,
         COUNT(*) AS active_rooms
-    FROM (SELECT DISTINCT period_kind, period, venue_id, room_id FROM room_period_plays) AS a
+    FROM (
+        SELECT DISTINCT period_kind, period, venue_id, room_id
+        FROM room_period_outcomes
+        WHERE exclusion IS NULL
+    ) AS a
     JOIN venues AS v ON v.venue_id = a.venue_id
     GROUP BY a.period_kind, a.period, v.province
 )

@@ -2,26 +2,26 @@
 -- re-sent copies removed, events excluded by reason, valid plays, and valid plays
 -- beyond the room cap (counted in plays, not in score).
 WITH outcomes AS (
-    SELECT k.period_kind, period_of(k.period_kind, c.business_day) AS period, c.copies, c.exclusion
-    FROM classified_plays AS c
-    CROSS JOIN (VALUES ('month'), ('year')) AS k(period_kind)
-    WHERE c.business_day IS NOT NULL
+    SELECT
+        period_kind, period,
+        SUM(rows_received) AS rows_received,
+        SUM(rows_received - events) AS duplicate_copies,
+        COALESCE(SUM(events) FILTER (WHERE exclusion = 'missing_value'), 0) AS missing_value,
+        COALESCE(SUM(events) FILTER (WHERE exclusion = 'short_play'), 0) AS short_play,
+        COALESCE(SUM(events) FILTER (WHERE exclusion = 'unknown_song'), 0) AS unknown_song,
+        COALESCE(SUM(events) FILTER (WHERE exclusion = 'unknown_venue'), 0) AS unknown_venue,
+        COALESCE(SUM(events) FILTER (WHERE exclusion IS NULL), 0) AS valid_plays
+    FROM room_period_outcomes
+    GROUP BY period_kind, period
 ),
 capped AS (
     SELECT period_kind, period, SUM(plays) - SUM(score) AS over_room_cap
-    FROM room_period_plays
+    FROM song_period_stats
     GROUP BY period_kind, period
 )
 SELECT
-    o.period_kind, o.period,
-    SUM(o.copies) AS rows_received,
-    SUM(o.copies - 1) AS duplicate_copies,
-    COUNT(*) FILTER (WHERE o.exclusion = 'missing_value') AS missing_value,
-    COUNT(*) FILTER (WHERE o.exclusion = 'short_play') AS short_play,
-    COUNT(*) FILTER (WHERE o.exclusion = 'unknown_song') AS unknown_song,
-    COUNT(*) FILTER (WHERE o.exclusion = 'unknown_venue') AS unknown_venue,
-    COUNT(*) FILTER (WHERE o.exclusion IS NULL) AS valid_plays,
-    COALESCE(MAX(c.over_room_cap), 0) AS over_room_cap
+    o.period_kind, o.period, o.rows_received, o.duplicate_copies,
+    o.missing_value, o.short_play, o.unknown_song, o.unknown_venue, o.valid_plays,
+    COALESCE(c.over_room_cap, 0) AS over_room_cap
 FROM outcomes AS o
 LEFT JOIN capped AS c ON c.period_kind = o.period_kind AND c.period = o.period
-GROUP BY o.period_kind, o.period

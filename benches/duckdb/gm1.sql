@@ -6,17 +6,37 @@
 -- {min_played_ms}, {room_cap}, {new_song_window_days}, {top_n}; the tables plays,
 -- songs and venues are views over the data root's Parquet files.
 
+-- Re-sent events, as queries/resent_events.sql: only their copies are ranked.
+CREATE TEMP TABLE resent_events AS
+SELECT event_id, COUNT(*) AS copies
+FROM plays
+WHERE event_id IS NOT NULL
+GROUP BY event_id
+HAVING COUNT(*) > 1;
+
+-- As chart-job publish --month: the figures of every month (not of the years).
 CREATE TEMP TABLE room_period_plays AS
-WITH copies AS (
-    SELECT
-        event_id, venue_id, room_id, song_id, started_at, played_ms, date,
-        ROW_NUMBER() OVER (
-            PARTITION BY event_id
-            ORDER BY started_at ASC NULLS LAST, played_ms DESC NULLS LAST,
-                     venue_id ASC NULLS LAST, room_id ASC NULLS LAST, song_id ASC NULLS LAST
-        ) AS copy_number
-    FROM plays
-    WHERE event_id IS NOT NULL
+WITH kept_copies AS (
+    SELECT event_id, venue_id, room_id, song_id, started_at, played_ms, date
+    FROM (
+        SELECT
+            p.event_id, p.venue_id, p.room_id, p.song_id, p.started_at, p.played_ms, p.date,
+            ROW_NUMBER() OVER (
+                PARTITION BY p.event_id
+                ORDER BY p.started_at ASC NULLS LAST, p.played_ms DESC NULLS LAST,
+                         p.venue_id ASC NULLS LAST, p.room_id ASC NULLS LAST, p.song_id ASC NULLS LAST
+            ) AS copy_number
+        FROM plays AS p
+        JOIN resent_events AS r ON r.event_id = p.event_id
+    )
+    WHERE copy_number = 1
+),
+copies AS (
+    SELECT p.event_id, p.venue_id, p.room_id, p.song_id, p.started_at, p.played_ms, p.date
+    FROM plays AS p
+    ANTI JOIN resent_events AS r ON r.event_id = p.event_id
+    UNION ALL
+    SELECT * FROM kept_copies
 ),
 valid_plays AS (
     SELECT
@@ -26,7 +46,7 @@ valid_plays AS (
             d.date
         ) AS business_day
     FROM copies AS d
-    WHERE d.copy_number = 1
+    WHERE d.event_id IS NOT NULL
       AND d.venue_id IS NOT NULL AND d.room_id IS NOT NULL AND d.song_id IS NOT NULL
       AND d.started_at IS NOT NULL AND d.played_ms IS NOT NULL
       AND d.played_ms >= {min_played_ms}
@@ -47,7 +67,7 @@ SELECT
     SUM(r.plays) AS plays,
     SUM(r.score) AS score
 FROM room_day_plays AS r
-CROSS JOIN (VALUES ('month'), ('year')) AS k(period_kind)
+CROSS JOIN (VALUES ('month')) AS k(period_kind)
 GROUP BY ALL;
 
 CREATE TEMP MACRO period_start(kind, p) AS

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ChartError, Result};
 use crate::functions::register_functions;
-use crate::methodology::{Methodology, Period};
+use crate::methodology::{Methodology, Period, PeriodKind};
 use crate::queries::{materialize, register_views};
 use crate::store::Location;
 use crate::table_functions::register_table_functions;
@@ -249,16 +249,19 @@ impl GoldenMic {
         self.inputs.data_root()
     }
 
-    /// Computes the per-room figures of every period once and keeps them in memory,
-    /// so that the charts, coverage and data quality of one or more periods that
-    /// follow do not re-read the plays. Call before computing several results.
+    /// Computes once, and keeps in memory, the small tables every result of a period
+    /// is derived from, so that the charts, coverage and data quality that follow do
+    /// not re-read the plays: `resent_events`, then `song_period_stats`,
+    /// `room_period_outcomes` and `chart_entries` of the periods of `kind` (of both
+    /// kinds for `None`). Call before computing several results; a result of another
+    /// kind is then empty.
     ///
-    /// The views replaced by in-memory tables are `room_period_plays` (read by
-    /// coverage and data quality), `song_period_stats` and `chart_entries` (read by
-    /// both charts); later changes to the files are not seen by this session.
-    pub async fn materialize(&self) -> Result<()> {
-        for view in ["room_period_plays", "song_period_stats", "chart_entries"] {
-            materialize(&self.ctx, view).await?;
+    /// Later changes to the files are not seen by this session.
+    pub async fn materialize(&self, kind: Option<PeriodKind>) -> Result<()> {
+        materialize(&self.ctx, "resent_events", None).await?;
+        for view in ["song_period_stats", "room_period_outcomes", "chart_entries"] {
+            let filter = kind.map(|kind| col("period_kind").eq(lit(kind.as_str())));
+            materialize(&self.ctx, view, filter).await?;
         }
         Ok(())
     }

@@ -206,8 +206,8 @@ pub async fn publish(engine: &GoldenMic, period: &Period, out: &Location) -> Res
         return read_publication(&period_dir, current.clone(), Outcome::Unchanged).await;
     }
 
-    tracing::info!(%period, "computing the per-room figures and the charts of every period");
-    engine.materialize().await?;
+    tracing::info!(%period, kind = period.kind().as_str(), "computing the figures of every period of this kind");
+    engine.materialize(Some(period.kind())).await?;
     let data_quality = engine.data_quality(period).await?;
     if data_quality.valid_plays == 0 {
         return Err(ChartError::NoData {

@@ -2,7 +2,7 @@
 //! the library registers as a view of the same name; an analyst can run it as
 //! written on a session where the tables and functions are registered.
 
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{Expr, SessionContext};
 
 use crate::error::Result;
 
@@ -25,13 +25,15 @@ macro_rules! query {
 }
 
 /// Every query, each after the views it reads.
-pub const QUERIES: [Query; 12] = [
+pub const QUERIES: [Query; 14] = [
+    query!("resent_events"),
     query!("classified_plays"),
     query!("valid_plays"),
     query!("room_day_plays"),
     query!("room_period_plays"),
     query!("song_period_stats"),
     query!("song_month_stats"),
+    query!("room_period_outcomes"),
     query!("chart_entries"),
     query!("hot_chart"),
     query!("new_chart"),
@@ -60,10 +62,18 @@ pub(crate) async fn register_views_after(ctx: &SessionContext, after: Option<&st
     Ok(())
 }
 
-/// Computes the view `name` once, keeps the result in memory under the same name
-/// and re-registers the views that read it.
-pub(crate) async fn materialize(ctx: &SessionContext, name: &str) -> Result<()> {
-    let cached = ctx.table(name).await?.cache().await?;
+/// Computes the view `name` once (only its rows that pass `filter`, if any), keeps
+/// the result in memory under the same name and re-registers the views that read it.
+pub(crate) async fn materialize(
+    ctx: &SessionContext,
+    name: &str,
+    filter: Option<Expr>,
+) -> Result<()> {
+    let mut view = ctx.table(name).await?;
+    if let Some(filter) = filter {
+        view = view.filter(filter)?;
+    }
+    let cached = view.cache().await?;
     ctx.deregister_table(name)?;
     ctx.register_table(name, cached.into_view())?;
     register_views_after(ctx, Some(name)).await
