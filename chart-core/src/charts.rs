@@ -117,6 +117,20 @@ pub struct DataQuality {
     pub over_room_cap: i64,
 }
 
+/// The session configuration the library opens its sessions with, and the one
+/// recommended for sessions passed to [`GoldenMic::attach`]: `information_schema`
+/// enabled, and hash joins whose build side is under 256 MiB or 8 million rows
+/// built once and probed in place (`CollectLeft`), rather than both sides
+/// repartitioned: the plays probe the song, venue and re-sent event tables that
+/// way without being reshuffled (see docs/PERFORMANCE.md for the figure).
+pub fn session_config() -> SessionConfig {
+    let mut config = SessionConfig::new().with_information_schema(true);
+    let optimizer = &mut config.options_mut().optimizer;
+    optimizer.hash_join_single_partition_threshold = 256 * 1024 * 1024;
+    optimizer.hash_join_single_partition_threshold_rows = 8_000_000;
+    config
+}
+
 /// A session with the Golden Mic tables, functions, views and table functions
 /// registered: the library's entry point.
 ///
@@ -132,16 +146,24 @@ impl GoldenMic {
     /// Opens a data root on a new session (with `information_schema` enabled).
     pub async fn open(root: impl AsRef<Path>, methodology: Methodology) -> Result<GoldenMic> {
         let inputs = DataRoot::open(root).await?.tables()?;
-        let config = SessionConfig::new().with_information_schema(true);
-        GoldenMic::attach(SessionContext::new_with_config(config), inputs, methodology).await
+        GoldenMic::attach(
+            SessionContext::new_with_config(session_config()),
+            inputs,
+            methodology,
+        )
+        .await
     }
 
     /// Opens a data root at a location (a local directory or an object-store prefix)
     /// on a new session (with `information_schema` enabled).
     pub async fn open_location(root: &Location, methodology: Methodology) -> Result<GoldenMic> {
         let inputs = DataRoot::open_location(root).await?.tables()?;
-        let config = SessionConfig::new().with_information_schema(true);
-        GoldenMic::attach(SessionContext::new_with_config(config), inputs, methodology).await
+        GoldenMic::attach(
+            SessionContext::new_with_config(session_config()),
+            inputs,
+            methodology,
+        )
+        .await
     }
 
     /// Registers on an existing session, replacing objects of the same names: the

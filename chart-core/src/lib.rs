@@ -63,7 +63,7 @@ pub mod store;
 pub mod table_functions;
 pub mod tables;
 
-pub use charts::{ChartKind, DataQuality, GoldenMic};
+pub use charts::{ChartKind, DataQuality, GoldenMic, session_config};
 pub use error::{ChartError, Result};
 pub use methodology::{Methodology, Period, PeriodKind};
 pub use publication::{Manifest, Outcome, Publication, history, publish, verify};

@@ -2,6 +2,12 @@
 //! the library registers as a view of the same name; an analyst can run it as
 //! written on a session where the tables and functions are registered.
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::datasource::MemTable;
+use datafusion::physical_plan::collect_partitioned;
+use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::prelude::{Expr, SessionContext};
 
 use crate::error::Result;
@@ -64,6 +70,9 @@ pub(crate) async fn register_views_after(ctx: &SessionContext, after: Option<&st
 
 /// Computes the view `name` once (only its rows that pass `filter`, if any), keeps
 /// the result in memory under the same name and re-registers the views that read it.
+///
+/// At `debug` level, logs the executed plan with its metrics (rows, time, memory of
+/// every operator): the profile of a run.
 pub(crate) async fn materialize(
     ctx: &SessionContext,
     name: &str,
@@ -73,8 +82,19 @@ pub(crate) async fn materialize(
     if let Some(filter) = filter {
         view = view.filter(filter)?;
     }
-    let cached = view.cache().await?;
+    let schema = view.schema().inner().clone();
+    let started = Instant::now();
+    let plan = view.create_physical_plan().await?;
+    let partitions = collect_partitioned(plan.clone(), ctx.task_ctx()).await?;
+    let rows: usize = partitions.iter().flatten().map(|b| b.num_rows()).sum();
+    tracing::info!(view = name, rows, elapsed = ?started.elapsed(), "materialised");
+    tracing::debug!(
+        view = name,
+        "plan with metrics:\n{}",
+        DisplayableExecutionPlan::with_metrics(plan.as_ref()).indent(true)
+    );
+    let table = MemTable::try_new(schema, partitions)?;
     ctx.deregister_table(name)?;
-    ctx.register_table(name, cached.into_view())?;
+    ctx.register_table(name, Arc::new(table))?;
     register_views_after(ctx, Some(name)).await
 }

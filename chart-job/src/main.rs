@@ -22,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 
 mod output;
 mod sql;
@@ -577,14 +577,14 @@ async fn run_sql(args: SqlArgs) -> Result<()> {
     }
 }
 
-/// A session with `information_schema`, and a fair spill pool of `memory_limit`
-/// bytes when given.
+/// A session with the library's configuration ([`chart_core::session_config`]), and
+/// a fair spill pool of `memory_limit` bytes when given.
 fn session(memory_limit: Option<usize>) -> Result<SessionContext> {
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
     }
-    let mut config = SessionConfig::new().with_information_schema(true);
+    let mut config = chart_core::session_config();
     if let Some(limit) = memory_limit {
         // A sort reserves this much for merging its spills; keep it within small limits.
         let reservation = config.options().execution.sort_spill_reservation_bytes;
