@@ -206,9 +206,10 @@ def record(args, data, runs, table):
                               capture_output=True, text=True).stdout.strip()
     command = f"python3 benches/compare.py --plays {args.plays} --runs {runs}" + (
         f" --memory-limit {args.memory_limit}" if args.memory_limit else "")
-    begin, end = f"<!-- compare.py: {args.plays} plays -->", "<!-- end -->"
+    limit = f", --memory-limit {args.memory_limit}" if args.memory_limit else ""
+    begin, end = f"<!-- compare.py: {args.plays} plays{limit} -->", "<!-- end -->"
     block = f"""{begin}
-### {args.plays:,} plays (one month, 2024-11)
+### {args.plays:,} plays (one month, 2024-11){limit}
 
 `{command}` at commit {revision}, {time.strftime('%Y-%m-%d')}: {os.cpu_count()} × {cpu},
 {memory / 2**20:.0f} GiB RAM, {platform.system()} {platform.release()}; DuckDB {DUCKDB_VERSION};

@@ -1,0 +1,73 @@
+//! Criterion micro-benchmarks of the hot paths optimised in issue 5, each side by side
+//! with the formulation it replaced (`benches/peers/*.sql`), on the same generated
+//! month of 500,000 plays. Before timing, each pair is checked to give the same result.
+//! Run with `cargo bench -p benches --bench hot_paths`.
+
+use arrow::util::pretty::pretty_format_batches;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use chart_core::{GoldenMic, Methodology};
+
+/// A query's result as text, to compare a pair and to time the whole computation.
+async fn run(engine: &GoldenMic, sql: &str) -> String {
+    let batches = engine
+        .context()
+        .sql(sql)
+        .await
+        .expect("plans")
+        .collect()
+        .await
+        .expect("runs");
+    pretty_format_batches(&batches)
+        .expect("formats")
+        .to_string()
+}
+
+fn hot_paths(c: &mut Criterion) {
+    let data = tempfile::tempdir().expect("temp dir");
+    benches::generate_month(data.path(), 500_000, 100_000);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let engine = runtime.block_on(async {
+        GoldenMic::open(data.path(), Methodology::default())
+            .await
+            .expect("data opens")
+    });
+    let classified = |source: &str| {
+        format!(
+            "SELECT COUNT(*) AS events, SUM(copies) AS rows_received, \
+             COUNT(exclusion) AS excluded, COUNT(DISTINCT business_day) AS days \
+             FROM ({source}) AS classified"
+        )
+    };
+    let pairs = [
+        (
+            "deduplication",
+            classified("SELECT * FROM classified_plays"),
+            classified(include_str!("../peers/window_classified_plays.sql")),
+        ),
+        (
+            "song figures of the months",
+            "SELECT COUNT(*) AS songs, SUM(score) AS score, SUM(venues) AS venues, \
+             SUM(rooms) AS rooms FROM song_period_stats WHERE period_kind = 'month'"
+                .to_string(),
+            include_str!("../peers/cross_join_song_stats.sql").to_string(),
+        ),
+    ];
+    for (name, ours, peer) in &pairs {
+        let (a, b) =
+            runtime.block_on(async { (run(&engine, ours).await, run(&engine, peer).await) });
+        assert_eq!(a, b, "{name}: the project's query and its peer differ");
+        let mut group = c.benchmark_group(*name);
+        group.sample_size(10);
+        group.bench_function("queries/ (now)", |b| {
+            b.iter(|| runtime.block_on(run(&engine, ours)))
+        });
+        group.bench_function("peer (before)", |b| {
+            b.iter(|| runtime.block_on(run(&engine, peer)))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, hot_paths);
+criterion_main!(benches);
