@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ChartError, Result};
 use crate::functions::register_functions;
 use crate::methodology::{Methodology, Period, PeriodKind};
-use crate::queries::{materialize, register_views};
+use crate::queries::{materialize, materialize_sharing, register_views};
 use crate::store::Location;
 use crate::table_functions::register_table_functions;
 use crate::tables::{DataRoot, InputTables};
@@ -273,19 +273,26 @@ impl GoldenMic {
 
     /// Computes once, and keeps in memory, the small tables every result of a period
     /// is derived from, so that the charts, coverage and data quality that follow do
-    /// not re-read the plays: `resent_events`, then `song_period_stats`,
-    /// `room_period_outcomes` and `chart_entries` of the periods of `kind` (of both
-    /// kinds for `None`). Call before computing several results; a result of another
+    /// not re-read the plays: `resent_events`, then `song_period_stats` and
+    /// `room_period_outcomes` (from one pass over the classified plays) and
+    /// `chart_entries` of the periods of `kind` (of both kinds for `None`). Call before computing several results; a result of another
     /// kind is then empty.
     ///
     /// Later changes to the files are not seen by this session.
     pub async fn materialize(&self, kind: Option<PeriodKind>) -> Result<()> {
+        let filter = || kind.map(|kind| col("period_kind").eq(lit(kind.as_str())));
         materialize(&self.ctx, "resent_events", None).await?;
-        for view in ["song_period_stats", "room_period_outcomes", "chart_entries"] {
-            let filter = kind.map(|kind| col("period_kind").eq(lit(kind.as_str())));
-            materialize(&self.ctx, view, filter).await?;
-        }
-        Ok(())
+        // Both read every classified play: one pass of classified_plays feeds both.
+        materialize_sharing(
+            &self.ctx,
+            "classified_plays",
+            &[
+                ("song_period_stats", filter()),
+                ("room_period_outcomes", filter()),
+            ],
+        )
+        .await?;
+        materialize(&self.ctx, "chart_entries", filter()).await
     }
 
     /// Fails with [`ChartError::NoData`] when the inputs are files and no play

@@ -59,6 +59,7 @@ pub mod methodology;
 pub mod publication;
 pub mod queries;
 pub mod schema;
+mod shared_scan;
 pub mod store;
 pub mod table_functions;
 pub mod tables;
