@@ -213,7 +213,8 @@ struct PublishArgs {
     #[arg(long, value_name = "DIR|URL")]
     out: String,
     /// Memory for query execution, e.g. 4G; sorts, joins and aggregations spill to the
-    /// temporary directory past it.
+    /// temporary directory past it. The process needs some more beside it (about 200 MiB
+    /// at 50 million plays: see docs/PERFORMANCE.md).
     #[arg(long, value_name = "SIZE")]
     memory_limit: Option<String>,
     #[command(flatten)]
