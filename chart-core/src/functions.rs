@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, Date32Array, StringArray};
 use arrow::datatypes::{DataType, Date32Type, TimeUnit, TimestampMillisecondType};
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Offset, TimeZone};
 use chrono_tz::Tz;
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result as DfResult;
@@ -65,10 +65,69 @@ pub fn register_functions(ctx: &SessionContext, methodology: &Methodology) -> Re
     Ok(())
 }
 
-/// The business day of a UTC instant in milliseconds.
+/// The business day of a UTC instant in milliseconds: the reference formulation,
+/// which [`BusinessDays`] computes faster.
+#[cfg(test)]
 fn business_day_of(tz: &Tz, day_start_ms: i64, instant_ms: i64) -> Option<NaiveDate> {
     let shifted = DateTime::from_timestamp_millis(instant_ms.checked_sub(day_start_ms)?)?;
     Some(shifted.with_timezone(tz).date_naive())
+}
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+/// Hours whose time-zone offset [`BusinessDays`] remembers.
+const CACHED_HOURS: usize = 64;
+
+/// Business days of instants, by the time zone's offset of each UTC hour looked up
+/// once: a day is then integer arithmetic. An hour whose first and last millisecond
+/// have the same offset is taken to have it throughout (no zone changes its offset
+/// twice within an hour); other hours are looked up per instant.
+struct BusinessDays<'a> {
+    tz: &'a Tz,
+    day_start_ms: i64,
+    /// (hour since the epoch, offset in ms), by hour modulo [`CACHED_HOURS`].
+    offsets: [(i64, i64); CACHED_HOURS],
+}
+
+impl<'a> BusinessDays<'a> {
+    fn new(tz: &'a Tz, day_start_ms: i64) -> Self {
+        BusinessDays {
+            tz,
+            day_start_ms,
+            offsets: [(i64::MIN, 0); CACHED_HOURS],
+        }
+    }
+
+    /// The offset of the zone from UTC at a UTC instant, in ms.
+    fn offset_at(&self, ms: i64) -> Option<i64> {
+        let utc = DateTime::from_timestamp_millis(ms)?.naive_utc();
+        let offset = self.tz.offset_from_utc_datetime(&utc).fix();
+        Some(offset.local_minus_utc() as i64 * 1000)
+    }
+
+    /// The business day, in days since 1970-01-01, of a UTC instant in ms.
+    fn of(&mut self, instant_ms: i64) -> Option<i32> {
+        let shifted = instant_ms.checked_sub(self.day_start_ms)?;
+        let hour = shifted.div_euclid(HOUR_MS);
+        let slot = hour.rem_euclid(CACHED_HOURS as i64) as usize;
+        let offset = if self.offsets[slot].0 == hour {
+            self.offsets[slot].1
+        } else {
+            let first = hour.checked_mul(HOUR_MS);
+            let last = first.and_then(|first| first.checked_add(HOUR_MS - 1));
+            match (
+                first.and_then(|t| self.offset_at(t)),
+                last.and_then(|t| self.offset_at(t)),
+            ) {
+                (Some(a), Some(b)) if a == b => {
+                    self.offsets[slot] = (hour, a);
+                    a
+                }
+                _ => self.offset_at(shifted)?,
+            }
+        };
+        i32::try_from(shifted.checked_add(offset)?.div_euclid(DAY_MS)).ok()
+    }
 }
 
 fn days_since_epoch(d: NaiveDate) -> i32 {
@@ -99,12 +158,10 @@ impl ScalarUDFImpl for BusinessDay {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let instants = args.args[0].to_array(args.number_rows)?;
         let instants = instants.as_primitive::<TimestampMillisecondType>();
+        let mut days = BusinessDays::new(&self.tz, self.day_start_ms);
         let out: Date32Array = instants
             .iter()
-            .map(|t| {
-                t.and_then(|t| business_day_of(&self.tz, self.day_start_ms, t))
-                    .map(days_since_epoch)
-            })
+            .map(|t| t.and_then(|t| days.of(t)))
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
@@ -175,9 +232,7 @@ struct PeriodFunction {
 }
 
 fn parse_period(kind: &str, period: &str) -> DfResult<Period> {
-    let kind: PeriodKind = kind
-        .parse()
-        .or_else(|_| exec_err!("unknown period kind '{kind}' (expected 'month' or 'year')"))?;
+    let kind = parse_kind(kind)?;
     Period::parse_kind(kind, period)
         .or_else(|_| exec_err!("invalid {} period '{period}'", kind.as_str()))
 }
@@ -247,22 +302,73 @@ impl ScalarUDFImpl for PeriodOf {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let kinds = args.args[0].to_array(args.number_rows)?;
         let days = args.args[1].to_array(args.number_rows)?;
         let days = days.as_primitive::<Date32Type>();
         let mut out = arrow::array::StringBuilder::with_capacity(days.len(), days.len() * 7);
-        for (k, d) in kinds.as_string::<i32>().iter().zip(days.iter()) {
-            match (k, d.and_then(date_from_days)) {
-                (Some(k), Some(d)) => {
-                    let kind: PeriodKind = k.parse().or_else(|_| {
-                        exec_err!("unknown period kind '{k}' (expected 'month' or 'year')")
-                    })?;
-                    out.append_value(Period::containing(kind, d).to_string());
+        let mut text = PeriodText::default();
+        match &args.args[0] {
+            // The usual call: one kind for every row, parsed once.
+            ColumnarValue::Scalar(kind) => match kind.try_as_str().flatten() {
+                Some(kind) => {
+                    let kind = parse_kind(kind)?;
+                    for day in days {
+                        match day.and_then(date_from_days) {
+                            Some(day) => out.append_value(text.of(kind, day)),
+                            None => out.append_null(),
+                        }
+                    }
                 }
-                _ => out.append_null(),
+                None => days.iter().for_each(|_| out.append_null()),
+            },
+            ColumnarValue::Array(kinds) => {
+                for (kind, day) in kinds.as_string::<i32>().iter().zip(days.iter()) {
+                    match (kind, day.and_then(date_from_days)) {
+                        (Some(kind), Some(day)) => {
+                            out.append_value(text.of(parse_kind(kind)?, day))
+                        }
+                        _ => out.append_null(),
+                    }
+                }
             }
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+fn parse_kind(kind: &str) -> DfResult<PeriodKind> {
+    kind.parse()
+        .or_else(|_| exec_err!("unknown period kind '{kind}' (expected 'month' or 'year')"))
+}
+
+/// The text of [`Period::containing`], written without allocating for years 0 to 9999.
+#[derive(Default)]
+struct PeriodText {
+    buffer: [u8; 7],
+    other: String,
+}
+
+impl PeriodText {
+    fn of(&mut self, kind: PeriodKind, day: NaiveDate) -> &str {
+        let (year, month) = (day.year(), day.month());
+        let Ok(year @ 0..=9999) = u32::try_from(year) else {
+            self.other = Period::containing(kind, day).to_string();
+            return &self.other;
+        };
+        let digit = |n: u32| b'0' + (n % 10) as u8;
+        self.buffer = [
+            digit(year / 1000),
+            digit(year / 100),
+            digit(year / 10),
+            digit(year),
+            b'-',
+            digit(month / 10),
+            digit(month),
+        ];
+        let len = match kind {
+            PeriodKind::Month => 7,
+            PeriodKind::Year => 4,
+        };
+        std::str::from_utf8(&self.buffer[..len]).expect("ASCII digits")
     }
 }
 
@@ -325,5 +431,101 @@ mod tests {
             .downcast_ref::<Int64Array>()
             .unwrap();
         assert_eq!(n.value(0), 100);
+    }
+
+    /// Instants to check the fast business day on: a sweep over 150 years, every
+    /// hour boundary of 2023-2025 (when the zones' offsets change) and a millisecond
+    /// either side of it, and extremes; in a scrambled order, so that cached hours
+    /// are evicted and found again.
+    fn instants() -> Vec<i64> {
+        let year_ms = 365 * DAY_MS;
+        let mut instants: Vec<i64> = (-80 * year_ms..70 * year_ms).step_by(47_231_000).collect();
+        for hour in (53 * year_ms / HOUR_MS)..(56 * year_ms / HOUR_MS) {
+            let t = hour * HOUR_MS;
+            instants.extend([t - 1, t, t + 1, t + HOUR_MS / 2]);
+        }
+        instants.extend([
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MAX,
+            -1_000_000_000_000_000,
+            1_000_000_000_000_000,
+        ]);
+        let n = instants.len();
+        (0..n).map(|i| instants[(i * 7919) % n]).collect()
+    }
+
+    #[test]
+    fn business_days_match_the_reference_in_every_zone() {
+        let instants = instants();
+        for zone in [
+            "Asia/Shanghai",
+            "Europe/London",
+            "America/St_Johns",
+            "Australia/Lord_Howe",
+        ] {
+            let tz: Tz = zone.parse().unwrap();
+            for day_start_ms in [0, 6 * HOUR_MS, 90 * 60_000] {
+                let mut fast = BusinessDays::new(&tz, day_start_ms);
+                for &t in &instants {
+                    let expected = business_day_of(&tz, day_start_ms, t).map(days_since_epoch);
+                    assert_eq!(
+                        fast.of(t),
+                        expected,
+                        "{zone}, day start {day_start_ms} ms, instant {t} ms"
+                    );
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn period_of_matches_the_periods_text() {
+        let mut text = PeriodText::default();
+        for days in (-3_000_000..3_000_000)
+            .step_by(997)
+            .chain([0, 59, 365 * 30 + 7])
+        {
+            let day = date_from_days(days).unwrap();
+            for kind in [PeriodKind::Month, PeriodKind::Year] {
+                assert_eq!(
+                    text.of(kind, day),
+                    Period::containing(kind, day).to_string(),
+                    "{day}"
+                );
+            }
+        }
+        // Through SQL: one kind for all rows, a kind per row, NULLs, a wrong kind.
+        let ctx = SessionContext::new();
+        register_functions(&ctx, &Methodology::default()).unwrap();
+        let sql = "SELECT period_of('year', d) AS y, period_of(k, d) AS p, period_of(NULL, d) AS n \
+                   FROM (VALUES ('month', DATE '2024-12-31'), ('year', DATE '0999-01-01'), \
+                                ('month', NULL), (NULL, DATE '2024-01-01')) AS t(k, d)";
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        let expected = [
+            "+------+---------+---+",
+            "| y    | p       | n |",
+            "+------+---------+---+",
+            "| 2024 | 2024-12 |   |",
+            "| 0999 | 0999    |   |",
+            "|      |         |   |",
+            "| 2024 |         |   |",
+            "+------+---------+---+",
+        ];
+        assert_eq!(text, expected.join("\n"));
+        let err = ctx
+            .sql("SELECT period_of(k, DATE '2024-01-01') FROM (VALUES ('week')) AS t(k)")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown period kind 'week'"),
+            "{err}"
+        );
     }
 }
