@@ -5,7 +5,11 @@
 //! * `gm_param('name')`: an integer methodology parameter (folded to a literal at planning);
 //! * `period_of(kind, day)`: the `YYYY-MM` or `YYYY` period containing a day;
 //! * `period_start(kind, period)`, `period_end(kind, period)`: its first and last day;
-//! * `previous_period(kind, period)`: the period before it.
+//! * `previous_period(kind, period)`: the period before it;
+//! * `room_figures(room_id, business_day, cap)`, an aggregate: the plays, room-capped
+//!   score and distinct rooms of a group of plays (one hash aggregate for the room cap).
+
+mod room_figures;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,7 +22,8 @@ use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    AggregateUDF, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -62,6 +67,7 @@ pub fn register_functions(ctx: &SessionContext, methodology: &Methodology) -> Re
             Volatility::Immutable,
         ),
     }));
+    ctx.register_udaf(AggregateUDF::from(room_figures::RoomFigures::new()));
     Ok(())
 }
 

@@ -103,6 +103,90 @@ async fn other_parameters_match_the_reference_implementation() {
     compare_everything(methodology, rules).await;
 }
 
+/// Every song's figures, not only the charted ones: `song_period_stats` against the
+/// reference, and against the analyst view it no longer reads (`room_period_plays`,
+/// aggregated per song), for both parameter sets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_songs_figures_match_the_reference() {
+    let data = reference::load(fixture());
+    let other = Methodology {
+        room_cap: 2,
+        day_start_minutes: 5 * 60,
+        ..Methodology::default()
+    };
+    let other_rules = Rules {
+        room_cap: 2,
+        day_start_hours: 5,
+        ..Rules::GM1
+    };
+    for (methodology, rules) in [(Methodology::default(), Rules::GM1), (other, other_rules)] {
+        let engine = GoldenMic::open(fixture(), methodology).await.unwrap();
+        for (kind, grain) in [("month", Grain::Month), ("year", Grain::Year)] {
+            let mut want: Vec<(String, String, i64, i64, i64, i64)> =
+                reference::song_stats(&data, &rules, grain)
+                    .into_iter()
+                    .flat_map(|(period, songs)| {
+                        songs
+                            .into_iter()
+                            .map(move |(song, (score, plays, venues, rooms))| {
+                                (period.clone(), song, score, plays, venues, rooms)
+                            })
+                    })
+                    .collect();
+            want.sort();
+            assert!(want.len() > 1000, "{kind}: {} songs", want.len());
+            for view in [
+                format!(
+                    "SELECT period, song_id, score, plays, venues, rooms FROM song_period_stats
+                     WHERE period_kind = '{kind}'"
+                ),
+                format!(
+                    "SELECT period, song_id, SUM(score), SUM(plays), COUNT(DISTINCT venue_id),
+                            COUNT(DISTINCT (venue_id, room_id))
+                     FROM room_period_plays WHERE period_kind = '{kind}' GROUP BY period, song_id"
+                ),
+            ] {
+                let got = song_figures(&engine, &format!("{view} ORDER BY 1, 2")).await;
+                assert_eq!(got.len(), want.len(), "{kind}: rows of {view}");
+                for (g, w) in got.iter().zip(&want) {
+                    assert_eq!(g, w, "{kind}: {view}");
+                }
+            }
+        }
+    }
+}
+
+async fn song_figures(engine: &GoldenMic, sql: &str) -> Vec<(String, String, i64, i64, i64, i64)> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
+    let batches = engine
+        .context()
+        .sql(sql)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    for b in &batches {
+        let text = |i: usize| b.column(i).as_string::<i32>().clone();
+        let number = |i: usize| b.column(i).as_primitive::<Int64Type>().clone();
+        let (period, song) = (text(0), text(1));
+        let (score, plays, venues, rooms) = (number(2), number(3), number(4), number(5));
+        for r in 0..b.num_rows() {
+            rows.push((
+                period.value(r).to_string(),
+                song.value(r).to_string(),
+                score.value(r),
+                plays.value(r),
+                venues.value(r),
+                rooms.value(r),
+            ));
+        }
+    }
+    rows
+}
+
 /// The fixture really contains what the rules are about, so the comparison above
 /// exercises each of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -374,7 +374,12 @@ fn events(data: &Data, rules: &Rules) -> Vec<Event> {
 }
 
 /// Per-period per-song figures: (score, plays, venues, rooms).
-type Stats = BTreeMap<String, HashMap<String, (i64, i64, i64, i64)>>;
+pub type Stats = BTreeMap<String, HashMap<String, (i64, i64, i64, i64)>>;
+
+/// The figures of every song with a valid play, per period of `grain`.
+pub fn song_stats(data: &Data, rules: &Rules, grain: Grain) -> Stats {
+    stats(&events(data, rules), rules, grain)
+}
 
 fn stats(events: &[Event], rules: &Rules, grain: Grain) -> Stats {
     // (day, venue, room, song) -> valid plays

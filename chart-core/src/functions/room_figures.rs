@@ -1,0 +1,881 @@
+//! `room_figures(room_id, business_day, cap)`: the room-capped figures of a group of
+//! plays in one aggregate, a struct of
+//!
+//! * `plays`: the rows counted (those whose room and day are not NULL);
+//! * `score`: the sum, over each distinct (room, day), of `least(plays that day, cap)`;
+//! * `rooms`: the distinct rooms.
+//!
+//! GM-1 groups the valid plays by period, song and venue and calls it once per group
+//! (`queries/song_period_stats.sql`): the same figures as grouping by (day, venue, room,
+//! song), then (period, venue, room, song), then (period, song, venue), with one hash
+//! aggregate instead of three. Room ids are compared as they are: call it per venue.
+//!
+//! Each group keeps its (room, day, plays) entries in a chain: the first in the
+//! group's slot, the rest in one shared arena; a group with more than
+//! [`LONG_CHAIN`] entries moves them to a hash map of its own. Rooms are interned to
+//! integers once per distinct id.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Date32Builder, Int64Array, Int64Builder, ListArray,
+    StringBuilder, StructArray,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Date32Type, Field, FieldRef, Fields, Int64Type};
+use datafusion::common::{HashMap, ScalarValue, exec_err, plan_err};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
+use datafusion::physical_expr::expressions::Literal;
+
+/// A chain longer than this moves to a hash map.
+const LONG_CHAIN: usize = 32;
+/// `Entry::next` of the last entry of a chain.
+const END: u32 = u32::MAX;
+/// `Entry::next` of a group slot whose entries are in [`Groups::hashed`].
+const HASHED: u32 = u32::MAX - 1;
+
+/// The plays of one room on one day, in a group's chain.
+#[derive(Clone, Copy)]
+struct Entry {
+    room: u32,
+    day: i32,
+    /// 0 only in the slot of a group without plays.
+    plays: u32,
+    next: u32,
+}
+
+const EMPTY: Entry = Entry {
+    room: 0,
+    day: 0,
+    plays: 0,
+    next: END,
+};
+
+/// The figures of one group.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Figures {
+    plays: i64,
+    score: i64,
+    rooms: i64,
+}
+
+/// The aggregate function (see the module documentation).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct RoomFigures {
+    signature: Signature,
+}
+
+impl RoomFigures {
+    pub(crate) fn new() -> RoomFigures {
+        RoomFigures {
+            signature: Signature::exact(
+                vec![DataType::Utf8, DataType::Date32, DataType::Int64],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+fn figure_fields() -> Fields {
+    ["plays", "score", "rooms"]
+        .into_iter()
+        .map(|name| Field::new(name, DataType::Int64, false))
+        .collect()
+}
+
+fn entry_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("room", DataType::Utf8, false),
+        Field::new("day", DataType::Date32, false),
+        Field::new("plays", DataType::Int64, false),
+    ])
+}
+
+fn entries_type() -> DataType {
+    DataType::List(Arc::new(Field::new_struct("item", entry_fields(), false)))
+}
+
+/// The cap: the third argument, which must be a positive integer constant.
+fn cap_of(args: &AccumulatorArgs) -> DfResult<u32> {
+    if args.is_distinct {
+        return plan_err!("room_figures: DISTINCT is not supported");
+    }
+    let cap = args
+        .exprs
+        .get(2)
+        .and_then(|e| e.as_ref().downcast_ref::<Literal>())
+        .map(|l| l.value());
+    match cap {
+        Some(ScalarValue::Int64(Some(cap))) if *cap >= 1 => {
+            Ok(u32::try_from(*cap).unwrap_or(u32::MAX))
+        }
+        _ => {
+            plan_err!("room_figures: the cap (third argument) must be a positive integer constant")
+        }
+    }
+}
+
+impl AggregateUDFImpl for RoomFigures {
+    fn name(&self) -> &str {
+        "room_figures"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Struct(figure_fields()))
+    }
+    fn is_nullable(&self) -> bool {
+        false
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[entries]", args.name),
+            entries_type(),
+            false,
+        ))])
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
+        Ok(Box::new(OneGroup(Groups::new(cap_of(&args)?))))
+    }
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> DfResult<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(Groups::new(cap_of(&args)?)))
+    }
+}
+
+/// Room ids as integers.
+#[derive(Default)]
+struct Rooms {
+    codes: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+    /// The last id looked up: rows of one room often come together.
+    last: Option<(u32, Box<str>)>,
+}
+
+impl Rooms {
+    fn code(&mut self, name: &str) -> u32 {
+        if let Some((code, last)) = &self.last
+            && **last == *name
+        {
+            return *code;
+        }
+        let code = match self.codes.get(name) {
+            Some(code) => *code,
+            None => {
+                let code = self.names.len() as u32;
+                self.names.push(name.into());
+                self.codes.insert(name.into(), code);
+                code
+            }
+        };
+        self.last = Some((code, name.into()));
+        code
+    }
+
+    fn size(&self) -> usize {
+        let text: usize = self.names.iter().map(|n| n.len()).sum();
+        self.codes.capacity() * (size_of::<(Box<str>, u32)>() + 1)
+            + self.names.capacity() * size_of::<Box<str>>()
+            + 2 * text
+    }
+}
+
+/// The state of every group.
+struct Groups {
+    cap: u32,
+    rooms: Rooms,
+    /// Each group's first entry (`EMPTY` for a group without plays).
+    slots: Vec<Entry>,
+    /// The other entries of the chains.
+    arena: Vec<Entry>,
+    /// The entries of groups with long chains, by group.
+    hashed: HashMap<usize, HashMap<(u32, i32), u32>>,
+    /// Room codes of the group being evaluated.
+    scratch: Vec<u32>,
+}
+
+fn add_plays(plays: u32, more: u32) -> DfResult<u32> {
+    match plays.checked_add(more) {
+        Some(sum) => Ok(sum),
+        None => exec_err!(
+            "room_figures: more than {} plays of one room on one day",
+            u32::MAX
+        ),
+    }
+}
+
+impl Groups {
+    fn new(cap: u32) -> Groups {
+        Groups {
+            cap,
+            rooms: Rooms::default(),
+            slots: Vec::new(),
+            arena: Vec::new(),
+            hashed: HashMap::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn reserve(&mut self, total_num_groups: usize) {
+        if self.slots.len() < total_num_groups {
+            self.slots.resize(total_num_groups, EMPTY);
+        }
+    }
+
+    /// Adds `plays` plays of `room` on `day` to `group`.
+    fn add(&mut self, group: usize, room: u32, day: i32, plays: u32) -> DfResult<()> {
+        let slot = self.slots[group];
+        if slot.plays == 0 {
+            self.slots[group] = Entry {
+                room,
+                day,
+                plays,
+                next: END,
+            };
+            return Ok(());
+        }
+        if slot.next == HASHED {
+            let entries = self.hashed.entry(group).or_default();
+            let count = entries.entry((room, day)).or_insert(0);
+            *count = add_plays(*count, plays)?;
+            return Ok(());
+        }
+        if slot.room == room && slot.day == day {
+            self.slots[group].plays = add_plays(slot.plays, plays)?;
+            return Ok(());
+        }
+        let mut length = 1;
+        let mut at = slot.next;
+        while at != END {
+            let entry = &mut self.arena[at as usize];
+            if entry.room == room && entry.day == day {
+                entry.plays = add_plays(entry.plays, plays)?;
+                return Ok(());
+            }
+            at = entry.next;
+            length += 1;
+        }
+        if length >= LONG_CHAIN {
+            let mut entries: HashMap<(u32, i32), u32> = self
+                .chain(group)
+                .map(|e| ((e.room, e.day), e.plays))
+                .collect();
+            entries.insert((room, day), plays);
+            self.hashed.insert(group, entries);
+            self.slots[group].next = HASHED;
+            return Ok(());
+        }
+        if self.arena.len() >= HASHED as usize {
+            return exec_err!(
+                "room_figures: more than {} entries in one aggregate",
+                HASHED
+            );
+        }
+        self.arena.push(Entry {
+            room,
+            day,
+            plays,
+            next: slot.next,
+        });
+        self.slots[group].next = (self.arena.len() - 1) as u32;
+        Ok(())
+    }
+
+    /// The entries of a group kept as a chain (not hashed).
+    fn chain(&self, group: usize) -> impl Iterator<Item = Entry> + '_ {
+        let slot = self.slots[group];
+        let first = (slot.plays > 0).then_some(slot);
+        let mut at = slot.next;
+        first.into_iter().chain(std::iter::from_fn(move || {
+            if at == END || at == HASHED {
+                return None;
+            }
+            let entry = self.arena[at as usize];
+            at = entry.next;
+            Some(entry)
+        }))
+    }
+
+    /// Calls `f` with every (room, day, plays) entry of `group`.
+    fn for_each_entry(&self, group: usize, mut f: impl FnMut(u32, i32, u32)) {
+        if self.slots[group].next == HASHED {
+            if let Some(entries) = self.hashed.get(&group) {
+                for (&(room, day), &plays) in entries {
+                    f(room, day, plays);
+                }
+            }
+        } else {
+            for e in self.chain(group) {
+                f(e.room, e.day, e.plays);
+            }
+        }
+    }
+
+    fn figures(&mut self, group: usize) -> Figures {
+        let mut figures = Figures::default();
+        let mut rooms = std::mem::take(&mut self.scratch);
+        rooms.clear();
+        let cap = self.cap;
+        self.for_each_entry(group, |room, _, plays| {
+            figures.plays += i64::from(plays);
+            figures.score += i64::from(plays.min(cap));
+            rooms.push(room);
+        });
+        rooms.sort_unstable();
+        rooms.dedup();
+        figures.rooms = rooms.len() as i64;
+        self.scratch = rooms;
+        figures
+    }
+
+    /// The state of the first `n` groups, as a list of (room, day, plays) per group.
+    fn entries(&self, n: usize) -> ListArray {
+        let mut room = StringBuilder::new();
+        let mut day = Date32Builder::new();
+        let mut plays = Int64Builder::new();
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0i32);
+        let mut entries = 0;
+        for group in 0..n {
+            self.for_each_entry(group, |r, d, p| {
+                room.append_value(&self.rooms.names[r as usize]);
+                day.append_value(d);
+                plays.append_value(i64::from(p));
+                entries += 1;
+            });
+            offsets.push(entries);
+        }
+        let values = StructArray::new(
+            entry_fields(),
+            vec![
+                Arc::new(room.finish()),
+                Arc::new(day.finish()),
+                Arc::new(plays.finish()),
+            ],
+            None,
+        );
+        ListArray::new(
+            Arc::new(Field::new_struct("item", entry_fields(), false)),
+            OffsetBuffer::new(offsets.into()),
+            Arc::new(values),
+            None,
+        )
+    }
+
+    /// Forgets the first `n` groups (all of them for `EmitTo::All`): the others
+    /// move down by `n`, and their chains into a compacted arena.
+    fn drop_first(&mut self, emit_to: EmitTo) {
+        let n = match emit_to {
+            EmitTo::All => self.slots.len(),
+            EmitTo::First(n) => n.min(self.slots.len()),
+        };
+        if n == self.slots.len() {
+            self.slots = Vec::new();
+            self.arena = Vec::new();
+            self.hashed = HashMap::default();
+            return;
+        }
+        let mut arena = Vec::with_capacity(self.arena.len() / 2);
+        let mut slots = Vec::with_capacity(self.slots.len() - n);
+        for group in n..self.slots.len() {
+            let mut slot = self.slots[group];
+            if slot.next != HASHED && slot.next != END {
+                let mut previous = END;
+                let rest: Vec<Entry> = self.chain(group).skip(1).collect();
+                for mut entry in rest.into_iter().rev() {
+                    entry.next = previous;
+                    arena.push(entry);
+                    previous = (arena.len() - 1) as u32;
+                }
+                slot.next = previous;
+            }
+            slots.push(slot);
+        }
+        self.hashed = std::mem::take(&mut self.hashed)
+            .into_iter()
+            .filter(|(group, _)| *group >= n)
+            .map(|(group, entries)| (group - n, entries))
+            .collect();
+        self.slots = slots;
+        self.arena = arena;
+    }
+
+    fn evaluate_first(&mut self, n: usize) -> StructArray {
+        let mut columns = [(); 3].map(|_| Vec::with_capacity(n));
+        for group in 0..n {
+            let f = self.figures(group);
+            columns[0].push(f.plays);
+            columns[1].push(f.score);
+            columns[2].push(f.rooms);
+        }
+        StructArray::new(
+            figure_fields(),
+            columns
+                .into_iter()
+                .map(|c| Arc::new(Int64Array::from(c)) as ArrayRef)
+                .collect(),
+            None,
+        )
+    }
+
+    fn emitted(&self, emit_to: EmitTo) -> usize {
+        match emit_to {
+            EmitTo::All => self.slots.len(),
+            EmitTo::First(n) => n.min(self.slots.len()),
+        }
+    }
+}
+
+impl GroupsAccumulator for Groups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> DfResult<()> {
+        self.reserve(total_num_groups);
+        let rooms = values[0].as_string::<i32>();
+        let days = values[1].as_primitive::<Date32Type>();
+        for (row, &group) in group_indices.iter().enumerate() {
+            if opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row))
+                || rooms.is_null(row)
+                || days.is_null(row)
+            {
+                continue;
+            }
+            let room = self.rooms.code(rooms.value(row));
+            self.add(group, room, days.value(row), 1)?;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
+        let n = self.emitted(emit_to);
+        let out = self.evaluate_first(n);
+        self.drop_first(emit_to);
+        Ok(Arc::new(out))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
+        let out = self.entries(self.emitted(emit_to));
+        self.drop_first(emit_to);
+        Ok(vec![Arc::new(out)])
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> DfResult<()> {
+        self.reserve(total_num_groups);
+        let lists = values[0].as_list::<i32>();
+        let entries = lists.values().as_struct();
+        let rooms = entries.column(0).as_string::<i32>();
+        let days = entries.column(1).as_primitive::<Date32Type>();
+        let plays = entries.column(2).as_primitive::<Int64Type>();
+        let offsets = lists.value_offsets();
+        for (row, &group) in group_indices.iter().enumerate() {
+            if lists.is_null(row) {
+                continue;
+            }
+            for at in offsets[row] as usize..offsets[row + 1] as usize {
+                let count = match u32::try_from(plays.value(at)) {
+                    Ok(count) if count > 0 => count,
+                    _ => {
+                        return exec_err!(
+                            "room_figures: bad state entry of {} plays",
+                            plays.value(at)
+                        );
+                    }
+                };
+                let room = self.rooms.code(rooms.value(at));
+                self.add(group, room, days.value(at), count)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> DfResult<Vec<ArrayRef>> {
+        // One list per row: its own (room, day, 1), or empty when filtered out or NULL.
+        let rooms = values[0].as_string::<i32>();
+        let days = values[1].as_primitive::<Date32Type>();
+        let mut kept = Vec::with_capacity(rooms.len());
+        let mut offsets = Vec::with_capacity(rooms.len() + 1);
+        offsets.push(0i32);
+        for row in 0..rooms.len() {
+            if !(opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row))
+                || rooms.is_null(row)
+                || days.is_null(row))
+            {
+                kept.push(row as u32);
+            }
+            offsets.push(kept.len() as i32);
+        }
+        let (rooms, days) = if kept.len() == rooms.len() {
+            (values[0].clone(), values[1].clone())
+        } else {
+            let kept = arrow::array::UInt32Array::from(kept.clone());
+            (
+                arrow::compute::take(&values[0], &kept, None)?,
+                arrow::compute::take(&values[1], &kept, None)?,
+            )
+        };
+        let ones = Arc::new(Int64Array::from(vec![1; kept.len()]));
+        let entries = StructArray::try_new(entry_fields(), vec![rooms, days, ones], None)?;
+        Ok(vec![Arc::new(ListArray::try_new(
+            Arc::new(Field::new_struct("item", entry_fields(), false)),
+            OffsetBuffer::new(offsets.into()),
+            Arc::new(entries),
+            None,
+        )?)])
+    }
+
+    fn size(&self) -> usize {
+        let hashed: usize = self
+            .hashed
+            .values()
+            .map(|m| m.capacity() * (size_of::<((u32, i32), u32)>() + 1))
+            .sum();
+        self.slots.capacity() * size_of::<Entry>()
+            + self.arena.capacity() * size_of::<Entry>()
+            + self.hashed.capacity() * (size_of::<(usize, HashMap<(u32, i32), u32>)>() + 1)
+            + hashed
+            + self.rooms.size()
+            + self.scratch.capacity() * size_of::<u32>()
+    }
+}
+
+/// The accumulator without GROUP BY (or in a window): one group.
+struct OneGroup(Groups);
+
+impl std::fmt::Debug for OneGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomFigures").finish_non_exhaustive()
+    }
+}
+
+impl Accumulator for OneGroup {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        let rows = values.first().map_or(0, |v| v.len());
+        self.0.update_batch(values, &vec![0; rows], None, 1)
+    }
+
+    fn evaluate(&mut self) -> DfResult<ScalarValue> {
+        self.0.reserve(1);
+        let out: ArrayRef = Arc::new(self.0.evaluate_first(1));
+        ScalarValue::try_from_array(&out, 0)
+    }
+
+    fn size(&self) -> usize {
+        size_of::<Self>() + GroupsAccumulator::size(&self.0)
+    }
+
+    fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
+        self.0.reserve(1);
+        let out: ArrayRef = Arc::new(self.0.entries(1));
+        Ok(vec![ScalarValue::try_from_array(&out, 0)?])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
+        let rows = states.first().map_or(0, |v| v.len());
+        self.0.merge_batch(states, &vec![0; rows], 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use arrow::array::{Date32Array, StringArray};
+    use arrow::record_batch::RecordBatch;
+    use datafusion::logical_expr::AggregateUDF;
+    use datafusion::prelude::SessionContext;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    /// A play: its group, room and day (NULL room or day: not counted).
+    type Play = (usize, Option<String>, Option<i32>);
+
+    /// The reference: the figures of each group, by counting rows.
+    fn reference(plays: &[Play], cap: u32) -> BTreeMap<usize, Figures> {
+        let mut per_room_day: BTreeMap<(usize, &str, i32), i64> = BTreeMap::new();
+        for (group, room, day) in plays {
+            if let (Some(room), Some(day)) = (room, day) {
+                *per_room_day.entry((*group, room, *day)).or_default() += 1;
+            }
+        }
+        let mut figures: BTreeMap<usize, Figures> = BTreeMap::new();
+        let mut rooms: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
+        for ((group, room, _), plays) in per_room_day {
+            let f = figures.entry(group).or_default();
+            f.plays += plays;
+            f.score += plays.min(i64::from(cap));
+            rooms.entry(group).or_default().insert(room);
+        }
+        for (group, rooms) in rooms {
+            figures.entry(group).or_default().rooms = rooms.len() as i64;
+        }
+        figures
+    }
+
+    /// Random plays of `groups` groups: few rooms and days, so that rooms repeat on
+    /// a day and the cap binds; group 0 has many rooms and days (a long chain).
+    fn random_plays(rng: &mut ChaCha8Rng, rows: usize, groups: usize) -> Vec<Play> {
+        (0..rows)
+            .map(|_| {
+                let group = rng.random_range(0..groups);
+                let (rooms, days) = if group == 0 { (40, 20) } else { (4, 3) };
+                let room = (rng.random_range(0..50) > 0)
+                    .then(|| format!("R{:02}", rng.random_range(0..rooms)));
+                let day = (rng.random_range(0..50) > 0).then(|| 20_000 + rng.random_range(0..days));
+                (group, room, day)
+            })
+            .collect()
+    }
+
+    fn columns(plays: &[Play]) -> (Vec<ArrayRef>, Vec<usize>) {
+        let rooms: StringArray = plays.iter().map(|p| p.1.clone()).collect();
+        let days: Date32Array = plays.iter().map(|p| p.2).collect();
+        let caps = Int64Array::from(vec![3; plays.len()]);
+        let columns = vec![Arc::new(rooms) as ArrayRef, Arc::new(days), Arc::new(caps)];
+        (columns, plays.iter().map(|p| p.0).collect())
+    }
+
+    fn figures_of(array: &ArrayRef) -> Vec<Figures> {
+        let s = array.as_struct();
+        let column = |i: usize| s.column(i).as_primitive::<Int64Type>().values().to_vec();
+        let (plays, score, rooms) = (column(0), column(1), column(2));
+        (0..s.len())
+            .map(|i| Figures {
+                plays: plays[i],
+                score: score[i],
+                rooms: rooms[i],
+            })
+            .collect()
+    }
+
+    fn expected(plays: &[Play], groups: usize, cap: u32) -> Vec<Figures> {
+        let reference = reference(plays, cap);
+        (0..groups)
+            .map(|g| reference.get(&g).copied().unwrap_or_default())
+            .collect()
+    }
+
+    /// Feeds `plays` to `acc` in batches of `batch` rows.
+    fn update(acc: &mut Groups, plays: &[Play], groups: usize, batch: usize) {
+        let empty: [&[Play]; 1] = [&[]];
+        let chunks: Vec<&[Play]> = match plays.is_empty() {
+            true => empty.to_vec(),
+            false => plays.chunks(batch).collect(),
+        };
+        for chunk in chunks {
+            let (values, indices) = columns(chunk);
+            acc.update_batch(&values, &indices, None, groups).unwrap();
+        }
+    }
+
+    #[test]
+    fn matches_the_reference_in_one_phase() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for (rows, groups) in [(0, 1), (1, 1), (500, 7), (20_000, 300)] {
+            let plays = random_plays(&mut rng, rows, groups);
+            let mut acc = Groups::new(3);
+            update(&mut acc, &plays, groups, 977);
+            assert_eq!(
+                figures_of(&acc.evaluate(EmitTo::All).unwrap()),
+                expected(&plays, groups, 3),
+                "{rows} rows"
+            );
+            assert!(acc.slots.is_empty() && acc.arena.is_empty() && acc.hashed.is_empty());
+        }
+        // The long chain of group 0 was moved to a hash map.
+        let plays = random_plays(&mut rng, 5_000, 3);
+        let mut acc = Groups::new(3);
+        update(&mut acc, &plays, 3, 1000);
+        assert!(acc.hashed.contains_key(&0), "group 0 should be hashed");
+        assert_eq!(
+            figures_of(&acc.evaluate(EmitTo::All).unwrap()),
+            expected(&plays, 3, 3)
+        );
+    }
+
+    #[test]
+    fn the_cap_binds_per_room_and_day() {
+        let play = |group, room: &str, day| (group, Some(room.to_string()), Some(day));
+        // Group 0: R1 5 plays on day 1 (capped to 3), 1 on day 2; R2 2 on day 1.
+        let plays = [
+            vec![play(0, "R1", 1); 5],
+            vec![play(0, "R1", 2), play(0, "R2", 1), play(0, "R2", 1)],
+            vec![play(1, "R1", 1); 2],
+        ]
+        .concat();
+        for cap in [1, 3, 10] {
+            let mut acc = Groups::new(cap);
+            update(&mut acc, &plays, 2, 3);
+            let got = figures_of(&acc.evaluate(EmitTo::All).unwrap());
+            let score = |g: usize| got[g].score;
+            let cap = i64::from(cap);
+            assert_eq!(score(0), 5.min(cap) + 1 + 2.min(cap));
+            assert_eq!(score(1), 2.min(cap));
+            assert_eq!(
+                (got[0].plays, got[0].rooms, got[1].plays, got[1].rooms),
+                (8, 2, 2, 1)
+            );
+        }
+    }
+
+    #[test]
+    fn partial_states_merge_to_the_reference() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let groups = 200;
+        let plays = random_plays(&mut rng, 30_000, groups);
+        let (first, second) = plays.split_at(11_000);
+        let mut merged = Groups::new(3);
+        // Two partial aggregates, their states merged, ...
+        for part in [first, &second[..9_000]] {
+            let mut partial = Groups::new(3);
+            update(&mut partial, part, groups, 1_024);
+            let state = partial.state(EmitTo::All).unwrap();
+            let indices: Vec<usize> = (0..groups).collect();
+            merged.merge_batch(&state, &indices, groups).unwrap();
+        }
+        // ... and rows passed through as states of their own (a skipped partial
+        // phase), a filter dropping every third row.
+        let rest = &second[9_000..];
+        let (values, indices) = columns(rest);
+        let filter: BooleanArray = (0..rest.len()).map(|i| Some(i % 3 != 0)).collect();
+        let state = merged.convert_to_state(&values, Some(&filter)).unwrap();
+        merged.merge_batch(&state, &indices, groups).unwrap();
+        let kept: Vec<Play> = first
+            .iter()
+            .chain(&second[..9_000])
+            .chain(
+                rest.iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % 3 != 0)
+                    .map(|(_, p)| p),
+            )
+            .cloned()
+            .collect();
+        assert_eq!(
+            figures_of(&merged.evaluate(EmitTo::All).unwrap()),
+            expected(&kept, groups, 3)
+        );
+    }
+
+    #[test]
+    fn emitting_the_first_groups_keeps_the_others() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let groups = 120;
+        let plays = random_plays(&mut rng, 20_000, groups);
+        let (before, after) = plays.split_at(12_000);
+        let mut acc = Groups::new(3);
+        update(&mut acc, before, groups, 1_000);
+        // Emit the first 50 groups (state of 20, figures of 30), then go on with the
+        // others, numbered from 0 again.
+        let state = acc.state(EmitTo::First(20)).unwrap();
+        let mut check = Groups::new(3);
+        check
+            .merge_batch(&state, &(0..20).collect::<Vec<_>>(), 20)
+            .unwrap();
+        let early = figures_of(&check.evaluate(EmitTo::All).unwrap());
+        assert_eq!(early, expected(before, 20, 3));
+        let next = figures_of(&acc.evaluate(EmitTo::First(30)).unwrap());
+        assert_eq!(next, expected(before, 50, 3)[20..]);
+        let shifted: Vec<Play> = plays
+            .iter()
+            .filter(|p| p.0 >= 50)
+            .map(|p| (p.0 - 50, p.1.clone(), p.2))
+            .collect();
+        let later: Vec<Play> = after
+            .iter()
+            .filter(|p| p.0 >= 50)
+            .map(|p| (p.0 - 50, p.1.clone(), p.2))
+            .collect();
+        update(&mut acc, &later, groups - 50, 700);
+        assert_eq!(
+            figures_of(&acc.evaluate(EmitTo::All).unwrap()),
+            expected(&shifted, groups - 50, 3)
+        );
+    }
+
+    #[tokio::test]
+    async fn in_sql_with_and_without_group_by() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let groups = 9;
+        let plays = random_plays(&mut rng, 3_000, groups);
+        let (mut values, indices) = columns(&plays);
+        values.pop();
+        let batch = RecordBatch::try_from_iter([
+            (
+                "g",
+                Arc::new(Int64Array::from_iter_values(
+                    indices.iter().map(|g| *g as i64),
+                )) as ArrayRef,
+            ),
+            ("room", values[0].clone()),
+            ("day", values[1].clone()),
+        ])
+        .unwrap();
+        let ctx = SessionContext::new();
+        ctx.register_udaf(AggregateUDF::from(RoomFigures::new()));
+        ctx.register_batch("t", batch).unwrap();
+        async fn run(ctx: &SessionContext, sql: &str) -> DfResult<RecordBatch> {
+            let batches = ctx.sql(sql).await?.collect().await?;
+            Ok(arrow::compute::concat_batches(
+                &batches[0].schema(),
+                &batches,
+            )?)
+        }
+        let query = |sql| run(&ctx, sql);
+        let grouped =
+            query("SELECT g, room_figures(room, day, 2) AS f FROM t GROUP BY g ORDER BY g")
+                .await
+                .unwrap();
+        assert_eq!(figures_of(grouped.column(1)), expected(&plays, groups, 2));
+        let all: Vec<Play> = plays.iter().map(|p| (0, p.1.clone(), p.2)).collect();
+        let total = query("SELECT room_figures(room, day, 2)['score'] AS s, room_figures(room, day, 2) AS f FROM t")
+            .await
+            .unwrap();
+        assert_eq!(figures_of(total.column(1)), expected(&all, 1, 2));
+        assert_eq!(
+            total.column(0).as_primitive::<Int64Type>().value(0),
+            expected(&all, 1, 2)[0].score
+        );
+        for (sql, message) in [
+            (
+                "SELECT room_figures(room, day, g) FROM t",
+                "must be a positive integer constant",
+            ),
+            (
+                "SELECT room_figures(room, day, 0) FROM t",
+                "must be a positive integer constant",
+            ),
+            (
+                "SELECT room_figures(DISTINCT room, day, 3) FROM t",
+                "DISTINCT is not supported",
+            ),
+        ] {
+            let err = query(sql).await.unwrap_err().to_string();
+            assert!(err.contains(message), "{sql}: {err}");
+        }
+    }
+}
