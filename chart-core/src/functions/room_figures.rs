@@ -32,7 +32,7 @@ use datafusion::logical_expr::{
 use datafusion::physical_expr::expressions::Literal;
 
 /// A chain longer than this moves to a hash map.
-const LONG_CHAIN: usize = 32;
+const LONG_CHAIN: u32 = 16;
 /// `Entry::next` of the last entry of a chain.
 const END: u32 = u32::MAX;
 /// `Entry::next` of a group slot whose entries are in [`Groups::hashed`].
@@ -48,12 +48,34 @@ struct Entry {
     next: u32,
 }
 
-const EMPTY: Entry = Entry {
-    room: 0,
-    day: 0,
-    plays: 0,
-    next: END,
+/// A group's state: its first entry, and what its chain holds.
+#[derive(Clone, Copy)]
+struct Slot {
+    first: Entry,
+    /// The bits of [`bit`] of every (room, day) in the chain: a clear bit means
+    /// "not in the chain" without walking it.
+    mask: u32,
+    /// Entries in the chain.
+    length: u32,
+}
+
+const EMPTY: Slot = Slot {
+    first: Entry {
+        room: 0,
+        day: 0,
+        plays: 0,
+        next: END,
+    },
+    mask: 0,
+    length: 0,
 };
+
+/// One of 32 bits, picked by a hash of (room, day).
+fn bit(room: u32, day: i32) -> u32 {
+    let h = (room.wrapping_mul(0x9E37_79B9) ^ (day as u32).wrapping_mul(0x85EB_CA6B))
+        .wrapping_mul(0x2545_F491);
+    1 << (h >> 27)
+}
 
 /// The figures of one group.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -156,35 +178,56 @@ impl AggregateUDFImpl for RoomFigures {
 /// Room ids as integers.
 #[derive(Default)]
 struct Rooms {
-    codes: HashMap<Box<str>, u32>,
+    /// Ids of up to 7 bytes, by their bytes packed into an integer ([`packed`]).
+    short: HashMap<u64, u32>,
+    /// Longer ids.
+    long: HashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
-    /// The last id looked up: rows of one room often come together.
-    last: Option<(u32, Box<str>)>,
+    /// The packed id and code of the last short id looked up (0: none): rows of
+    /// one room often come together.
+    last: (u64, u32),
+}
+
+/// A room id of up to 7 bytes as an integer: its bytes and its length + 1 (never 0).
+fn packed(name: &str) -> Option<u64> {
+    let bytes = name.as_bytes();
+    if bytes.len() > 7 {
+        return None;
+    }
+    let mut key = [0u8; 8];
+    key[..bytes.len()].copy_from_slice(bytes);
+    key[7] = bytes.len() as u8 + 1;
+    Some(u64::from_le_bytes(key))
 }
 
 impl Rooms {
     fn code(&mut self, name: &str) -> u32 {
-        if let Some((code, last)) = &self.last
-            && **last == *name
-        {
-            return *code;
-        }
-        let code = match self.codes.get(name) {
-            Some(code) => *code,
-            None => {
-                let code = self.names.len() as u32;
-                self.names.push(name.into());
-                self.codes.insert(name.into(), code);
+        let next = self.names.len() as u32;
+        match packed(name) {
+            Some(key) if key == self.last.0 => self.last.1,
+            Some(key) => {
+                let code = *self.short.entry(key).or_insert(next);
+                if code == next {
+                    self.names.push(name.into());
+                }
+                self.last = (key, code);
                 code
             }
-        };
-        self.last = Some((code, name.into()));
-        code
+            None => {
+                if let Some(code) = self.long.get(name) {
+                    return *code;
+                }
+                self.names.push(name.into());
+                self.long.insert(name.into(), next);
+                next
+            }
+        }
     }
 
     fn size(&self) -> usize {
         let text: usize = self.names.iter().map(|n| n.len()).sum();
-        self.codes.capacity() * (size_of::<(Box<str>, u32)>() + 1)
+        self.short.capacity() * (size_of::<(u64, u32)>() + 1)
+            + self.long.capacity() * (size_of::<(Box<str>, u32)>() + 1)
             + self.names.capacity() * size_of::<Box<str>>()
             + 2 * text
     }
@@ -195,7 +238,7 @@ struct Groups {
     cap: u32,
     rooms: Rooms,
     /// Each group's first entry (`EMPTY` for a group without plays).
-    slots: Vec<Entry>,
+    slots: Vec<Slot>,
     /// The other entries of the chains.
     arena: Vec<Entry>,
     /// The entries of groups with long chains, by group.
@@ -235,44 +278,49 @@ impl Groups {
     /// Adds `plays` plays of `room` on `day` to `group`.
     fn add(&mut self, group: usize, room: u32, day: i32, plays: u32) -> DfResult<()> {
         let slot = self.slots[group];
-        if slot.plays == 0 {
-            self.slots[group] = Entry {
-                room,
-                day,
-                plays,
-                next: END,
+        let bit = bit(room, day);
+        if slot.first.plays == 0 {
+            self.slots[group] = Slot {
+                first: Entry {
+                    room,
+                    day,
+                    plays,
+                    next: END,
+                },
+                mask: bit,
+                length: 1,
             };
             return Ok(());
         }
-        if slot.next == HASHED {
+        if slot.first.next == HASHED {
             let entries = self.hashed.entry(group).or_default();
             let count = entries.entry((room, day)).or_insert(0);
             *count = add_plays(*count, plays)?;
             return Ok(());
         }
-        if slot.room == room && slot.day == day {
-            self.slots[group].plays = add_plays(slot.plays, plays)?;
-            return Ok(());
-        }
-        let mut length = 1;
-        let mut at = slot.next;
-        while at != END {
-            let entry = &mut self.arena[at as usize];
-            if entry.room == room && entry.day == day {
-                entry.plays = add_plays(entry.plays, plays)?;
+        if slot.mask & bit != 0 {
+            if slot.first.room == room && slot.first.day == day {
+                self.slots[group].first.plays = add_plays(slot.first.plays, plays)?;
                 return Ok(());
             }
-            at = entry.next;
-            length += 1;
+            let mut at = slot.first.next;
+            while at != END {
+                let entry = &mut self.arena[at as usize];
+                if entry.room == room && entry.day == day {
+                    entry.plays = add_plays(entry.plays, plays)?;
+                    return Ok(());
+                }
+                at = entry.next;
+            }
         }
-        if length >= LONG_CHAIN {
+        if slot.length >= LONG_CHAIN {
             let mut entries: HashMap<(u32, i32), u32> = self
                 .chain(group)
                 .map(|e| ((e.room, e.day), e.plays))
                 .collect();
             entries.insert((room, day), plays);
             self.hashed.insert(group, entries);
-            self.slots[group].next = HASHED;
+            self.slots[group].first.next = HASHED;
             return Ok(());
         }
         if self.arena.len() >= HASHED as usize {
@@ -285,15 +333,18 @@ impl Groups {
             room,
             day,
             plays,
-            next: slot.next,
+            next: slot.first.next,
         });
-        self.slots[group].next = (self.arena.len() - 1) as u32;
+        let slot = &mut self.slots[group];
+        slot.first.next = (self.arena.len() - 1) as u32;
+        slot.mask |= bit;
+        slot.length += 1;
         Ok(())
     }
 
     /// The entries of a group kept as a chain (not hashed).
     fn chain(&self, group: usize) -> impl Iterator<Item = Entry> + '_ {
-        let slot = self.slots[group];
+        let slot = self.slots[group].first;
         let first = (slot.plays > 0).then_some(slot);
         let mut at = slot.next;
         first.into_iter().chain(std::iter::from_fn(move || {
@@ -308,7 +359,7 @@ impl Groups {
 
     /// Calls `f` with every (room, day, plays) entry of `group`.
     fn for_each_entry(&self, group: usize, mut f: impl FnMut(u32, i32, u32)) {
-        if self.slots[group].next == HASHED {
+        if self.slots[group].first.next == HASHED {
             if let Some(entries) = self.hashed.get(&group) {
                 for (&(room, day), &plays) in entries {
                     f(room, day, plays);
@@ -389,7 +440,7 @@ impl Groups {
         let mut slots = Vec::with_capacity(self.slots.len() - n);
         for group in n..self.slots.len() {
             let mut slot = self.slots[group];
-            if slot.next != HASHED && slot.next != END {
+            if slot.first.next != HASHED && slot.first.next != END {
                 let mut previous = END;
                 let rest: Vec<Entry> = self.chain(group).skip(1).collect();
                 for mut entry in rest.into_iter().rev() {
@@ -397,7 +448,7 @@ impl Groups {
                     arena.push(entry);
                     previous = (arena.len() - 1) as u32;
                 }
-                slot.next = previous;
+                slot.first.next = previous;
             }
             slots.push(slot);
         }
@@ -552,7 +603,7 @@ impl GroupsAccumulator for Groups {
             .values()
             .map(|m| m.capacity() * (size_of::<((u32, i32), u32)>() + 1))
             .sum();
-        self.slots.capacity() * size_of::<Entry>()
+        self.slots.capacity() * size_of::<Slot>()
             + self.arena.capacity() * size_of::<Entry>()
             + self.hashed.capacity() * (size_of::<(usize, HashMap<(u32, i32), u32>)>() + 1)
             + hashed
@@ -643,8 +694,10 @@ mod tests {
             .map(|_| {
                 let group = rng.random_range(0..groups);
                 let (rooms, days) = if group == 0 { (40, 20) } else { (4, 3) };
+                // Short ids (packed) and, in every fifth group, long ones.
+                let prefix = if group % 5 == 1 { "KTV-ROOM-" } else { "R" };
                 let room = (rng.random_range(0..50) > 0)
-                    .then(|| format!("R{:02}", rng.random_range(0..rooms)));
+                    .then(|| format!("{prefix}{:02}", rng.random_range(0..rooms)));
                 let day = (rng.random_range(0..50) > 0).then(|| 20_000 + rng.random_range(0..days));
                 (group, room, day)
             })
@@ -740,6 +793,38 @@ mod tests {
                 (8, 2, 2, 1)
             );
         }
+    }
+
+    #[test]
+    fn room_ids_of_any_length_are_told_apart() {
+        let names = [
+            "",
+            "\0",
+            "A",
+            "A\0",
+            "A\0\0",
+            "AB",
+            "1234567",
+            "12345678",
+            "123456789",
+        ];
+        let mut rooms = Rooms::default();
+        let codes: Vec<u32> = names.iter().map(|n| rooms.code(n)).collect();
+        assert_eq!(codes, (0..names.len() as u32).collect::<Vec<_>>());
+        // Looked up again, in another order, each keeps its code.
+        for (i, name) in names.iter().enumerate().rev() {
+            assert_eq!(rooms.code(name), i as u32, "{name:?}");
+            assert_eq!(rooms.code(name), i as u32, "{name:?} twice");
+        }
+        let plays: Vec<Play> = names
+            .iter()
+            .flat_map(|n| vec![(0, Some(n.to_string()), Some(1)); 4])
+            .collect();
+        let mut acc = Groups::new(3);
+        update(&mut acc, &plays, 1, 5);
+        let got = figures_of(&acc.evaluate(EmitTo::All).unwrap());
+        assert_eq!(got, expected(&plays, 1, 3));
+        assert_eq!(got[0].rooms, names.len() as i64);
     }
 
     #[test]
