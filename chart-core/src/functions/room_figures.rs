@@ -243,6 +243,9 @@ struct Groups {
     arena: Vec<Entry>,
     /// The entries of groups with long chains, by group.
     hashed: HashMap<usize, HashMap<(u32, i32), u32>>,
+    /// The capacity, in entries, of the maps of `hashed` (kept up to date, so that
+    /// `size` does not visit every map).
+    hashed_capacity: usize,
     /// Room codes of the group being evaluated.
     scratch: Vec<u32>,
 }
@@ -265,6 +268,7 @@ impl Groups {
             slots: Vec::new(),
             arena: Vec::new(),
             hashed: HashMap::default(),
+            hashed_capacity: 0,
             scratch: Vec::new(),
         }
     }
@@ -294,8 +298,10 @@ impl Groups {
         }
         if slot.first.next == HASHED {
             let entries = self.hashed.entry(group).or_default();
+            let capacity = entries.capacity();
             let count = entries.entry((room, day)).or_insert(0);
             *count = add_plays(*count, plays)?;
+            self.hashed_capacity += entries.capacity() - capacity;
             return Ok(());
         }
         if slot.mask & bit != 0 {
@@ -319,6 +325,7 @@ impl Groups {
                 .map(|e| ((e.room, e.day), e.plays))
                 .collect();
             entries.insert((room, day), plays);
+            self.hashed_capacity += entries.capacity();
             self.hashed.insert(group, entries);
             self.slots[group].first.next = HASHED;
             return Ok(());
@@ -434,6 +441,7 @@ impl Groups {
             self.slots = Vec::new();
             self.arena = Vec::new();
             self.hashed = HashMap::default();
+            self.hashed_capacity = 0;
             return;
         }
         let mut arena = Vec::with_capacity(self.arena.len() / 2);
@@ -457,6 +465,7 @@ impl Groups {
             .filter(|(group, _)| *group >= n)
             .map(|(group, entries)| (group - n, entries))
             .collect();
+        self.hashed_capacity = self.hashed.values().map(|m| m.capacity()).sum();
         self.slots = slots;
         self.arena = arena;
     }
@@ -598,11 +607,7 @@ impl GroupsAccumulator for Groups {
     }
 
     fn size(&self) -> usize {
-        let hashed: usize = self
-            .hashed
-            .values()
-            .map(|m| m.capacity() * (size_of::<((u32, i32), u32)>() + 1))
-            .sum();
+        let hashed = self.hashed_capacity * (size_of::<((u32, i32), u32)>() + 1);
         self.slots.capacity() * size_of::<Slot>()
             + self.arena.capacity() * size_of::<Entry>()
             + self.hashed.capacity() * (size_of::<(usize, HashMap<(u32, i32), u32>)>() + 1)
@@ -764,6 +769,8 @@ mod tests {
         let mut acc = Groups::new(3);
         update(&mut acc, &plays, 3, 1000);
         assert!(acc.hashed.contains_key(&0), "group 0 should be hashed");
+        let capacity: usize = acc.hashed.values().map(|m| m.capacity()).sum();
+        assert_eq!(acc.hashed_capacity, capacity);
         assert_eq!(
             figures_of(&acc.evaluate(EmitTo::All).unwrap()),
             expected(&plays, 3, 3)
@@ -884,6 +891,8 @@ mod tests {
         let early = figures_of(&check.evaluate(EmitTo::All).unwrap());
         assert_eq!(early, expected(before, 20, 3));
         let next = figures_of(&acc.evaluate(EmitTo::First(30)).unwrap());
+        let capacity: usize = acc.hashed.values().map(|m| m.capacity()).sum();
+        assert_eq!(acc.hashed_capacity, capacity);
         assert_eq!(next, expected(before, 50, 3)[20..]);
         let shifted: Vec<Play> = plays
             .iter()
