@@ -40,8 +40,22 @@ fn hot_paths(c: &mut Criterion) {
              FROM ({source}) AS classified"
         )
     };
+    let resent = |source: &str| {
+        format!(
+            "SELECT COUNT(*) AS events, SUM(copies) AS copies, MIN(event_id) AS first, \
+             MAX(event_id) AS last FROM ({source}) AS resent"
+        )
+    };
     // (hot path, the project's query, [(peer, its query)])
     let paths = [
+        (
+            "re-sent events",
+            resent("SELECT * FROM resent_events"),
+            vec![(
+                "one aggregate",
+                resent(include_str!("../peers/group_by_resent_events.sql")),
+            )],
+        ),
         (
             "deduplication",
             classified("SELECT * FROM classified_plays"),

@@ -7,8 +7,12 @@
 //! * `period_start(kind, period)`, `period_end(kind, period)`: its first and last day;
 //! * `previous_period(kind, period)`: the period before it;
 //! * `room_figures(room_id, business_day, cap)`, an aggregate: the plays, room-capped
-//!   score and distinct rooms of a group of plays (one hash aggregate for the room cap).
+//!   score and distinct rooms of a group of plays (one hash aggregate for the room cap);
+//! * `event_bucket(event_id)` and the aggregate `repeated_buckets(bucket)`: the buckets
+//!   of ids, and those hit more than once, to find re-sent events without a hash table
+//!   of every id.
 
+mod event_buckets;
 mod room_figures;
 
 use std::collections::BTreeMap;
@@ -68,6 +72,8 @@ pub fn register_functions(ctx: &SessionContext, methodology: &Methodology) -> Re
         ),
     }));
     ctx.register_udaf(AggregateUDF::from(room_figures::RoomFigures::new()));
+    ctx.register_udf(ScalarUDF::from(event_buckets::EventBucket::new()));
+    ctx.register_udaf(AggregateUDF::from(event_buckets::RepeatedBuckets::new()));
     Ok(())
 }
 

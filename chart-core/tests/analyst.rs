@@ -278,6 +278,47 @@ async fn bad_table_function_calls_are_one_line_errors() {
     }
 }
 
+/// `event_bucket` gives one bucket whatever the string type; `repeated_buckets`
+/// lists the buckets seen twice, and refuses a value that is not a bucket.
+#[tokio::test]
+async fn bucket_functions_in_sql() {
+    let engine = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    let same = sql(
+        &engine,
+        "SELECT count(*) AS n FROM (VALUES ('a'), ('trap-dup'), ('E000000000001')) AS t(id) \
+         WHERE event_bucket(id) = event_bucket(arrow_cast(id, 'Utf8View')) \
+           AND event_bucket(id) = event_bucket(arrow_cast(id, 'LargeUtf8')) \
+           AND event_bucket(id) BETWEEN 0 AND 1073741823",
+    )
+    .await;
+    assert_eq!(
+        render(&same),
+        render(&sql(&engine, "SELECT 3::BIGINT AS n").await)
+    );
+    let repeated = sql(
+        &engine,
+        "SELECT repeated_buckets(b) AS r FROM (VALUES (5), (9), (5), (NULL), (7), (9), (9)) AS t(b)",
+    )
+    .await;
+    assert!(
+        render(&repeated).contains("[5, 9]"),
+        "{}",
+        render(&repeated)
+    );
+    let error = match engine
+        .context()
+        .sql("SELECT repeated_buckets(b) FROM (VALUES (1), (-3)) AS t(b)")
+        .await
+    {
+        Ok(df) => df.collect().await.unwrap_err().to_string(),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("bucket -3 is outside"), "{error}");
+    assert!(!error.contains('\n'), "{error}");
+}
+
 /// Every fixture file as one batch, plays with their `date` partition as a column.
 fn batches_of(root: &Path, table: &str) -> Vec<RecordBatch> {
     let mut files = Vec::new();

@@ -278,3 +278,88 @@ async fn traps_follow_the_rules() {
         .to_string();
     assert!(text.contains("| 6     | 3     |"), "{text}");
 }
+
+/// `resent_events` groups by id only the plays whose `event_bucket` is repeated: two
+/// different ids in one bucket are each a single event, and a repeated bucket with
+/// one real re-sent event in it is found exactly.
+#[tokio::test]
+async fn resent_events_are_exact_when_ids_share_a_bucket() {
+    let root = support::fixture_copy();
+    let engine = GoldenMic::open(root.path(), Methodology::default())
+        .await
+        .unwrap();
+    // Two ids in one bucket: among 200,000 ids about 19 pairs share one of 2^30.
+    let pair = engine
+        .context()
+        .sql(
+            "SELECT min(id) AS a, max(id) AS b FROM (
+                 SELECT 'bucket-' || CAST(value AS VARCHAR) AS id FROM generate_series(1, 200000)
+             ) GROUP BY event_bucket(id) HAVING count(*) = 2 ORDER BY a LIMIT 1",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&pair)
+        .unwrap()
+        .to_string();
+    let ids: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("| bucket-"))
+        .expect("a pair of ids sharing a bucket")
+        .split('|')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let (venue, song) = support::known_ids(root.path());
+    let play = |event_id: &'static str, minute: i64| support::TrapPlay {
+        event_id: Some(event_id),
+        venue_id: Some(&venue),
+        room_id: "R07",
+        song_id: Some(&song),
+        started_at: support::local_ms("2024-11-15 20:00:00") + minute * 60_000,
+        played_ms: 200_000,
+    };
+    let a: &'static str = Box::leak(ids[0].to_string().into_boxed_str());
+    let b: &'static str = Box::leak(ids[1].to_string().into_boxed_str());
+    support::write_batch(
+        &root
+            .path()
+            .join("plays/date=2024-11-15/part-buckets.parquet"),
+        &support::plays_batch(&[play(a, 0), play(b, 1), play(a, 2)]),
+    );
+    let engine = GoldenMic::open(root.path(), Methodology::default())
+        .await
+        .unwrap();
+    let query = |sql: String| {
+        let ctx = engine.context().clone();
+        async move {
+            let rows = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+            arrow::util::pretty::pretty_format_batches(&rows)
+                .unwrap()
+                .to_string()
+        }
+    };
+    let resent = query(format!(
+        "SELECT event_id, copies FROM resent_events WHERE event_id IN ('{a}', '{b}')"
+    ))
+    .await;
+    assert!(resent.contains(&format!("| {a} | 2      |")), "{resent}");
+    assert!(!resent.contains(b), "{resent}");
+    // The same set as the plain aggregate over every play.
+    let difference = query(
+        "SELECT COUNT(*) AS differences FROM ((SELECT event_id, copies FROM resent_events
+          EXCEPT
+          SELECT event_id, COUNT(*) FROM plays WHERE event_id IS NOT NULL
+          GROUP BY event_id HAVING COUNT(*) > 1)
+         UNION ALL
+         (SELECT event_id, COUNT(*) FROM plays WHERE event_id IS NOT NULL
+          GROUP BY event_id HAVING COUNT(*) > 1
+          EXCEPT
+          SELECT event_id, copies FROM resent_events))"
+            .to_string(),
+    )
+    .await;
+    assert!(difference.contains("| 0           |"), "{difference}");
+}

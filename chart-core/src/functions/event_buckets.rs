@@ -1,0 +1,537 @@
+//! Finding re-sent events without a hash table of every event id:
+//!
+//! * `event_bucket(event_id)`: one of 2^30 buckets (an `Int32` in `[0, 2^30)`), from a
+//!   seeded 64-bit xxHash of the id's bytes; NULL for NULL;
+//! * `repeated_buckets(bucket)`, an aggregate: the buckets that occur more than once,
+//!   as a sorted list.
+//!
+//! Every id carried by two rows lies in a repeated bucket, so grouping only the rows of
+//! those buckets by id finds every re-sent event exactly (`queries/resent_events.sql`).
+//! At 50 million distinct ids about 5 % of them share a bucket by chance; those rows
+//! are grouped too and fall out at `HAVING COUNT(*) > 1`.
+//!
+//! The aggregate marks each bucket in a bitmap of 2^30 bits (128 MiB) once it has seen
+//! more than [`SPARSE_LIMIT`] distinct buckets, in a hash set before that, so that small
+//! inputs stay small. Its state is the distinct buckets seen and those repeated.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int32Array, ListArray};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Int64Type};
+use datafusion::common::{HashSet, ScalarValue, exec_err, plan_err};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature,
+    TypeSignature, Volatility,
+};
+use twox_hash::XxHash64;
+
+/// Bits of a bucket number.
+pub const BUCKET_BITS: u32 = 30;
+/// Buckets: `event_bucket` returns `0..BUCKETS`.
+const BUCKETS: usize = 1 << BUCKET_BITS;
+/// The seed of the hash: fixed, so a bucket is the same in every session of a release.
+const SEED: u64 = 0x6b74_765f_676d_3121;
+/// Distinct buckets kept in a hash set before the bitmap is allocated.
+const SPARSE_LIMIT: usize = 1 << 18;
+
+/// The bucket of an event id's bytes.
+pub fn bucket_of(id: &[u8]) -> i32 {
+    (XxHash64::oneshot(SEED, id) >> (64 - BUCKET_BITS)) as i32
+}
+
+/// `event_bucket(event_id)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct EventBucket {
+    signature: Signature,
+}
+
+impl EventBucket {
+    pub fn new() -> Self {
+        let string = |t: DataType| TypeSignature::Exact(vec![t]);
+        EventBucket {
+            signature: Signature::one_of(
+                vec![
+                    string(DataType::Utf8),
+                    string(DataType::LargeUtf8),
+                    string(DataType::Utf8View),
+                ],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for EventBucket {
+    fn name(&self) -> &str {
+        "event_bucket"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Int32)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let ids = args.args[0].to_array(args.number_rows)?;
+        let buckets: Int32Array = match ids.data_type() {
+            DataType::Utf8 => ids
+                .as_string::<i32>()
+                .iter()
+                .map(|id| id.map(|id| bucket_of(id.as_bytes())))
+                .collect(),
+            DataType::LargeUtf8 => ids
+                .as_string::<i64>()
+                .iter()
+                .map(|id| id.map(|id| bucket_of(id.as_bytes())))
+                .collect(),
+            DataType::Utf8View => ids
+                .as_string_view()
+                .iter()
+                .map(|id| id.map(|id| bucket_of(id.as_bytes())))
+                .collect(),
+            other => return exec_err!("event_bucket: expected a string, got {other}"),
+        };
+        Ok(ColumnarValue::Array(Arc::new(buckets)))
+    }
+}
+
+/// `repeated_buckets(bucket)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RepeatedBuckets {
+    signature: Signature,
+}
+
+impl RepeatedBuckets {
+    pub fn new() -> Self {
+        RepeatedBuckets {
+            // Int32 from event_bucket; other integers (literals) are checked as Int64.
+            signature: Signature::uniform(
+                1,
+                vec![DataType::Int32, DataType::Int64],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+fn bucket_list_type() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Int32, false)))
+}
+
+impl AggregateUDFImpl for RepeatedBuckets {
+    fn name(&self) -> &str {
+        "repeated_buckets"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(bucket_list_type())
+    }
+    fn is_nullable(&self) -> bool {
+        false
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(Field::new(
+                format!("{}[seen]", args.name),
+                bucket_list_type(),
+                false,
+            )),
+            Arc::new(Field::new(
+                format!("{}[repeated]", args.name),
+                bucket_list_type(),
+                false,
+            )),
+        ])
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
+        if args.is_distinct {
+            return plan_err!("repeated_buckets(DISTINCT ...) is not supported");
+        }
+        Ok(Box::new(Buckets::default()))
+    }
+}
+
+/// The buckets seen at least once.
+enum Seen {
+    Sparse(HashSet<u32>),
+    Dense(Bitmap),
+}
+
+/// Buckets per region: 2^22 bits, 512 KiB of the bitmap, which stays in the L2
+/// cache while [`Bitmap::flush`] marks that region's pending buckets.
+const REGION_BITS: u32 = 22;
+/// Buckets collected (32 MiB) before they are marked, region by region.
+const PENDING: usize = 1 << 23;
+
+/// Bit `b % 64` of word `b / 64` is bucket `b`. New buckets are collected per
+/// region and marked a region at a time: marking them in arrival order would touch
+/// a random page of the 128 MiB for each, a TLB and cache miss apiece (the
+/// aggregate then cost 80 ns a row at 51M rows).
+struct Bitmap {
+    words: Vec<u64>,
+    /// Buckets collected before they are marked ([`PENDING`] but in tests).
+    pending_limit: usize,
+    /// The buckets not marked yet, by region.
+    pending: Vec<Vec<u32>>,
+    pending_count: usize,
+}
+
+impl Bitmap {
+    fn new(pending_limit: usize) -> Self {
+        Bitmap {
+            words: vec![0u64; BUCKETS / 64],
+            pending_limit,
+            // Room for a batch of evenly spread buckets, so the regions seldom grow.
+            pending: (0..BUCKETS >> REGION_BITS)
+                .map(|_| Vec::with_capacity((pending_limit >> (BUCKET_BITS - REGION_BITS)) * 5 / 4))
+                .collect(),
+            pending_count: 0,
+        }
+    }
+
+    fn push(&mut self, bucket: u32, repeated: &mut Vec<u32>) {
+        self.pending[(bucket >> REGION_BITS) as usize].push(bucket);
+        self.pending_count += 1;
+        if self.pending_count == self.pending_limit {
+            self.flush(repeated);
+        }
+    }
+
+    /// Marks the pending buckets, pushing those already marked to `repeated`.
+    fn flush(&mut self, repeated: &mut Vec<u32>) {
+        for region in &mut self.pending {
+            for b in region.drain(..) {
+                let (word, bit) = ((b >> 6) as usize, 1u64 << (b & 63));
+                if self.words[word] & bit != 0 {
+                    repeated.push(b);
+                } else {
+                    self.words[word] |= bit;
+                }
+            }
+        }
+        self.pending_count = 0;
+    }
+
+    fn size(&self) -> usize {
+        let pending: usize = self.pending.iter().map(Vec::capacity).sum();
+        self.words.capacity() * size_of::<u64>()
+            + pending * size_of::<u32>()
+            + self.pending.capacity() * size_of::<Vec<u32>>()
+    }
+}
+
+/// The state of `repeated_buckets`.
+struct Buckets {
+    seen: Seen,
+    /// Buckets seen again, each once per extra occurrence (deduplicated on output).
+    repeated: Vec<u32>,
+    /// Distinct buckets kept in the hash set ([`SPARSE_LIMIT`] but in tests).
+    sparse_limit: usize,
+    /// See [`Bitmap::pending_limit`].
+    pending_limit: usize,
+}
+
+impl std::fmt::Debug for Buckets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dense = matches!(self.seen, Seen::Dense(_));
+        f.debug_struct("Buckets")
+            .field("dense", &dense)
+            .field("repeated", &self.repeated.len())
+            .finish()
+    }
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        Buckets::with_limits(SPARSE_LIMIT, PENDING)
+    }
+}
+
+impl Buckets {
+    fn with_limits(sparse_limit: usize, pending_limit: usize) -> Self {
+        Buckets {
+            seen: Seen::Sparse(HashSet::default()),
+            repeated: Vec::new(),
+            sparse_limit,
+            pending_limit,
+        }
+    }
+
+    /// Marks `bucket` seen, remembering it if it already was.
+    fn add(&mut self, bucket: impl Into<i64>) -> DfResult<()> {
+        let bucket = bucket.into();
+        let Some(bucket) = u32::try_from(bucket)
+            .ok()
+            .filter(|&b| (b as usize) < BUCKETS)
+        else {
+            return exec_err!(
+                "repeated_buckets: bucket {bucket} is outside [0, 2^{BUCKET_BITS}) \
+                 (pass event_bucket(...))"
+            );
+        };
+        match &mut self.seen {
+            Seen::Dense(bitmap) => bitmap.push(bucket, &mut self.repeated),
+            Seen::Sparse(set) => {
+                if !set.insert(bucket) {
+                    self.repeated.push(bucket);
+                } else if set.len() > self.sparse_limit {
+                    let mut bitmap = Bitmap::new(self.pending_limit);
+                    for &b in set.iter() {
+                        bitmap.words[(b >> 6) as usize] |= 1 << (b & 63);
+                    }
+                    self.seen = Seen::Dense(bitmap);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn add_all(&mut self, buckets: &Int32Array) -> DfResult<()> {
+        if buckets.null_count() == 0 {
+            buckets.values().iter().try_for_each(|&b| self.add(b))
+        } else {
+            buckets.iter().flatten().try_for_each(|b| self.add(b))
+        }
+    }
+
+    /// Adds an argument column: `Int32`, or any integer type cast to `Int64`.
+    fn add_column(&mut self, buckets: &ArrayRef) -> DfResult<()> {
+        if let Some(buckets) = buckets.as_primitive_opt::<Int32Type>() {
+            return self.add_all(buckets);
+        }
+        let wide = arrow::compute::cast(buckets, &DataType::Int64)?;
+        wide.as_primitive::<Int64Type>()
+            .iter()
+            .flatten()
+            .try_for_each(|b| self.add(b))
+    }
+
+    /// Marks the buckets still pending.
+    fn flush(&mut self) {
+        if let Seen::Dense(bitmap) = &mut self.seen {
+            bitmap.flush(&mut self.repeated);
+        }
+    }
+
+    /// The distinct buckets seen, in ascending order.
+    fn seen_sorted(&mut self) -> Vec<i32> {
+        self.flush();
+        match &self.seen {
+            Seen::Sparse(set) => {
+                let mut seen: Vec<i32> = set.iter().map(|&b| b as i32).collect();
+                seen.sort_unstable();
+                seen
+            }
+            Seen::Dense(bitmap) => {
+                let mut seen = Vec::new();
+                for (w, &word) in bitmap.words.iter().enumerate() {
+                    let mut word = word;
+                    while word != 0 {
+                        seen.push((w * 64) as i32 + word.trailing_zeros() as i32);
+                        word &= word - 1;
+                    }
+                }
+                seen
+            }
+        }
+    }
+
+    /// The distinct repeated buckets, in ascending order.
+    fn repeated_sorted(&mut self) -> Vec<i32> {
+        self.flush();
+        self.repeated.sort_unstable();
+        self.repeated.dedup();
+        self.repeated.iter().map(|&b| b as i32).collect()
+    }
+}
+
+/// One list of buckets as a scalar.
+fn list_scalar(buckets: Vec<i32>) -> ScalarValue {
+    let values = Int32Array::from(buckets);
+    let list = ListArray::new(
+        Arc::new(Field::new_list_field(DataType::Int32, false)),
+        OffsetBuffer::from_lengths([values.len()]),
+        Arc::new(values),
+        None,
+    );
+    ScalarValue::List(Arc::new(list))
+}
+
+impl Accumulator for Buckets {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        self.add_column(&values[0])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
+        let (seen, repeated) = (states[0].as_list::<i32>(), states[1].as_list::<i32>());
+        for row in 0..seen.len() {
+            if seen.is_valid(row) {
+                self.add_all(seen.value(row).as_primitive::<Int32Type>())?;
+            }
+            if repeated.is_valid(row) {
+                let again = repeated.value(row);
+                let again = again.as_primitive::<Int32Type>();
+                self.repeated
+                    .extend(again.iter().flatten().map(|b| b as u32));
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
+        Ok(vec![
+            list_scalar(self.seen_sorted()),
+            list_scalar(self.repeated_sorted()),
+        ])
+    }
+
+    fn evaluate(&mut self) -> DfResult<ScalarValue> {
+        Ok(list_scalar(self.repeated_sorted()))
+    }
+
+    fn size(&self) -> usize {
+        let seen = match &self.seen {
+            Seen::Sparse(set) => set.capacity() * (size_of::<u32>() + 1),
+            Seen::Dense(bitmap) => bitmap.size(),
+        };
+        size_of::<Self>() + seen + self.repeated.capacity() * size_of::<u32>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPARSE: usize = 2000;
+    const PENDING_IN_TESTS: usize = 1500;
+
+    /// The reference: count every bucket, keep those counted twice or more.
+    fn reference(values: &[i32]) -> Vec<i32> {
+        let mut counts = std::collections::BTreeMap::<i32, usize>::new();
+        values
+            .iter()
+            .for_each(|&v| *counts.entry(v).or_default() += 1);
+        counts
+            .into_iter()
+            .filter(|&(_, n)| n > 1)
+            .map(|(v, _)| v)
+            .collect()
+    }
+
+    fn list_values(scalar: &ScalarValue) -> Vec<i32> {
+        let ScalarValue::List(list) = scalar else {
+            panic!("not a list: {scalar:?}")
+        };
+        list.value(0).as_primitive::<Int32Type>().values().to_vec()
+    }
+
+    /// Pseudo-random buckets, some repeated, across the whole range.
+    fn sample(n: usize, seed: u64) -> Vec<i32> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // A small range for a third of the values, so that they repeat.
+                if x >> 62 == 0 {
+                    ((x >> 33) % 1000) as i32
+                } else {
+                    (x >> (64 - BUCKET_BITS)) as i32
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_phase_matches_the_reference_sparse_and_dense() {
+        // Small limits, so that the last inputs leave the hash set and are marked in
+        // several batches.
+        for n in [0, 1, 10, 1000, 20_000] {
+            let values = sample(n, n as u64 + 7);
+            let mut acc = Buckets::with_limits(SPARSE, PENDING_IN_TESTS);
+            for chunk in values.chunks(4096) {
+                acc.update_batch(&[Arc::new(Int32Array::from(chunk.to_vec()))])
+                    .unwrap();
+            }
+            let distinct: HashSet<i32> = values.iter().copied().collect();
+            assert_eq!(
+                matches!(acc.seen, Seen::Dense(_)),
+                distinct.len() > SPARSE,
+                "n = {n}"
+            );
+            assert_eq!(list_values(&acc.evaluate().unwrap()), reference(&values));
+        }
+    }
+
+    #[test]
+    fn merged_partial_states_match_the_reference() {
+        let values = sample(20_000, 3);
+        // Three partial accumulators over interleaved thirds (one dense, two sparse
+        // after the split), then a final one merging their states.
+        let parts: Vec<Vec<i32>> = (0..3)
+            .map(|p| {
+                values
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| if p == 0 { i % 10 < 8 } else { i % 10 == 7 + p })
+                    .map(|(_, &v)| v)
+                    .collect()
+            })
+            .collect();
+        let mut states: Vec<Vec<ScalarValue>> = Vec::new();
+        for part in &parts {
+            let mut acc = Buckets::with_limits(SPARSE, PENDING_IN_TESTS);
+            acc.update_batch(&[Arc::new(Int32Array::from(part.clone()))])
+                .unwrap();
+            // The first part's accumulator has a bitmap, the others a hash set.
+            assert_eq!(matches!(acc.seen, Seen::Dense(_)), part.len() > 10_000);
+            states.push(acc.state().unwrap());
+        }
+        let mut last = Buckets::with_limits(SPARSE, PENDING_IN_TESTS);
+        let seen = ScalarValue::iter_to_array(states.iter().map(|s| s[0].clone())).unwrap();
+        let repeated = ScalarValue::iter_to_array(states.iter().map(|s| s[1].clone())).unwrap();
+        last.merge_batch(&[seen, repeated]).unwrap();
+        let all: Vec<i32> = parts.concat();
+        assert_eq!(list_values(&last.evaluate().unwrap()), reference(&all));
+    }
+
+    #[test]
+    fn nulls_are_skipped_and_out_of_range_buckets_are_errors() {
+        let mut acc = Buckets::with_limits(SPARSE, PENDING_IN_TESTS);
+        acc.update_batch(&[Arc::new(Int32Array::from(vec![
+            Some(4),
+            None,
+            Some(4),
+            None,
+        ]))])
+        .unwrap();
+        assert_eq!(list_values(&acc.evaluate().unwrap()), vec![4]);
+        for bad in [-1, 1 << BUCKET_BITS] {
+            let err = acc
+                .update_batch(&[Arc::new(Int32Array::from(vec![bad]))])
+                .unwrap_err();
+            assert!(err.to_string().contains(&bad.to_string()), "{err}");
+        }
+    }
+
+    #[test]
+    fn buckets_are_in_range_and_spread() {
+        let mut counts = vec![0u32; 64];
+        for i in 0..64_000 {
+            let b = bucket_of(format!("E{i:012}").as_bytes());
+            assert!((0..1 << BUCKET_BITS).contains(&b));
+            counts[(b >> (BUCKET_BITS - 6)) as usize] += 1;
+        }
+        // 1,000 expected per sixty-fourth of the range.
+        assert!(
+            counts.iter().all(|&c| (850..1150).contains(&c)),
+            "{counts:?}"
+        );
+    }
+}
