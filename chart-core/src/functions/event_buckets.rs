@@ -34,10 +34,8 @@ pub const BUCKET_BITS: u32 = 30;
 const BUCKETS: usize = 1 << BUCKET_BITS;
 /// The seed of the hash: fixed, so a bucket is the same in every session of a release.
 const SEED: u64 = 0x6b74_765f_676d_3121;
-/// Distinct buckets kept in a hash set (about 40 MiB at most) before the bitmap is
-/// allocated: a bitmap costs its 128 MiB of pages whatever the input, about twice a
-/// plain `GROUP BY event_id` at 500,000 plays.
-const SPARSE_LIMIT: usize = 1 << 22;
+/// Distinct buckets kept in a hash set before the bitmap is allocated.
+const SPARSE_LIMIT: usize = 1 << 18;
 
 /// The bucket of an event id's bytes.
 pub fn bucket_of(id: &[u8]) -> i32 {
