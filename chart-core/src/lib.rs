@@ -56,6 +56,7 @@ pub mod charts;
 pub mod error;
 pub mod functions;
 pub mod methodology;
+mod once_per_query;
 pub mod publication;
 pub mod queries;
 pub mod schema;

@@ -14,6 +14,7 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, collect_
 use datafusion::prelude::{Expr, SessionContext};
 
 use crate::error::Result;
+use crate::once_per_query::OncePerQueryView;
 use crate::shared_scan::SharedScan;
 
 /// One SQL file of `queries/`.
@@ -52,6 +53,10 @@ pub const QUERIES: [Query; 14] = [
     query!("data_quality"),
 ];
 
+/// The views computed once per query that reads them ([`OncePerQueryView`]): few
+/// rows, costly, and read more than once by the views after them.
+const ONCE_PER_QUERY: [&str; 1] = ["resent_events"];
+
 /// Registers every query as a view on `ctx`, replacing views of the same name.
 pub async fn register_views(ctx: &SessionContext) -> Result<()> {
     register_views_after(ctx, None, &[]).await
@@ -73,7 +78,13 @@ pub(crate) async fn register_views_after(
         .iter()
         .filter(|q| !materialised.contains(&q.name))
     {
-        let view = ctx.sql(query.sql).await?.into_view();
+        let frame = ctx.sql(query.sql).await?;
+        let view: Arc<dyn TableProvider> = if ONCE_PER_QUERY.contains(&query.name) {
+            let schema = frame.schema().inner().clone();
+            Arc::new(OncePerQueryView::new(frame.into_unoptimized_plan(), schema))
+        } else {
+            frame.into_view()
+        };
         ctx.deregister_table(query.name)?;
         ctx.register_table(query.name, view)?;
     }

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
@@ -317,6 +318,91 @@ async fn bucket_functions_in_sql() {
     };
     assert!(error.contains("bucket -3 is outside"), "{error}");
     assert!(!error.contains('\n'), "{error}");
+}
+
+/// The re-sent events, (event_id, copies) by id, counted over the plays' rows.
+fn resent_in_rows(plays: &[reference::Play]) -> BTreeMap<String, i64> {
+    let mut copies: BTreeMap<String, i64> = BTreeMap::new();
+    for id in plays.iter().filter_map(|p| p.event_id.clone()) {
+        *copies.entry(id).or_default() += 1;
+    }
+    copies
+}
+
+async fn resent_in_sql(engine: &GoldenMic) -> BTreeMap<String, i64> {
+    let batch = sql(engine, "SELECT event_id, copies FROM resent_events").await;
+    let ids = batch.column(0).as_string::<i32>();
+    let copies = batch.column(1).as_primitive::<Int64Type>();
+    (0..batch.num_rows())
+        .map(|i| (ids.value(i).to_string(), copies.value(i)))
+        .collect()
+}
+
+async fn count(engine: &GoldenMic, query: &str) -> usize {
+    sql(engine, query)
+        .await
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .value(0) as usize
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resent_events_are_found_once_per_query_and_afresh_by_the_next() {
+    let inputs = InputTables::from_batches(
+        batches_of(fixture(), "plays"),
+        batches_of(fixture(), "songs"),
+        batches_of(fixture(), "venues"),
+    )
+    .unwrap();
+    let engine = GoldenMic::attach(SessionContext::new(), inputs, Methodology::default())
+        .await
+        .unwrap();
+    // classified_plays reads resent_events twice: the query finds them once, while
+    // it is planned, and both joins read them from memory.
+    let plan = render(&sql(&engine, "EXPLAIN SELECT count(*) FROM classified_plays").await);
+    assert!(plan.contains("HashJoinExec"), "{plan}");
+    assert!(!plan.contains("repeated_buckets"), "{plan}");
+
+    let plays = reference::load_plays(fixture());
+    let mut copies = resent_in_rows(&plays);
+    let ids = copies.len();
+    let without_id = plays.iter().filter(|p| p.event_id.is_none()).count();
+    copies.retain(|_, n| *n > 1);
+    assert!(!copies.is_empty());
+    assert_eq!(resent_in_sql(&engine).await, copies);
+
+    // Five events sent once are sent again: the next query sees them re-sent, in
+    // both of classified_plays' joins (one row per event, the five among the copies).
+    let once: Vec<String> = resent_in_rows(&plays)
+        .into_iter()
+        .filter(|(_, n)| *n == 1)
+        .map(|(id, _)| id)
+        .take(5)
+        .collect();
+    let list = once
+        .iter()
+        .map(|id| format!("'{id}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sql(
+        &engine,
+        &format!("INSERT INTO plays SELECT * FROM plays WHERE event_id IN ({list})"),
+    )
+    .await;
+    copies.extend(once.into_iter().map(|id| (id, 2)));
+    assert_eq!(resent_in_sql(&engine).await, copies);
+    assert_eq!(
+        count(&engine, "SELECT count(*) FROM classified_plays").await,
+        ids + without_id
+    );
+    assert_eq!(
+        count(
+            &engine,
+            "SELECT count(*) FROM classified_plays WHERE copies > 1"
+        )
+        .await,
+        copies.len()
+    );
 }
 
 /// Every fixture file as one batch, plays with their `date` partition as a column.
