@@ -12,7 +12,8 @@
 //! The rows are those of the view when the query was planned, the same for each of
 //! its references. The next query computes them again, so it sees the files added in
 //! between. Planning such a query, `EXPLAIN` included, therefore takes the time of
-//! computing the view.
+//! computing the view. The rows of the last query stay held until the next one that
+//! reads the view (for `resent_events`, about 27 MB at 51M plays).
 
 use std::fmt;
 use std::sync::Arc;
