@@ -51,6 +51,7 @@
 
 #![warn(missing_docs)]
 
+mod aggregate_stages;
 pub mod analyst;
 pub mod charts;
 pub mod error;
@@ -65,6 +66,7 @@ pub mod store;
 pub mod table_functions;
 pub mod tables;
 
+pub use aggregate_stages::SingleStageAggregates;
 pub use charts::{ChartKind, DataQuality, GoldenMic, session_config};
 pub use error::{ChartError, Result};
 pub use methodology::{Methodology, Period, PeriodKind};

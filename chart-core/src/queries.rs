@@ -13,6 +13,9 @@ use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, collect_partitioned};
 use datafusion::prelude::{Expr, SessionContext};
 
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+
+use crate::aggregate_stages::SingleStageAggregates;
 use crate::error::Result;
 use crate::once_per_query::OncePerQueryView;
 use crate::shared_scan::SharedScan;
@@ -107,7 +110,7 @@ pub(crate) async fn materialize(
     }
     let schema = view.schema().inner().clone();
     let started = Instant::now();
-    let plan = view.create_physical_plan().await?;
+    let plan = in_single_stages(ctx, view.create_physical_plan().await?)?;
     let partitions = collect_partitioned(plan.clone(), ctx.task_ctx()).await?;
     keep(ctx, name, (schema, plan), partitions, started)?;
     register_views_after(ctx, Some(name), &[]).await
@@ -213,9 +216,22 @@ async fn plan_readers(
             view = view.filter(filter.clone())?;
         }
         let schema = view.schema().inner().clone();
-        plans.push((schema, view.create_physical_plan().await?));
+        plans.push((
+            schema,
+            in_single_stages(ctx, view.create_physical_plan().await?)?,
+        ));
     }
     Ok(plans)
+}
+
+/// `plan` with the aggregates that cannot reduce their input in one stage
+/// ([`SingleStageAggregates`]).
+fn in_single_stages(
+    ctx: &SessionContext,
+    plan: Arc<dyn ExecutionPlan>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let rule = SingleStageAggregates::golden_mic();
+    Ok(rule.optimize(plan, ctx.state().config_options())?)
 }
 
 /// Registers the output of `plan` (of the view's `schema`) as the in-memory table
