@@ -1,5 +1,6 @@
 //! Criterion micro-benchmarks of the hot paths optimised in issue 5, each side by side
-//! with the formulations it replaced or a built-in one (`benches/peers/*.sql`), on the same
+//! with the formulations it replaced or a built-in one (`benches/peers/*.sql`, or the same
+//! query planned by DataFusion alone), on the same
 //! generated month of 500,000 plays. Before timing, each peer is checked to give the same
 //! result as the project's query.
 //! Run with `cargo bench -p benches --bench hot_paths`.
@@ -8,6 +9,7 @@ use arrow::util::pretty::pretty_format_batches;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use chart_core::{GoldenMic, Methodology};
+use datafusion::prelude::SessionContext;
 
 /// A query's result as text, to compare a pair and to time the whole computation.
 async fn run(engine: &GoldenMic, sql: &str) -> String {
@@ -33,6 +35,14 @@ fn hot_paths(c: &mut Criterion) {
             .await
             .expect("data opens")
     });
+    // The same inputs on a session without the library's physical rewrite
+    // (`SingleStageAggregates`): DataFusion's two-stage aggregates.
+    let two_stages = runtime.block_on(async {
+        let ctx = SessionContext::new_with_config(chart_core::session_config());
+        GoldenMic::attach(ctx, engine.inputs().clone(), Methodology::default())
+            .await
+            .expect("inputs attach")
+    });
     let classified = |source: &str| {
         format!(
             "SELECT COUNT(*) AS events, SUM(copies) AS rows_received, \
@@ -46,7 +56,10 @@ fn hot_paths(c: &mut Criterion) {
              MAX(event_id) AS last FROM ({source}) AS resent"
         )
     };
-    // (hot path, the project's query, [(peer, its query)])
+    let song_figures = "SELECT COUNT(*) AS songs, SUM(score) AS score, SUM(venues) AS venues, \
+        SUM(rooms) AS rooms FROM song_period_stats WHERE period_kind = 'month'"
+        .to_string();
+    // (hot path, the project's query, [(peer, its query, the engine it runs on)])
     let paths = [
         (
             "re-sent events",
@@ -54,6 +67,7 @@ fn hot_paths(c: &mut Criterion) {
             vec![(
                 "one aggregate",
                 resent(include_str!("../peers/group_by_resent_events.sql")),
+                &engine,
             )],
         ),
         (
@@ -62,22 +76,24 @@ fn hot_paths(c: &mut Criterion) {
             vec![(
                 "peer",
                 classified(include_str!("../peers/window_classified_plays.sql")),
+                &engine,
             )],
         ),
         (
             "song figures of the months",
-            "SELECT COUNT(*) AS songs, SUM(score) AS score, SUM(venues) AS venues, \
-             SUM(rooms) AS rooms FROM song_period_stats WHERE period_kind = 'month'"
-                .to_string(),
+            song_figures.clone(),
             vec![
                 (
                     "peer",
                     include_str!("../peers/cross_join_song_stats.sql").to_string(),
+                    &engine,
                 ),
                 (
                     "three aggregates",
                     include_str!("../peers/three_aggregates_song_stats.sql").to_string(),
+                    &engine,
                 ),
+                ("two stages", song_figures.clone(), &two_stages),
             ],
         ),
         (
@@ -88,13 +104,14 @@ fn hot_paths(c: &mut Criterion) {
             vec![(
                 "peer",
                 include_str!("../peers/builtin_business_month.sql").to_string(),
+                &engine,
             )],
         ),
     ];
     for (name, ours, peers) in &paths {
         let expected = runtime.block_on(run(&engine, ours));
-        for (peer, sql) in peers {
-            let got = runtime.block_on(run(&engine, sql));
+        for (peer, sql, peer_engine) in peers {
+            let got = runtime.block_on(run(peer_engine, sql));
             assert_eq!(
                 expected, got,
                 "{name}: the project's query and {peer} differ"
@@ -105,8 +122,10 @@ fn hot_paths(c: &mut Criterion) {
         group.bench_function("queries/", |b| {
             b.iter(|| runtime.block_on(run(&engine, ours)))
         });
-        for (peer, sql) in peers {
-            group.bench_function(*peer, |b| b.iter(|| runtime.block_on(run(&engine, sql))));
+        for (peer, sql, peer_engine) in peers {
+            group.bench_function(*peer, |b| {
+                b.iter(|| runtime.block_on(run(peer_engine, sql)))
+            });
         }
         group.finish();
     }

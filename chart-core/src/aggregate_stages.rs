@@ -331,6 +331,19 @@ mod tests {
         assert_eq!(result, planned);
     }
 
+    #[test]
+    fn the_library_sessions_plan_with_the_rewrite() {
+        let state = crate::session_builder().build();
+        let names: Vec<&str> = state
+            .physical_optimizers()
+            .iter()
+            .map(|r| r.name())
+            .collect();
+        assert!(names.contains(&"single_stage_aggregates"), "{names:?}");
+        // After DataFusion's own rules, which plan the two stages it rewrites.
+        assert_eq!(names.last(), Some(&"single_stage_aggregates"), "{names:?}");
+    }
+
     #[tokio::test]
     async fn other_aggregates_keep_their_two_stages() {
         let ctx = session();

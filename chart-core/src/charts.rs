@@ -13,6 +13,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col, lit};
 use serde::{Deserialize, Serialize};
 
+use crate::aggregate_stages::SingleStageAggregates;
 use crate::error::{ChartError, Result};
 use crate::functions::register_functions;
 use crate::methodology::{Methodology, Period, PeriodKind};
@@ -117,8 +118,8 @@ pub struct DataQuality {
     pub over_room_cap: i64,
 }
 
-/// The session configuration the library opens its sessions with, and the one
-/// recommended for sessions passed to [`GoldenMic::attach`]: `information_schema`
+/// The session configuration the library opens its sessions with (in
+/// [`session_builder`], recommended for sessions passed to [`GoldenMic::attach`]): `information_schema`
 /// enabled, and hash joins whose build side is under 256 MiB or 8 million rows
 /// built once and probed in place (`CollectLeft`), rather than both sides
 /// repartitioned: the plays probe the song, venue and re-sent event tables that
@@ -129,6 +130,18 @@ pub fn session_config() -> SessionConfig {
     optimizer.hash_join_single_partition_threshold = 256 * 1024 * 1024;
     optimizer.hash_join_single_partition_threshold_rows = 8_000_000;
     config
+}
+
+/// A session state builder with [`session_config`], DataFusion's default features and
+/// the library's physical rewrite ([`SingleStageAggregates`]): the state of the
+/// sessions the library opens, and the one recommended for your own, on which the
+/// charts' aggregates are also planned in one stage when queried ad hoc (the views
+/// [`GoldenMic::materialize`] computes are planned so on any session).
+pub fn session_builder() -> SessionStateBuilder {
+    SessionStateBuilder::new()
+        .with_config(session_config())
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(SingleStageAggregates::golden_mic()))
 }
 
 /// A session with the Golden Mic tables, functions, views and table functions
@@ -147,7 +160,7 @@ impl GoldenMic {
     pub async fn open(root: impl AsRef<Path>, methodology: Methodology) -> Result<GoldenMic> {
         let inputs = DataRoot::open(root).await?.tables()?;
         GoldenMic::attach(
-            SessionContext::new_with_config(session_config()),
+            SessionContext::new_with_state(session_builder().build()),
             inputs,
             methodology,
         )
@@ -159,7 +172,7 @@ impl GoldenMic {
     pub async fn open_location(root: &Location, methodology: Methodology) -> Result<GoldenMic> {
         let inputs = DataRoot::open_location(root).await?.tables()?;
         GoldenMic::attach(
-            SessionContext::new_with_config(session_config()),
+            SessionContext::new_with_state(session_builder().build()),
             inputs,
             methodology,
         )
@@ -238,10 +251,9 @@ impl GoldenMic {
         methodology: Methodology,
         province: Option<&str>,
     ) -> Result<GoldenMic> {
-        let state = SessionStateBuilder::new()
+        let state = session_builder()
             .with_config(config)
             .with_runtime_env(runtime)
-            .with_default_features()
             .build();
         let ctx = SessionContext::new_with_state(state);
         let inputs = match province {

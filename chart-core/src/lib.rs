@@ -67,7 +67,7 @@ pub mod table_functions;
 pub mod tables;
 
 pub use aggregate_stages::SingleStageAggregates;
-pub use charts::{ChartKind, DataQuality, GoldenMic, session_config};
+pub use charts::{ChartKind, DataQuality, GoldenMic, session_builder, session_config};
 pub use error::{ChartError, Result};
 pub use methodology::{Methodology, Period, PeriodKind};
 pub use publication::{Manifest, Outcome, Publication, history, publish, verify};

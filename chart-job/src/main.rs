@@ -19,7 +19,6 @@ use chart_core::{
 };
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
@@ -578,7 +577,7 @@ async fn run_sql(args: SqlArgs) -> Result<()> {
     }
 }
 
-/// A session with the library's configuration ([`chart_core::session_config`]), and
+/// A session with the library's configuration and rewrite ([`chart_core::session_builder`]), and
 /// a fair spill pool of `memory_limit` bytes when given.
 fn session(memory_limit: Option<usize>) -> Result<SessionContext> {
     let mut runtime = RuntimeEnvBuilder::new();
@@ -591,10 +590,9 @@ fn session(memory_limit: Option<usize>) -> Result<SessionContext> {
         let reservation = config.options().execution.sort_spill_reservation_bytes;
         config.options_mut().execution.sort_spill_reservation_bytes = reservation.min(limit / 4);
     }
-    let state = SessionStateBuilder::new()
+    let state = chart_core::session_builder()
         .with_config(config)
         .with_runtime_env(runtime.build_arc()?)
-        .with_default_features()
         .build();
     Ok(SessionContext::new_with_state(state))
 }
