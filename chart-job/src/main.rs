@@ -23,6 +23,7 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
 
+mod malloc;
 mod output;
 mod sql;
 
@@ -308,6 +309,7 @@ struct GenerateArgs {
 }
 
 fn main() -> ExitCode {
+    malloc::one_arena_per_core();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
