@@ -119,8 +119,8 @@ pub struct DataQuality {
 }
 
 /// The session configuration the library opens its sessions with (in
-/// [`session_builder`], recommended for sessions passed to [`GoldenMic::attach`]): `information_schema`
-/// enabled, and hash joins whose build side is under 256 MiB or 8 million rows
+/// [`session_builder`], recommended for sessions passed to [`GoldenMic::attach`]):
+/// `information_schema` enabled, and hash joins whose build side is under 256 MiB or 8 million rows
 /// built once and probed in place (`CollectLeft`), rather than both sides
 /// repartitioned: the plays probe the song, venue and re-sent event tables that
 /// way without being reshuffled (see docs/PERFORMANCE.md for the figure).

@@ -9,11 +9,10 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, collect_partitioned};
 use datafusion::prelude::{Expr, SessionContext};
-
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
 
 use crate::aggregate_stages::SingleStageAggregates;
 use crate::error::Result;
