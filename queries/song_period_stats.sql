@@ -5,25 +5,27 @@
 -- per period, song and venue: room_figures(room_id, business_day, cap) counts them per
 -- room and business day itself, and returns the plays, the score after the cap
 -- (the sum of room_day_plays.sql's score) and the distinct rooms, so this equals
--- aggregating room_period_plays, with one hash aggregate instead of three.
-SELECT 'month' AS period_kind, period, song_id,
+-- aggregating room_period_plays, with one hash aggregate instead of three. The plays
+-- are grouped by the period's first day (date_trunc: an integer key, cheaper to hash and
+-- compare than period_of's text; docs/PERFORMANCE.md), named by period_of after.
+SELECT 'month' AS period_kind, period_of('month', CAST(period_start AS DATE)) AS period, song_id,
        SUM(f['score']) AS score, SUM(f['plays']) AS plays, COUNT(*) AS venues,
        SUM(f['rooms']) AS rooms
 FROM (
-    SELECT period_of('month', business_day) AS period, song_id, venue_id,
+    SELECT date_trunc('month', business_day) AS period_start, song_id, venue_id,
            room_figures(room_id, business_day, gm_param('room_cap')) AS f
     FROM valid_plays
-    GROUP BY period_of('month', business_day), song_id, venue_id
+    GROUP BY date_trunc('month', business_day), song_id, venue_id
 ) AS song_venues
-GROUP BY period, song_id
+GROUP BY period_start, song_id
 UNION ALL
-SELECT 'year' AS period_kind, period, song_id,
+SELECT 'year' AS period_kind, period_of('year', CAST(period_start AS DATE)) AS period, song_id,
        SUM(f['score']) AS score, SUM(f['plays']) AS plays, COUNT(*) AS venues,
        SUM(f['rooms']) AS rooms
 FROM (
-    SELECT period_of('year', business_day) AS period, song_id, venue_id,
+    SELECT date_trunc('year', business_day) AS period_start, song_id, venue_id,
            room_figures(room_id, business_day, gm_param('room_cap')) AS f
     FROM valid_plays
-    GROUP BY period_of('year', business_day), song_id, venue_id
+    GROUP BY date_trunc('year', business_day), song_id, venue_id
 ) AS song_venues
-GROUP BY period, song_id
+GROUP BY period_start, song_id
