@@ -380,6 +380,7 @@ fn the_interactive_prompt_on_a_terminal() {
     prompt.exp_string("chart-> ").unwrap();
     prompt.send_line("FROM hot_chart('2024-11', 2);").unwrap();
     prompt.exp_string("(2 rows, ").unwrap();
+    prompt.exp_string("chart> ").unwrap();
     prompt.send_line("\\d").unwrap();
     prompt.exp_string("coverage_by_province(period)").unwrap();
     prompt.exp_string("chart> ").unwrap();
@@ -387,12 +388,16 @@ fn the_interactive_prompt_on_a_terminal() {
     prompt.send_line("SELECT nope FROM songs;").unwrap();
     prompt.exp_string("error: ").unwrap();
     prompt.exp_string("No field named nope").unwrap();
+    prompt.exp_string("chart> ").unwrap();
     prompt
         .send_line("INSERT INTO songs SELECT * FROM songs;")
         .unwrap();
     prompt.exp_string("INSERT refused").unwrap();
+    prompt.exp_string("chart> ").unwrap();
     prompt.send_line("SELECT 'still here' AS status;").unwrap();
     prompt.exp_string("still here").unwrap();
+    // Each line is sent at the prompt: what is typed before it may be discarded.
+    prompt.exp_string("chart> ").unwrap();
     prompt.send_line("\\q").unwrap();
     prompt.exp_eof().unwrap();
     let history = fs::read_to_string(&history).unwrap();
