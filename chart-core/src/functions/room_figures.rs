@@ -12,8 +12,9 @@
 //!
 //! Each group keeps its (room, day, plays) entries in a chain: the first in the
 //! group's slot, the rest in one shared arena; a group with more than
-//! [`LONG_CHAIN`] entries moves them to a hash map of its own. Rooms are interned to
-//! integers once per distinct id.
+//! [`LONG_CHAIN`] entries moves them to an open-addressed table of its own, a block
+//! of [`Groups::blocks`], so that a play of such a group costs one probe. Rooms are
+//! interned to integers once per distinct id.
 
 use std::sync::Arc;
 
@@ -31,12 +32,14 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::expressions::Literal;
 
-/// A chain longer than this moves to a hash map.
-const LONG_CHAIN: u32 = 16;
+/// A chain longer than this moves to a block (an open-addressed table).
+const LONG_CHAIN: u32 = 8;
 /// `Entry::next` of the last entry of a chain.
 const END: u32 = u32::MAX;
-/// `Entry::next` of a group slot whose entries are in [`Groups::hashed`].
+/// `Entry::next` of a group slot whose entries are in a block of [`Groups::blocks`].
 const HASHED: u32 = u32::MAX - 1;
+/// The entries of a block when a chain moves to it: the chain, with room to grow.
+const FIRST_BLOCK: u32 = 2 * LONG_CHAIN;
 
 /// The plays of one room on one day, in a group's chain.
 #[derive(Clone, Copy)]
@@ -49,14 +52,26 @@ struct Entry {
 }
 
 /// A group's state: its first entry, and what its chain holds.
+///
+/// A group whose entries moved to a block (`first.next == HASHED`) keeps in
+/// `first.room` the block's start in [`Groups::blocks`] and in `mask` its capacity
+/// (a power of two); `first.plays` stays non-zero.
 #[derive(Clone, Copy)]
 struct Slot {
     first: Entry,
     /// The bits of [`bit`] of every (room, day) in the chain: a clear bit means
     /// "not in the chain" without walking it.
     mask: u32,
-    /// Entries in the chain.
+    /// Entries in the chain (or the block).
     length: u32,
+}
+
+/// An entry of a block; `plays == 0` marks an empty cell.
+#[derive(Clone, Copy, Default)]
+struct Cell {
+    room: u32,
+    day: i32,
+    plays: u32,
 }
 
 const EMPTY: Slot = Slot {
@@ -70,11 +85,26 @@ const EMPTY: Slot = Slot {
     length: 0,
 };
 
+/// A 32-bit hash of (room, day).
+fn hash(room: u32, day: i32) -> u32 {
+    (room.wrapping_mul(0x9E37_79B9) ^ (day as u32).wrapping_mul(0x85EB_CA6B))
+        .wrapping_mul(0x2545_F491)
+}
+
 /// One of 32 bits, picked by a hash of (room, day).
 fn bit(room: u32, day: i32) -> u32 {
-    let h = (room.wrapping_mul(0x9E37_79B9) ^ (day as u32).wrapping_mul(0x85EB_CA6B))
-        .wrapping_mul(0x2545_F491);
-    1 << (h >> 27)
+    1 << (hash(room, day) >> 27)
+}
+
+/// The cell of `block` (a power of two cells, never full) holding (room, day), or
+/// the empty cell where it goes.
+fn place(block: &mut [Cell], room: u32, day: i32) -> &mut Cell {
+    let mask = block.len() - 1;
+    let mut at = (hash(room, day) as usize).wrapping_mul(block.len()) >> 32;
+    while block[at].plays > 0 && (block[at].room != room || block[at].day != day) {
+        at = (at + 1) & mask;
+    }
+    &mut block[at]
 }
 
 /// The figures of one group.
@@ -176,16 +206,30 @@ impl AggregateUDFImpl for RoomFigures {
 }
 
 /// Room ids as integers.
-#[derive(Default)]
 struct Rooms {
     /// Ids of up to 7 bytes, by their bytes packed into an integer ([`packed`]).
     short: HashMap<u64, u32>,
     /// Longer ids.
     long: HashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
-    /// The packed id and code of the last short id looked up (0: none): rows of
-    /// one room often come together.
-    last: (u64, u32),
+    /// The codes of recently looked-up short ids, by a hash of the packed id (a
+    /// packed id is never 0, the key of an unused entry): a venue has few room ids,
+    /// so most lookups end here instead of in `short`.
+    recent: [(u64, u32); RECENT_ROOMS],
+}
+
+/// Entries of [`Rooms::recent`].
+const RECENT_ROOMS: usize = 256;
+
+impl Default for Rooms {
+    fn default() -> Rooms {
+        Rooms {
+            short: HashMap::default(),
+            long: HashMap::default(),
+            names: Vec::new(),
+            recent: [(0, 0); RECENT_ROOMS],
+        }
+    }
 }
 
 /// A room id of up to 7 bytes as an integer: its bytes and its length + 1 (never 0).
@@ -204,13 +248,17 @@ impl Rooms {
     fn code(&mut self, name: &str) -> u32 {
         let next = self.names.len() as u32;
         match packed(name) {
-            Some(key) if key == self.last.0 => self.last.1,
             Some(key) => {
+                let at = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - RECENT_ROOMS.ilog2()))
+                    as usize;
+                if self.recent[at].0 == key {
+                    return self.recent[at].1;
+                }
                 let code = *self.short.entry(key).or_insert(next);
                 if code == next {
                     self.names.push(name.into());
                 }
-                self.last = (key, code);
+                self.recent[at] = (key, code);
                 code
             }
             None => {
@@ -241,11 +289,16 @@ struct Groups {
     slots: Vec<Slot>,
     /// The other entries of the chains.
     arena: Vec<Entry>,
-    /// The entries of groups with long chains, by group.
-    hashed: HashMap<usize, HashMap<(u32, i32), u32>>,
-    /// The capacity, in entries, of the maps of `hashed` (kept up to date, so that
-    /// `size` does not visit every map).
-    hashed_capacity: usize,
+    /// The first of the arena's entries left by chains moved to blocks, linked by
+    /// `next` (`END`: none).
+    free_entries: u32,
+    /// The entries of groups with long chains: one open-addressed table (linear
+    /// probing) per group, a block of a power-of-two cells. A full block is copied
+    /// to one twice its size, and left to the next group that needs a block of its
+    /// size.
+    blocks: Vec<Cell>,
+    /// The starts of the blocks left, by the log2 of their size.
+    free_blocks: Vec<Vec<u32>>,
     /// Room codes of the group being evaluated.
     scratch: Vec<u32>,
 }
@@ -267,8 +320,9 @@ impl Groups {
             rooms: Rooms::default(),
             slots: Vec::new(),
             arena: Vec::new(),
-            hashed: HashMap::default(),
-            hashed_capacity: 0,
+            free_entries: END,
+            blocks: Vec::new(),
+            free_blocks: Vec::new(),
             scratch: Vec::new(),
         }
     }
@@ -297,12 +351,7 @@ impl Groups {
             return Ok(());
         }
         if slot.first.next == HASHED {
-            let entries = self.hashed.entry(group).or_default();
-            let capacity = entries.capacity();
-            let count = entries.entry((room, day)).or_insert(0);
-            *count = add_plays(*count, plays)?;
-            self.hashed_capacity += entries.capacity() - capacity;
-            return Ok(());
+            return self.add_to_block(group, room, day, plays);
         }
         if slot.mask & bit != 0 {
             if slot.first.room == room && slot.first.day == day {
@@ -320,33 +369,120 @@ impl Groups {
             }
         }
         if slot.length >= LONG_CHAIN {
-            let mut entries: HashMap<(u32, i32), u32> = self
-                .chain(group)
-                .map(|e| ((e.room, e.day), e.plays))
-                .collect();
-            entries.insert((room, day), plays);
-            self.hashed_capacity += entries.capacity();
-            self.hashed.insert(group, entries);
-            self.slots[group].first.next = HASHED;
-            return Ok(());
+            let chain: Vec<Entry> = self.chain(group).collect();
+            // The chain's entries in the arena go to the next chains.
+            let mut at = slot.first.next;
+            while at != END {
+                let next = self.arena[at as usize].next;
+                self.arena[at as usize].next = self.free_entries;
+                self.free_entries = at;
+                at = next;
+            }
+            let start = self.new_block(FIRST_BLOCK)?;
+            for e in &chain {
+                let block = &mut self.blocks[start..][..FIRST_BLOCK as usize];
+                *place(block, e.room, e.day) = Cell {
+                    room: e.room,
+                    day: e.day,
+                    plays: e.plays,
+                };
+            }
+            self.slots[group] = Slot {
+                first: Entry {
+                    room: start as u32,
+                    day: 0,
+                    plays: 1,
+                    next: HASHED,
+                },
+                mask: FIRST_BLOCK,
+                length: chain.len() as u32,
+            };
+            return self.add_to_block(group, room, day, plays);
         }
-        if self.arena.len() >= HASHED as usize {
-            return exec_err!(
-                "room_figures: more than {} entries in one aggregate",
-                HASHED
-            );
-        }
-        self.arena.push(Entry {
+        let entry = Entry {
             room,
             day,
             plays,
             next: slot.first.next,
-        });
+        };
+        let at = if self.free_entries != END {
+            let at = self.free_entries;
+            self.free_entries = self.arena[at as usize].next;
+            self.arena[at as usize] = entry;
+            at
+        } else if self.arena.len() < HASHED as usize {
+            self.arena.push(entry);
+            (self.arena.len() - 1) as u32
+        } else {
+            return exec_err!(
+                "room_figures: more than {} entries in one aggregate",
+                HASHED
+            );
+        };
         let slot = &mut self.slots[group];
-        slot.first.next = (self.arena.len() - 1) as u32;
+        slot.first.next = at;
         slot.mask |= bit;
         slot.length += 1;
         Ok(())
+    }
+
+    /// An empty block of `capacity` cells (a power of two): one left by another
+    /// group, or new at the end of `blocks`. Returns its start.
+    fn new_block(&mut self, capacity: u32) -> DfResult<usize> {
+        let size_class = capacity.ilog2() as usize;
+        if let Some(start) = self.free_blocks.get_mut(size_class).and_then(Vec::pop) {
+            let start = start as usize;
+            self.blocks[start..][..capacity as usize].fill(Cell::default());
+            return Ok(start);
+        }
+        let start = self.blocks.len();
+        if start + capacity as usize > u32::MAX as usize {
+            return exec_err!(
+                "room_figures: more than {} entries of long chains in one aggregate",
+                u32::MAX
+            );
+        }
+        self.blocks
+            .resize(start + capacity as usize, Cell::default());
+        Ok(start)
+    }
+
+    /// Adds plays to the block of `group` (`first.next == HASHED`), moving it to a
+    /// block twice the size when it would be more than three quarters full.
+    fn add_to_block(&mut self, group: usize, room: u32, day: i32, plays: u32) -> DfResult<()> {
+        let slot = self.slots[group];
+        let (start, capacity) = (slot.first.room as usize, slot.mask);
+        let cell = place(&mut self.blocks[start..][..capacity as usize], room, day);
+        if cell.plays > 0 {
+            cell.plays = add_plays(cell.plays, plays)?;
+            return Ok(());
+        }
+        if (slot.length + 1) * 4 <= capacity * 3 {
+            *cell = Cell { room, day, plays };
+            self.slots[group].length += 1;
+            return Ok(());
+        }
+        let grown = capacity * 2;
+        let new_start = self.new_block(grown)?;
+        for at in start..start + capacity as usize {
+            let old = self.blocks[at];
+            if old.plays > 0 {
+                *place(
+                    &mut self.blocks[new_start..][..grown as usize],
+                    old.room,
+                    old.day,
+                ) = old;
+            }
+        }
+        let size_class = capacity.ilog2() as usize;
+        if self.free_blocks.len() <= size_class {
+            self.free_blocks.resize(size_class + 1, Vec::new());
+        }
+        self.free_blocks[size_class].push(start as u32);
+        let slot = &mut self.slots[group];
+        slot.first.room = new_start as u32;
+        slot.mask = grown;
+        self.add_to_block(group, room, day, plays)
     }
 
     /// The entries of a group kept as a chain (not hashed).
@@ -366,11 +502,11 @@ impl Groups {
 
     /// Calls `f` with every (room, day, plays) entry of `group`.
     fn for_each_entry(&self, group: usize, mut f: impl FnMut(u32, i32, u32)) {
-        if self.slots[group].first.next == HASHED {
-            if let Some(entries) = self.hashed.get(&group) {
-                for (&(room, day), &plays) in entries {
-                    f(room, day, plays);
-                }
+        let slot = self.slots[group];
+        if slot.first.next == HASHED {
+            let block = &self.blocks[slot.first.room as usize..][..slot.mask as usize];
+            for cell in block.iter().filter(|c| c.plays > 0) {
+                f(cell.room, cell.day, cell.plays);
             }
         } else {
             for e in self.chain(group) {
@@ -380,6 +516,15 @@ impl Groups {
     }
 
     fn figures(&mut self, group: usize) -> Figures {
+        let first = self.slots[group].first;
+        if first.next == END {
+            // One entry (or none): most groups.
+            return Figures {
+                plays: i64::from(first.plays),
+                score: i64::from(first.plays.min(self.cap)),
+                rooms: i64::from(first.plays > 0),
+            };
+        }
         let mut figures = Figures::default();
         let mut rooms = std::mem::take(&mut self.scratch);
         rooms.clear();
@@ -440,15 +585,21 @@ impl Groups {
         if n == self.slots.len() {
             self.slots = Vec::new();
             self.arena = Vec::new();
-            self.hashed = HashMap::default();
-            self.hashed_capacity = 0;
+            self.free_entries = END;
+            self.blocks = Vec::new();
+            self.free_blocks = Vec::new();
             return;
         }
         let mut arena = Vec::with_capacity(self.arena.len() / 2);
+        let mut blocks = Vec::new();
         let mut slots = Vec::with_capacity(self.slots.len() - n);
         for group in n..self.slots.len() {
             let mut slot = self.slots[group];
-            if slot.first.next != HASHED && slot.first.next != END {
+            if slot.first.next == HASHED {
+                let start = slot.first.room as usize;
+                slot.first.room = blocks.len() as u32;
+                blocks.extend_from_slice(&self.blocks[start..][..slot.mask as usize]);
+            } else if slot.first.next != END {
                 let mut previous = END;
                 let rest: Vec<Entry> = self.chain(group).skip(1).collect();
                 for mut entry in rest.into_iter().rev() {
@@ -460,14 +611,11 @@ impl Groups {
             }
             slots.push(slot);
         }
-        self.hashed = std::mem::take(&mut self.hashed)
-            .into_iter()
-            .filter(|(group, _)| *group >= n)
-            .map(|(group, entries)| (group - n, entries))
-            .collect();
-        self.hashed_capacity = self.hashed.values().map(|m| m.capacity()).sum();
         self.slots = slots;
         self.arena = arena;
+        self.free_entries = END;
+        self.blocks = blocks;
+        self.free_blocks = Vec::new();
     }
 
     fn evaluate_first(&mut self, n: usize) -> StructArray {
@@ -607,11 +755,10 @@ impl GroupsAccumulator for Groups {
     }
 
     fn size(&self) -> usize {
-        let hashed = self.hashed_capacity * (size_of::<((u32, i32), u32)>() + 1);
         self.slots.capacity() * size_of::<Slot>()
             + self.arena.capacity() * size_of::<Entry>()
-            + self.hashed.capacity() * (size_of::<(usize, HashMap<(u32, i32), u32>)>() + 1)
-            + hashed
+            + self.blocks.capacity() * size_of::<Cell>()
+            + self.free_blocks.iter().map(Vec::capacity).sum::<usize>() * size_of::<u32>()
             + self.rooms.size()
             + self.scratch.capacity() * size_of::<u32>()
     }
@@ -762,18 +909,59 @@ mod tests {
                 expected(&plays, groups, 3),
                 "{rows} rows"
             );
-            assert!(acc.slots.is_empty() && acc.arena.is_empty() && acc.hashed.is_empty());
+            assert!(acc.slots.is_empty() && acc.arena.is_empty() && acc.blocks.is_empty());
         }
-        // The long chain of group 0 was moved to a hash map.
+        // The long chain of group 0 was moved to a block, which grew: its 800 (room,
+        // day) pairs do not fit the first one.
         let plays = random_plays(&mut rng, 5_000, 3);
         let mut acc = Groups::new(3);
         update(&mut acc, &plays, 3, 1000);
-        assert!(acc.hashed.contains_key(&0), "group 0 should be hashed");
-        let capacity: usize = acc.hashed.values().map(|m| m.capacity()).sum();
-        assert_eq!(acc.hashed_capacity, capacity);
+        assert_eq!(acc.slots[0].first.next, HASHED, "group 0 should be hashed");
+        assert!(
+            acc.slots[0].mask > FIRST_BLOCK,
+            "its block should have grown"
+        );
         assert_eq!(
             figures_of(&acc.evaluate(EmitTo::All).unwrap()),
             expected(&plays, 3, 3)
+        );
+    }
+
+    #[test]
+    fn blocks_left_by_a_growing_group_serve_the_next() {
+        // Two groups of 200 (room, day) pairs each, one after the other: the first
+        // grows through blocks of 16, 32, ... 512 cells and leaves the smaller ones,
+        // which the second takes as it grows, so only its last block is new; the
+        // second's chain, before it moves to a block, takes the arena entries the
+        // first's chain left.
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let pairs = |group: usize, rng: &mut ChaCha8Rng| -> Vec<Play> {
+            let mut plays: Vec<Play> = (0..200)
+                .flat_map(|i| {
+                    let play = (group, Some(format!("R{}", i % 40)), Some(20_000 + i / 40));
+                    vec![play; 1 + i as usize % 5]
+                })
+                .collect();
+            for i in (1..plays.len()).rev() {
+                plays.swap(i, rng.random_range(0..=i));
+            }
+            plays
+        };
+        let first = pairs(0, &mut rng);
+        let second = pairs(1, &mut rng);
+        let mut acc = Groups::new(3);
+        update(&mut acc, &first, 2, 100);
+        let after_first = acc.blocks.len();
+        assert_eq!(acc.slots[0].mask, 512);
+        assert_eq!(after_first, 16 + 32 + 64 + 128 + 256 + 512);
+        update(&mut acc, &second, 2, 100);
+        assert_eq!(acc.slots[1].mask, 512);
+        assert_eq!(acc.blocks.len(), after_first + 512);
+        assert_eq!(acc.arena.len(), LONG_CHAIN as usize - 1);
+        let plays = [first, second].concat();
+        assert_eq!(
+            figures_of(&acc.evaluate(EmitTo::All).unwrap()),
+            expected(&plays, 2, 3)
         );
     }
 
@@ -891,8 +1079,14 @@ mod tests {
         let early = figures_of(&check.evaluate(EmitTo::All).unwrap());
         assert_eq!(early, expected(before, 20, 3));
         let next = figures_of(&acc.evaluate(EmitTo::First(30)).unwrap());
-        let capacity: usize = acc.hashed.values().map(|m| m.capacity()).sum();
-        assert_eq!(acc.hashed_capacity, capacity);
+        // The blocks left are those of the groups still hashed, and nothing else.
+        let live: u32 = acc
+            .slots
+            .iter()
+            .filter(|s| s.first.next == HASHED)
+            .map(|s| s.mask)
+            .sum();
+        assert_eq!(acc.blocks.len(), live as usize);
         assert_eq!(next, expected(before, 50, 3)[20..]);
         let shifted: Vec<Play> = plays
             .iter()
