@@ -38,19 +38,28 @@ deduplicated AS (
     UNION ALL
     SELECT event_id, copies, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date
     FROM kept_copies
+),
+checked AS (
+    -- The business day and the rules that need no lookup, computed before the joins
+    -- with songs and venues, so that the joins carry these instead of the columns
+    -- they are computed from (docs/PERFORMANCE.md).
+    SELECT event_id, copies, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date,
+           COALESCE(business_day(started_at), date) AS business_day,
+           LEAST(
+               CASE WHEN event_id IS NULL OR venue_id IS NULL OR room_id IS NULL
+                 OR song_id IS NULL OR started_at IS NULL OR played_ms IS NULL
+                   THEN 1 ELSE 5 END,
+               CASE WHEN played_ms < gm_param('min_played_ms') THEN 2 ELSE 5 END) AS first_rule
+    FROM deduplicated
 )
 SELECT
     d.event_id, d.copies, d.venue_id, d.room_id, d.song_id, d.started_at, d.played_ms,
-    d.vod_vendor, d.date,
-    COALESCE(business_day(d.started_at), d.date) AS business_day,
+    d.vod_vendor, d.date, d.business_day,
     -- The first rule that matches: the smallest rule number, then its name. (A CASE
     -- with one WHEN per rule says the same; DataFusion 55 evaluates each further WHEN
     -- on a copy of the rows not matched yet, which cost twice as much here.)
     CASE LEAST(
-            CASE WHEN d.event_id IS NULL OR d.venue_id IS NULL OR d.room_id IS NULL
-              OR d.song_id IS NULL OR d.started_at IS NULL OR d.played_ms IS NULL
-                THEN 1 ELSE 5 END,
-            CASE WHEN d.played_ms < gm_param('min_played_ms') THEN 2 ELSE 5 END,
+            d.first_rule,
             CASE WHEN s.song_id IS NULL THEN 3 ELSE 5 END,
             CASE WHEN v.venue_id IS NULL THEN 4 ELSE 5 END)
         WHEN 1 THEN 'missing_value'
@@ -58,6 +67,6 @@ SELECT
         WHEN 3 THEN 'unknown_song'
         WHEN 4 THEN 'unknown_venue'
     END AS exclusion
-FROM deduplicated AS d
+FROM checked AS d
 LEFT JOIN (SELECT DISTINCT song_id FROM songs) AS s ON s.song_id = d.song_id
 LEFT JOIN (SELECT DISTINCT venue_id FROM venues) AS v ON v.venue_id = d.venue_id
