@@ -1,8 +1,8 @@
 //! Criterion micro-benchmarks of the hot paths optimised in issue 5, each side by side
 //! with the formulations it replaced or a built-in one (`benches/peers/*.sql`, or the same
 //! query planned by DataFusion alone), on the same
-//! generated month of 500,000 plays. Before timing, each peer is checked to give the same
-//! result as the project's query.
+//! generated month of 500,000 plays, and one on a table of groups with long chains. Before
+//! timing, each peer is checked to give the same result as the project's query.
 //! Run with `cargo bench -p benches --bench hot_paths`.
 
 use arrow::util::pretty::pretty_format_batches;
@@ -56,6 +56,35 @@ fn hot_paths(c: &mut Criterion) {
              MAX(event_id) AS last FROM ({source}) AS resent"
         )
     };
+    // Groups with long chains (`room_figures`' blocks): 2,000 groups of 1,000 plays each
+    // over 40 rooms and 10 days (400 (room, day) pairs a group, played 2 or 3 times: a cap
+    // of 2 binds), the groups interleaved as songs are in the plays. The generated month
+    // has few such groups, and 500,000 plays of it hardly any.
+    runtime.block_on(async {
+        engine
+            .context()
+            .sql(
+                "CREATE TABLE busy_groups AS SELECT v % 2000 AS group_id, \
+                 concat('R', CAST((v / 2000) % 40 AS VARCHAR)) AS room_id, \
+                 arrow_cast(CAST(20000 + ((v / 2000) * 7 + v / 80000) % 10 AS INT), 'Date32') \
+                 AS business_day FROM generate_series(0, 1999999) AS t(v)",
+            )
+            .await
+            .expect("plans")
+            .collect()
+            .await
+            .expect("creates the table")
+    });
+    let long_chains = "SELECT COUNT(*) AS groups_, SUM(f['score']) AS score, \
+        SUM(f['plays']) AS plays, SUM(f['rooms']) AS rooms FROM (SELECT group_id, \
+        room_figures(room_id, business_day, 2) AS f FROM busy_groups GROUP BY group_id) AS g"
+        .to_string();
+    let long_chains_peer = "SELECT COUNT(*) AS groups_, SUM(score) AS score, SUM(plays) AS plays, \
+        SUM(rooms) AS rooms FROM (SELECT group_id, SUM(LEAST(n, 2)) AS score, SUM(n) AS plays, \
+        COUNT(DISTINCT room_id) AS rooms FROM (SELECT group_id, room_id, business_day, \
+        COUNT(*) AS n FROM busy_groups GROUP BY group_id, room_id, business_day) AS d \
+        GROUP BY group_id) AS g"
+        .to_string();
     let song_figures = "SELECT COUNT(*) AS songs, SUM(score) AS score, SUM(venues) AS venues, \
         SUM(rooms) AS rooms FROM song_period_stats WHERE period_kind = 'month'"
         .to_string();
@@ -95,6 +124,11 @@ fn hot_paths(c: &mut Criterion) {
                 ),
                 ("two stages", song_figures.clone(), &two_stages),
             ],
+        ),
+        (
+            "room figures of long chains",
+            long_chains,
+            vec![("two aggregates", long_chains_peer, &engine)],
         ),
         (
             "business month of every play",
