@@ -31,6 +31,8 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DUCKDB_VERSION = "1.4.2"
 MONTH = "2024-11"
+# Row order inside each day's files: the order the project's layout writes (README, data contract).
+PLAY_ORDER = "venue-room"
 CHART_COLUMNS = ["rank", "song_id", "title", "artist", "score", "plays", "venues", "rooms",
                  "prev_rank", "peak_rank", "months_on_chart", "movement"]
 NEEDED_COLUMNS = ["event_id", "venue_id", "room_id", "song_id", "started_at", "played_ms"]
@@ -78,7 +80,8 @@ def generate(job, data, plays):
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"generating {plays:,} plays into {data} ...", flush=True)
     subprocess.run([job, "generate", "--out", tmp, "--plays-per-month", str(plays),
-                    "--first-month", MONTH, "--months", "1"], check=True,
+                    "--first-month", MONTH, "--months", "1", "--play-order", PLAY_ORDER],
+                   check=True,
                    stdout=subprocess.DEVNULL)
     tmp.rename(data)
 
@@ -136,7 +139,7 @@ def main():
 
     job = args.chart_job or chart_job(profile)
     python = duckdb_python()
-    data = args.work / f"plays-{args.plays}"
+    data = args.work / f"plays-{args.plays}-{PLAY_ORDER}"
     args.work.mkdir(parents=True, exist_ok=True)
     generate(job, data, args.plays)
     runner = ROOT / "benches/duckdb/gm1_duckdb.py"

@@ -304,8 +304,42 @@ struct GenerateArgs {
     /// Songs in the catalogue.
     #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().catalogue_size)]
     catalogue: usize,
+    /// Row order inside each business day's files.
+    #[arg(long, value_enum, default_value_t = PlayOrderArg::from(sample_data::PlayOrder::default()))]
+    play_order: PlayOrderArg,
     #[command(flatten)]
     store: StoreArgs,
+}
+
+/// `--play-order` values: the order of the rows inside a day's files.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PlayOrderArg {
+    /// As the rooms' sessions were generated.
+    Arrival,
+    /// By venue, room and start time.
+    VenueRoom,
+    /// By song, venue, room and start time.
+    Song,
+}
+
+impl From<sample_data::PlayOrder> for PlayOrderArg {
+    fn from(order: sample_data::PlayOrder) -> Self {
+        match order {
+            sample_data::PlayOrder::Arrival => PlayOrderArg::Arrival,
+            sample_data::PlayOrder::VenueRoom => PlayOrderArg::VenueRoom,
+            sample_data::PlayOrder::Song => PlayOrderArg::Song,
+        }
+    }
+}
+
+impl From<PlayOrderArg> for sample_data::PlayOrder {
+    fn from(order: PlayOrderArg) -> Self {
+        match order {
+            PlayOrderArg::Arrival => sample_data::PlayOrder::Arrival,
+            PlayOrderArg::VenueRoom => sample_data::PlayOrder::VenueRoom,
+            PlayOrderArg::Song => sample_data::PlayOrder::Song,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -416,6 +450,7 @@ async fn run(command: Command) -> Result<()> {
                 first_month,
                 months: args.months,
                 catalogue_size: args.catalogue,
+                play_order: args.play_order.into(),
             };
             let out = args.store.location(&args.out)?;
             let summary = match out.local_path() {

@@ -78,6 +78,22 @@ pub struct SampleSpec {
     pub months: u32,
     /// Number of songs in the catalogue.
     pub catalogue_size: usize,
+    /// Row order inside each business day's files.
+    pub play_order: PlayOrder,
+}
+
+/// Row order of the plays inside a business day's files. The contract allows any
+/// order; the order changes only how fast the files are read and charted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlayOrder {
+    /// As the rooms' sessions were generated: one session's plays in a row.
+    Arrival,
+    /// By venue, room and start time: what a compaction of the day's reports per room
+    /// writes, and the order the benchmark measures (docs/PERFORMANCE.md).
+    #[default]
+    VenueRoom,
+    /// By song, venue, room and start time (clustered by what the charts group by).
+    Song,
 }
 
 impl Default for SampleSpec {
@@ -88,6 +104,7 @@ impl Default for SampleSpec {
             first_month: NaiveDate::from_ymd_opt(2024, 7, 1).expect("valid date"),
             months: 6,
             catalogue_size: Calibration::CATALOGUE,
+            play_order: PlayOrder::default(),
         }
     }
 }
@@ -101,6 +118,7 @@ impl SampleSpec {
             first_month: NaiveDate::from_ymd_opt(2024, 10, 1).expect("valid date"),
             months: 3,
             catalogue_size: 3_000,
+            play_order: PlayOrder::default(),
         }
     }
 

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::songs::Song;
 use crate::venues::Venue;
-use crate::{SampleError, SampleSpec, write_parquet_batches};
+use crate::{PlayOrder, SampleError, SampleSpec, write_parquet_batches};
 
 /// How many rows of each kind [`generate`](crate::generate) wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -192,14 +192,30 @@ pub(crate) fn generate_plays(
             let ready: Vec<NaiveDate> = pending.range(..=day).map(|(d, _)| *d).collect();
             for d in ready {
                 let plays = pending.remove(&d).expect("present");
-                write_day(dir, d, day_index, plays, &mut day_rng, &mut summary)?;
+                write_day(
+                    dir,
+                    d,
+                    day_index,
+                    spec.play_order,
+                    plays,
+                    &mut day_rng,
+                    &mut summary,
+                )?;
                 day_index += 1;
             }
         }
     }
     for (d, plays) in std::mem::take(&mut pending) {
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ d.num_days_from_ce() as u64);
-        write_day(dir, d, day_index, plays, &mut rng, &mut summary)?;
+        write_day(
+            dir,
+            d,
+            day_index,
+            spec.play_order,
+            plays,
+            &mut rng,
+            &mut summary,
+        )?;
         day_index += 1;
     }
     Ok(summary)
@@ -297,6 +313,7 @@ fn write_day(
     dir: &Path,
     day: NaiveDate,
     day_index: usize,
+    order: PlayOrder,
     mut plays: Vec<Play>,
     rng: &mut ChaCha8Rng,
     summary: &mut PlaySummary,
@@ -325,7 +342,8 @@ fn write_day(
     summary.resent_copies += plays.len() - n + resent.len();
     let partition = dir.join(format!("date={}", day.format("%Y-%m-%d")));
     let encoding = Encoding::for_day(day_index);
-    for (name, rows) in [("part-0.parquet", plays), ("part-1-resent.parquet", resent)] {
+    for (name, mut rows) in [("part-0.parquet", plays), ("part-1-resent.parquet", resent)] {
+        sort_plays(&mut rows, order);
         if rows.is_empty() {
             continue;
         }
@@ -335,6 +353,28 @@ fn write_day(
         write_parquet_batches(&partition.join(name), batch.schema(), &[batch])?;
     }
     Ok(())
+}
+
+/// Puts a file's rows in `order`; ties keep their generated order.
+fn sort_plays(plays: &mut [Play], order: PlayOrder) {
+    match order {
+        PlayOrder::Arrival => {}
+        PlayOrder::VenueRoom => plays.sort_by(|a, b| {
+            (&a.venue_id, &a.room_id, a.started_at_ms).cmp(&(
+                &b.venue_id,
+                &b.room_id,
+                b.started_at_ms,
+            ))
+        }),
+        PlayOrder::Song => plays.sort_by(|a, b| {
+            (&a.song_id, &a.venue_id, &a.room_id, a.started_at_ms).cmp(&(
+                &b.song_id,
+                &b.venue_id,
+                &b.room_id,
+                b.started_at_ms,
+            ))
+        }),
+    }
 }
 
 /// The physical string type of a day's files.
@@ -423,6 +463,117 @@ impl Encoding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::{Array, AsArray};
+    use arrow::compute::cast;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    /// (venue_id, room_id, started_at ms, song_id, event_id) of a play file's rows, in file order.
+    type Key = (String, String, i64, String, String);
+
+    fn rows_of(file: &Path) -> Vec<Key> {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut rows = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let text = |name: &str| {
+                let column = batch.column_by_name(name).unwrap();
+                cast(column, &DataType::Utf8)
+                    .unwrap()
+                    .as_string::<i32>()
+                    .clone()
+            };
+            let (venue, room, song, event) = (
+                text("venue_id"),
+                text("room_id"),
+                text("song_id"),
+                text("event_id"),
+            );
+            let started = batch.column_by_name("started_at").unwrap();
+            let started = cast(started, &DataType::Int64).unwrap();
+            let started = started.as_primitive::<arrow::datatypes::Int64Type>();
+            for i in 0..batch.num_rows() {
+                assert!(started.is_valid(i));
+                rows.push((
+                    venue.value(i).to_string(),
+                    room.value(i).to_string(),
+                    started.value(i),
+                    song.value(i).to_string(),
+                    event.value(i).to_string(),
+                ));
+            }
+        }
+        rows
+    }
+
+    /// Every play file under a generated root, by path relative to it.
+    fn play_files(root: &Path) -> BTreeMap<std::path::PathBuf, Vec<Key>> {
+        let mut files = BTreeMap::new();
+        for day in std::fs::read_dir(root.join("plays")).unwrap() {
+            let day = day.unwrap().path();
+            for file in std::fs::read_dir(&day).unwrap() {
+                let file = file.unwrap().path();
+                let relative = file.strip_prefix(root).unwrap().to_path_buf();
+                files.insert(relative, rows_of(&file));
+            }
+        }
+        files
+    }
+
+    #[test]
+    fn play_order_sorts_each_file_and_keeps_its_rows() {
+        let generate = |order: PlayOrder| {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = SampleSpec {
+                months: 1,
+                play_order: order,
+                ..SampleSpec::small(7)
+            };
+            crate::generate(&spec, dir.path()).unwrap();
+            play_files(dir.path())
+        };
+        let arrival = generate(PlayOrder::Arrival);
+        let by_room = generate(PlayOrder::VenueRoom);
+        let by_song = generate(PlayOrder::Song);
+        assert!(arrival.len() > 30, "one month of day files");
+        assert_eq!(
+            arrival.keys().collect::<Vec<_>>(),
+            by_room.keys().collect::<Vec<_>>()
+        );
+        let venue_room = |r: &Key| (r.0.clone(), r.1.clone(), r.2);
+        let song_first = |r: &Key| (r.3.clone(), r.0.clone(), r.1.clone(), r.2);
+        let mut arrival_sorted_files = 0;
+        for (file, rows) in &arrival {
+            let sorted = |rows: &[Key]| {
+                let mut rows = rows.to_vec();
+                rows.sort();
+                rows
+            };
+            // The same rows, only in another order.
+            assert_eq!(sorted(rows), sorted(&by_room[file]), "{}", file.display());
+            assert_eq!(sorted(rows), sorted(&by_song[file]), "{}", file.display());
+            assert!(
+                by_room[file].is_sorted_by_key(venue_room),
+                "{}",
+                file.display()
+            );
+            assert!(
+                by_song[file].is_sorted_by_key(song_first),
+                "{}",
+                file.display()
+            );
+            if rows.is_sorted_by_key(venue_room) {
+                arrival_sorted_files += 1;
+            }
+        }
+        assert!(
+            arrival_sorted_files < arrival.len() / 2,
+            "arrival order is not sorted"
+        );
+        assert_eq!(SampleSpec::default().play_order, PlayOrder::VenueRoom);
+    }
 
     #[test]
     fn business_day_starts_at_six_in_shanghai() {
