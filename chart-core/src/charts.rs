@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate_stages::SingleStageAggregates;
 use crate::error::{ChartError, Result};
 use crate::functions::register_functions;
+use crate::lookup_joins::LookupJoins;
 use crate::methodology::{Methodology, Period, PeriodKind};
 use crate::queries::{materialize, materialize_sharing, register_views};
 use crate::store::Location;
@@ -133,7 +134,7 @@ pub fn session_config() -> SessionConfig {
 }
 
 /// A session state builder with [`session_config`], DataFusion's default features and
-/// the library's physical rewrite ([`SingleStageAggregates`]): the state of the
+/// the library's physical rewrites ([`SingleStageAggregates`], [`LookupJoins`]): the state of the
 /// sessions the library opens, and the one recommended for your own, on which the
 /// charts' aggregates are also planned in one stage when queried ad hoc (the views
 /// [`GoldenMic::materialize`] computes are planned so on any session).
@@ -142,6 +143,7 @@ pub fn session_builder() -> SessionStateBuilder {
         .with_config(session_config())
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(SingleStageAggregates::golden_mic()))
+        .with_physical_optimizer_rule(Arc::new(LookupJoins))
 }
 
 /// A session with the Golden Mic tables, functions, views and table functions

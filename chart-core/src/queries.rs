@@ -16,6 +16,7 @@ use datafusion::prelude::{Expr, SessionContext};
 
 use crate::aggregate_stages::SingleStageAggregates;
 use crate::error::Result;
+use crate::lookup_joins::LookupJoins;
 use crate::once_per_query::OncePerQueryView;
 use crate::shared_scan::SharedScan;
 
@@ -109,7 +110,7 @@ pub(crate) async fn materialize(
     }
     let schema = view.schema().inner().clone();
     let started = Instant::now();
-    let plan = in_single_stages(ctx, view.create_physical_plan().await?)?;
+    let plan = rewritten(ctx, view.create_physical_plan().await?)?;
     let partitions = collect_partitioned(plan.clone(), ctx.task_ctx()).await?;
     keep(ctx, name, (schema, plan), partitions, started)?;
     register_views_after(ctx, Some(name), &[]).await
@@ -215,22 +216,18 @@ async fn plan_readers(
             view = view.filter(filter.clone())?;
         }
         let schema = view.schema().inner().clone();
-        plans.push((
-            schema,
-            in_single_stages(ctx, view.create_physical_plan().await?)?,
-        ));
+        plans.push((schema, rewritten(ctx, view.create_physical_plan().await?)?));
     }
     Ok(plans)
 }
 
-/// `plan` with the aggregates that cannot reduce their input in one stage
-/// ([`SingleStageAggregates`]).
-fn in_single_stages(
-    ctx: &SessionContext,
-    plan: Arc<dyn ExecutionPlan>,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    let rule = SingleStageAggregates::golden_mic();
-    Ok(rule.optimize(plan, ctx.state().config_options())?)
+/// `plan` with the library's physical rewrites: the aggregates that cannot reduce
+/// their input in one stage ([`SingleStageAggregates`]), the lookups of small tables
+/// ([`LookupJoins`]).
+fn rewritten(ctx: &SessionContext, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    let options = ctx.state().config_options().clone();
+    let plan = SingleStageAggregates::golden_mic().optimize(plan, &options)?;
+    Ok(LookupJoins.optimize(plan, &options)?)
 }
 
 /// Registers the output of `plan` (of the view's `schema`) as the in-memory table
