@@ -8,7 +8,10 @@
 use arrow::util::pretty::pretty_format_batches;
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use chart_core::{GoldenMic, Methodology};
+use std::sync::Arc;
+
+use chart_core::{GoldenMic, Methodology, SingleStageAggregates};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
 
 /// A query's result as text, to compare a pair and to time the whole computation.
@@ -42,6 +45,22 @@ fn hot_paths(c: &mut Criterion) {
         GoldenMic::attach(ctx, engine.inputs().clone(), Methodology::default())
             .await
             .expect("inputs attach")
+    });
+    // The same inputs on a session with the one-stage aggregates but DataFusion's hash
+    // joins where the library's sessions plan `LookupJoinExec`s.
+    let hash_joins = runtime.block_on(async {
+        let state = SessionStateBuilder::new()
+            .with_config(chart_core::session_config())
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(SingleStageAggregates::golden_mic()))
+            .build();
+        GoldenMic::attach(
+            SessionContext::new_with_state(state),
+            engine.inputs().clone(),
+            Methodology::default(),
+        )
+        .await
+        .expect("inputs attach")
     });
     let classified = |source: &str| {
         format!(
@@ -102,11 +121,18 @@ fn hot_paths(c: &mut Criterion) {
         (
             "deduplication",
             classified("SELECT * FROM classified_plays"),
-            vec![(
-                "peer",
-                classified(include_str!("../peers/window_classified_plays.sql")),
-                &engine,
-            )],
+            vec![
+                (
+                    "peer",
+                    classified(include_str!("../peers/window_classified_plays.sql")),
+                    &engine,
+                ),
+                (
+                    "hash joins",
+                    classified("SELECT * FROM classified_plays"),
+                    &hash_joins,
+                ),
+            ],
         ),
         (
             "song figures of the months",
