@@ -1,26 +1,30 @@
-//! `room_figures(room_id, business_day, cap)`: the room-capped figures of a group of
-//! plays in one aggregate, a struct of
+//! `room_figures([venue_id,] room_id, business_day, cap)`: the room-capped figures of a
+//! group of plays in one aggregate, a struct of
 //!
-//! * `plays`: the rows counted (those whose room and day are not NULL);
+//! * `plays`: the rows counted (those whose venue, room and day are not NULL);
 //! * `score`: the sum, over each distinct (room, day), of `least(plays that day, cap)`;
-//! * `rooms`: the distinct rooms.
+//! * `rooms`: the distinct rooms;
+//! * `venues` (only when called with a venue): the distinct venues.
 //!
-//! GM-1 groups the valid plays by period, song and venue and calls it once per group
-//! (`queries/song_period_stats.sql`): the same figures as grouping by (day, venue, room,
-//! song), then (period, venue, room, song), then (period, song, venue), with one hash
-//! aggregate instead of three. Room ids are compared as they are: call it per venue.
+//! A room is its (venue, room id) when the venue is given, its room id alone
+//! otherwise (call it per venue then).
+//!
+//! GM-1 groups the valid plays by period and song and calls it with the venue once per
+//! group (`queries/song_period_stats.sql`): the same figures as grouping by (day, venue,
+//! room, song), then (period, venue, room, song), then (period, song, venue), then
+//! (period, song), with one hash aggregate instead of four.
 //!
 //! Each group keeps its (room, day, plays) entries in a chain: the first in the
 //! group's slot, the rest in one shared arena; a group with more than
 //! [`LONG_CHAIN`] entries moves them to an open-addressed table of its own, a block
 //! of [`Groups::blocks`], so that a play of such a group costs one probe. Rooms are
-//! interned to integers once per distinct id.
+//! interned to integers once per distinct (venue, room id).
 
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Builder, Int64Array, Int64Builder, ListArray,
-    StringBuilder, StructArray,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Date32Builder, Int64Array, Int64Builder,
+    ListArray, StringArray, StringBuilder, StructArray,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Date32Type, Field, FieldRef, Fields, Int64Type};
@@ -28,7 +32,7 @@ use datafusion::common::{HashMap, ScalarValue, exec_err, plan_err};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
+    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
 use datafusion::physical_expr::expressions::Literal;
 
@@ -85,6 +89,22 @@ const EMPTY: Slot = Slot {
     length: 0,
 };
 
+/// How many plays ahead of the one being added `update_batch` prefetches the
+/// block cell of a play (and twice that, its group's slot).
+const AHEAD: usize = 8;
+
+/// Asks the processor to bring `item` into the caches (nothing elsewhere than on x86-64).
+fn prefetch<T>(item: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing; `item` is a valid reference anyway.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>((item as *const T).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = item;
+}
+
 /// A 32-bit hash of (room, day).
 fn hash(room: u32, day: i32) -> u32 {
     (room.wrapping_mul(0x9E37_79B9) ^ (day as u32).wrapping_mul(0x85EB_CA6B))
@@ -107,12 +127,13 @@ fn place(block: &mut [Cell], room: u32, day: i32) -> &mut Cell {
     &mut block[at]
 }
 
-/// The figures of one group.
+/// The figures of one group (`venues` is 0 without venues).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Figures {
     plays: i64,
     score: i64,
     rooms: i64,
+    venues: i64,
 }
 
 /// The aggregate function (see the module documentation).
@@ -124,41 +145,64 @@ pub(crate) struct RoomFigures {
 impl RoomFigures {
     pub(crate) fn new() -> RoomFigures {
         RoomFigures {
-            signature: Signature::exact(
-                vec![DataType::Utf8, DataType::Date32, DataType::Int64],
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Date32, DataType::Int64]),
+                    TypeSignature::Exact(vec![
+                        DataType::Utf8,
+                        DataType::Utf8,
+                        DataType::Date32,
+                        DataType::Int64,
+                    ]),
+                ],
                 Volatility::Immutable,
             ),
         }
     }
 }
 
-fn figure_fields() -> Fields {
-    ["plays", "score", "rooms"]
-        .into_iter()
-        .map(|name| Field::new(name, DataType::Int64, false))
+/// The fields of the result: `venues` only with venues.
+fn figure_fields(venues: bool) -> Fields {
+    let names: &[&str] = match venues {
+        true => &["plays", "score", "rooms", "venues"],
+        false => &["plays", "score", "rooms"],
+    };
+    names
+        .iter()
+        .map(|name| Field::new(*name, DataType::Int64, false))
         .collect()
 }
 
-fn entry_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("room", DataType::Utf8, false),
-        Field::new("day", DataType::Date32, false),
-        Field::new("plays", DataType::Int64, false),
-    ])
+/// The fields of a state entry: `venue` only with venues.
+fn entry_fields(venues: bool) -> Fields {
+    let venue = venues.then(|| Field::new("venue", DataType::Utf8, false));
+    venue
+        .into_iter()
+        .chain([
+            Field::new("room", DataType::Utf8, false),
+            Field::new("day", DataType::Date32, false),
+            Field::new("plays", DataType::Int64, false),
+        ])
+        .collect()
 }
 
-fn entries_type() -> DataType {
-    DataType::List(Arc::new(Field::new_struct("item", entry_fields(), false)))
+fn entry_item(venues: bool) -> FieldRef {
+    Arc::new(Field::new_struct("item", entry_fields(venues), false))
 }
 
-/// The cap: the third argument, which must be a positive integer constant.
+/// Whether a call with `arguments` arguments is given venues (four arguments).
+fn with_venues(arguments: usize) -> bool {
+    arguments == 4
+}
+
+/// The cap: the last argument, which must be a positive integer constant.
 fn cap_of(args: &AccumulatorArgs) -> DfResult<u32> {
     if args.is_distinct {
         return plan_err!("room_figures: DISTINCT is not supported");
     }
     let cap = args
         .exprs
-        .get(2)
+        .last()
         .and_then(|e| e.as_ref().downcast_ref::<Literal>())
         .map(|l| l.value());
     match cap {
@@ -166,9 +210,14 @@ fn cap_of(args: &AccumulatorArgs) -> DfResult<u32> {
             Ok(u32::try_from(*cap).unwrap_or(u32::MAX))
         }
         _ => {
-            plan_err!("room_figures: the cap (third argument) must be a positive integer constant")
+            plan_err!("room_figures: the cap (last argument) must be a positive integer constant")
         }
     }
+}
+
+/// The accumulator's state for a call with `args`.
+fn groups_of(args: &AccumulatorArgs) -> DfResult<Groups> {
+    Ok(Groups::new(cap_of(args)?, with_venues(args.exprs.len())))
 }
 
 impl AggregateUDFImpl for RoomFigures {
@@ -178,8 +227,10 @@ impl AggregateUDFImpl for RoomFigures {
     fn signature(&self) -> &Signature {
         &self.signature
     }
-    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Struct(figure_fields()))
+    fn return_type(&self, arguments: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Struct(figure_fields(with_venues(
+            arguments.len(),
+        ))))
     }
     fn is_nullable(&self) -> bool {
         false
@@ -187,12 +238,12 @@ impl AggregateUDFImpl for RoomFigures {
     fn state_fields(&self, args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
         Ok(vec![Arc::new(Field::new(
             format!("{}[entries]", args.name),
-            entries_type(),
+            DataType::List(entry_item(with_venues(args.input_fields.len()))),
             false,
         ))])
     }
     fn accumulator(&self, args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
-        Ok(Box::new(OneGroup(Groups::new(cap_of(&args)?))))
+        Ok(Box::new(OneGroup(groups_of(&args)?)))
     }
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
         true
@@ -201,12 +252,12 @@ impl AggregateUDFImpl for RoomFigures {
         &self,
         args: AccumulatorArgs,
     ) -> DfResult<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(Groups::new(cap_of(&args)?)))
+        Ok(Box::new(groups_of(&args)?))
     }
 }
 
-/// Room ids as integers.
-struct Rooms {
+/// Ids (of rooms or venues) as integers.
+struct Names {
     /// Ids of up to 7 bytes, by their bytes packed into an integer ([`packed`]).
     short: HashMap<u64, u32>,
     /// Longer ids.
@@ -218,12 +269,12 @@ struct Rooms {
     recent: [(u64, u32); RECENT_ROOMS],
 }
 
-/// Entries of [`Rooms::recent`].
+/// Entries of [`Names::recent`].
 const RECENT_ROOMS: usize = 256;
 
-impl Default for Rooms {
-    fn default() -> Rooms {
-        Rooms {
+impl Default for Names {
+    fn default() -> Names {
+        Names {
             short: HashMap::default(),
             long: HashMap::default(),
             names: Vec::new(),
@@ -244,7 +295,7 @@ fn packed(name: &str) -> Option<u64> {
     Some(u64::from_le_bytes(key))
 }
 
-impl Rooms {
+impl Names {
     fn code(&mut self, name: &str) -> u32 {
         let next = self.names.len() as u32;
         match packed(name) {
@@ -281,9 +332,93 @@ impl Rooms {
     }
 }
 
+/// Rooms as integers: a room is its (venue, room id), or its room id alone without
+/// venues (then a room's code is its id's).
+#[derive(Default)]
+struct Rooms {
+    venue_ids: Names,
+    room_ids: Names,
+    /// With venues: the (venue, room id) codes of each room, by room code.
+    of: Vec<(u32, u32)>,
+    /// With venues: the room codes, by venue code << 32 | room id code.
+    codes: HashMap<u64, u32>,
+}
+
+impl Rooms {
+    fn code(&mut self, venue: Option<&str>, room: &str) -> u32 {
+        let room = self.room_ids.code(room);
+        let Some(venue) = venue else {
+            return room;
+        };
+        let venue = self.venue_ids.code(venue);
+        let next = self.of.len() as u32;
+        let code = *self
+            .codes
+            .entry(u64::from(venue) << 32 | u64::from(room))
+            .or_insert(next);
+        if code == next {
+            self.of.push((venue, room));
+        }
+        code
+    }
+
+    /// The venue code of a room (with venues).
+    fn venue_of(&self, room: u32) -> u32 {
+        self.of[room as usize].0
+    }
+
+    /// The (venue id, room id) of a room; the venue is "" without venues.
+    fn ids(&self, venues: bool, room: u32) -> (&str, &str) {
+        match venues {
+            true => {
+                let (venue, room) = self.of[room as usize];
+                (
+                    &self.venue_ids.names[venue as usize],
+                    &self.room_ids.names[room as usize],
+                )
+            }
+            false => ("", &self.room_ids.names[room as usize]),
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.venue_ids.size()
+            + self.room_ids.size()
+            + self.of.capacity() * size_of::<(u32, u32)>()
+            + self.codes.capacity() * (size_of::<(u64, u32)>() + 1)
+    }
+}
+
+/// A set of small integers, cleared by the caller as it was filled.
+#[derive(Default)]
+struct Seen(Vec<u64>);
+
+impl Seen {
+    /// Adds `value`; true if it was not in the set.
+    fn insert(&mut self, value: u32) -> bool {
+        let (word, bit) = (value as usize / 64, 1u64 << (value % 64));
+        if word >= self.0.len() {
+            self.0.resize(word + 1, 0);
+        }
+        let new = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        new
+    }
+
+    fn remove(&mut self, value: u32) {
+        self.0[value as usize / 64] &= !(1u64 << (value % 64));
+    }
+
+    fn size(&self) -> usize {
+        self.0.capacity() * size_of::<u64>()
+    }
+}
+
 /// The state of every group.
 struct Groups {
     cap: u32,
+    /// Whether rooms are (venue, room id) and the figures count venues.
+    venues: bool,
     rooms: Rooms,
     /// Each group's first entry (`EMPTY` for a group without plays).
     slots: Vec<Slot>,
@@ -299,8 +434,12 @@ struct Groups {
     blocks: Vec<Cell>,
     /// The starts of the blocks left, by the log2 of their size.
     free_blocks: Vec<Vec<u32>>,
-    /// Room codes of the group being evaluated.
+    /// The distinct rooms of the group being evaluated, in `seen_rooms`.
     scratch: Vec<u32>,
+    seen_rooms: Seen,
+    seen_venues: Seen,
+    /// The (group, room, day) of the plays of the batch being added.
+    pending: Vec<(usize, u32, i32)>,
 }
 
 fn add_plays(plays: u32, more: u32) -> DfResult<u32> {
@@ -314,9 +453,10 @@ fn add_plays(plays: u32, more: u32) -> DfResult<u32> {
 }
 
 impl Groups {
-    fn new(cap: u32) -> Groups {
+    fn new(cap: u32, venues: bool) -> Groups {
         Groups {
             cap,
+            venues,
             rooms: Rooms::default(),
             slots: Vec::new(),
             arena: Vec::new(),
@@ -324,6 +464,22 @@ impl Groups {
             blocks: Vec::new(),
             free_blocks: Vec::new(),
             scratch: Vec::new(),
+            seen_rooms: Seen::default(),
+            seen_venues: Seen::default(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Asks the processor to fetch what [`Groups::add`] will read for (room, day) in
+    /// `group`: the cell of its block where the search starts. A hint only: a block
+    /// that moves before then makes it useless, not wrong.
+    fn prefetch_cell(&self, group: usize, room: u32, day: i32) {
+        let slot = &self.slots[group];
+        if slot.first.next == HASHED {
+            let at = (hash(room, day) as usize).wrapping_mul(slot.mask as usize) >> 32;
+            if let Some(cell) = self.blocks.get(slot.first.room as usize + at) {
+                prefetch(cell);
+            }
         }
     }
 
@@ -518,61 +674,92 @@ impl Groups {
     fn figures(&mut self, group: usize) -> Figures {
         let first = self.slots[group].first;
         if first.next == END {
-            // One entry (or none): most groups.
+            // One entry (or none): most small groups.
+            let some = i64::from(first.plays > 0);
             return Figures {
                 plays: i64::from(first.plays),
                 score: i64::from(first.plays.min(self.cap)),
-                rooms: i64::from(first.plays > 0),
+                rooms: some,
+                venues: some * i64::from(self.venues),
             };
         }
         let mut figures = Figures::default();
         let mut rooms = std::mem::take(&mut self.scratch);
+        let mut seen = std::mem::take(&mut self.seen_rooms);
         rooms.clear();
         let cap = self.cap;
         self.for_each_entry(group, |room, _, plays| {
             figures.plays += i64::from(plays);
             figures.score += i64::from(plays.min(cap));
-            rooms.push(room);
+            if seen.insert(room) {
+                rooms.push(room);
+            }
         });
-        rooms.sort_unstable();
-        rooms.dedup();
         figures.rooms = rooms.len() as i64;
+        for &room in &rooms {
+            seen.remove(room);
+        }
+        if self.venues {
+            for &room in &rooms {
+                let venue = self.rooms.venue_of(room);
+                figures.venues += i64::from(self.seen_venues.insert(venue));
+            }
+            for &room in &rooms {
+                self.seen_venues.remove(self.rooms.venue_of(room));
+            }
+        }
         self.scratch = rooms;
+        self.seen_rooms = seen;
         figures
     }
 
-    /// The state of the first `n` groups, as a list of (room, day, plays) per group.
-    fn entries(&self, n: usize) -> ListArray {
+    /// The state of the first `n` groups, as a list of ([venue,] room, day, plays)
+    /// per group.
+    fn entries(&self, n: usize) -> DfResult<ListArray> {
+        let mut venue = StringBuilder::new();
         let mut room = StringBuilder::new();
         let mut day = Date32Builder::new();
         let mut plays = Int64Builder::new();
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0i32);
-        let mut entries = 0;
+        let mut entries = 0usize;
         for group in 0..n {
             self.for_each_entry(group, |r, d, p| {
-                room.append_value(&self.rooms.names[r as usize]);
+                let (venue_id, room_id) = self.rooms.ids(self.venues, r);
+                if self.venues {
+                    venue.append_value(venue_id);
+                }
+                room.append_value(room_id);
                 day.append_value(d);
                 plays.append_value(i64::from(p));
                 entries += 1;
             });
-            offsets.push(entries);
+            match i32::try_from(entries) {
+                Ok(end) => offsets.push(end),
+                Err(_) => {
+                    return exec_err!(
+                        "room_figures: more than {} entries in one state batch",
+                        i32::MAX
+                    );
+                }
+            }
         }
-        let values = StructArray::new(
-            entry_fields(),
-            vec![
-                Arc::new(room.finish()),
+        let venue = self.venues.then(|| Arc::new(venue.finish()) as ArrayRef);
+        let columns: Vec<ArrayRef> = venue
+            .into_iter()
+            .chain([
+                Arc::new(room.finish()) as ArrayRef,
                 Arc::new(day.finish()),
                 Arc::new(plays.finish()),
-            ],
-            None,
-        );
-        ListArray::new(
-            Arc::new(Field::new_struct("item", entry_fields(), false)),
+            ])
+            .collect();
+        let values = StructArray::try_new(entry_fields(self.venues), columns, None)?;
+        Ok(ListArray::try_new(
+            entry_item(self.venues),
             OffsetBuffer::new(offsets.into()),
             Arc::new(values),
             None,
-        )
+        )?)
     }
 
     /// Forgets the first `n` groups (all of them for `EmitTo::All`): the others
@@ -619,21 +806,21 @@ impl Groups {
     }
 
     fn evaluate_first(&mut self, n: usize) -> StructArray {
-        let mut columns = [(); 3].map(|_| Vec::with_capacity(n));
+        let mut columns = [(); 4].map(|_| Vec::with_capacity(n));
         for group in 0..n {
             let f = self.figures(group);
             columns[0].push(f.plays);
             columns[1].push(f.score);
             columns[2].push(f.rooms);
+            columns[3].push(f.venues);
         }
-        StructArray::new(
-            figure_fields(),
-            columns
-                .into_iter()
-                .map(|c| Arc::new(Int64Array::from(c)) as ArrayRef)
-                .collect(),
-            None,
-        )
+        let fields = figure_fields(self.venues);
+        let columns = columns
+            .into_iter()
+            .take(fields.len())
+            .map(|c| Arc::new(Int64Array::from(c)) as ArrayRef)
+            .collect();
+        StructArray::new(fields, columns, None)
     }
 
     fn emitted(&self, emit_to: EmitTo) -> usize {
@@ -641,6 +828,53 @@ impl Groups {
             EmitTo::All => self.slots.len(),
             EmitTo::First(n) => n.min(self.slots.len()),
         }
+    }
+}
+
+/// The play columns of a call: the venues (with venues), rooms and days.
+struct PlayColumns<'a> {
+    venues: Option<&'a StringArray>,
+    rooms: &'a StringArray,
+    days: &'a Date32Array,
+}
+
+impl<'a> PlayColumns<'a> {
+    fn of(columns: &'a [ArrayRef], venues: bool) -> DfResult<PlayColumns<'a>> {
+        let skip = usize::from(venues);
+        let string = |at: usize| columns.get(at).and_then(|c| c.as_string_opt::<i32>());
+        let venue_ids = string(0).filter(|_| venues);
+        let days = columns
+            .get(skip + 1)
+            .and_then(|c| c.as_primitive_opt::<Date32Type>());
+        match (venue_ids.is_some() == venues, string(skip), days) {
+            (true, Some(rooms), Some(days)) => Ok(PlayColumns {
+                venues: venue_ids,
+                rooms,
+                days,
+            }),
+            _ => {
+                let types: Vec<String> =
+                    columns.iter().map(|c| c.data_type().to_string()).collect();
+                exec_err!(
+                    "room_figures: expected {}room and day columns, got {}",
+                    if venues { "venue, " } else { "" },
+                    types.join(", ")
+                )
+            }
+        }
+    }
+
+    /// Whether `row` is counted: its venue, room and day are not NULL.
+    fn counted(&self, row: usize) -> bool {
+        !(self.rooms.is_null(row)
+            || self.days.is_null(row)
+            || self.venues.is_some_and(|v| v.is_null(row)))
+    }
+
+    /// Whether `row` has the same venue and room as `other`.
+    fn same_room(&self, row: usize, other: usize) -> bool {
+        self.rooms.value(row) == self.rooms.value(other)
+            && self.venues.is_none_or(|v| v.value(row) == v.value(other))
     }
 }
 
@@ -653,18 +887,37 @@ impl GroupsAccumulator for Groups {
         total_num_groups: usize,
     ) -> DfResult<()> {
         self.reserve(total_num_groups);
-        let rooms = values[0].as_string::<i32>();
-        let days = values[1].as_primitive::<Date32Type>();
+        let plays = PlayColumns::of(values, self.venues)?;
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.clear();
+        // The last row coded, and its room: plays come in runs of one room.
+        let mut last: Option<(usize, u32)> = None;
         for (row, &group) in group_indices.iter().enumerate() {
-            if opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row))
-                || rooms.is_null(row)
-                || days.is_null(row)
+            if opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) || !plays.counted(row)
             {
                 continue;
             }
-            let room = self.rooms.code(rooms.value(row));
-            self.add(group, room, days.value(row), 1)?;
+            let room = match last {
+                Some((other, room)) if plays.same_room(row, other) => room,
+                _ => self
+                    .rooms
+                    .code(plays.venues.map(|v| v.value(row)), plays.rooms.value(row)),
+            };
+            last = Some((row, room));
+            pending.push((group, room, plays.days.value(row)));
         }
+        // Each play's cell is a cache miss in a large aggregate: fetched ahead, the
+        // misses of several plays overlap.
+        for (at, &(group, room, day)) in pending.iter().enumerate() {
+            if let Some(&(later, _, _)) = pending.get(at + 2 * AHEAD) {
+                prefetch(&self.slots[later]);
+            }
+            if let Some(&(next, room, day)) = pending.get(at + AHEAD) {
+                self.prefetch_cell(next, room, day);
+            }
+            self.add(group, room, day, 1)?;
+        }
+        self.pending = pending;
         Ok(())
     }
 
@@ -676,7 +929,7 @@ impl GroupsAccumulator for Groups {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
-        let out = self.entries(self.emitted(emit_to));
+        let out = self.entries(self.emitted(emit_to))?;
         self.drop_first(emit_to);
         Ok(vec![Arc::new(out)])
     }
@@ -688,28 +941,38 @@ impl GroupsAccumulator for Groups {
         total_num_groups: usize,
     ) -> DfResult<()> {
         self.reserve(total_num_groups);
-        let lists = values[0].as_list::<i32>();
-        let entries = lists.values().as_struct();
-        let rooms = entries.column(0).as_string::<i32>();
-        let days = entries.column(1).as_primitive::<Date32Type>();
-        let plays = entries.column(2).as_primitive::<Int64Type>();
+        let lists = values.first().and_then(|v| v.as_list_opt::<i32>());
+        let Some((lists, entries)) = lists.and_then(|l| Some((l, l.values().as_struct_opt()?)))
+        else {
+            return exec_err!("room_figures: a state that is not a list of entries");
+        };
+        let plays = PlayColumns::of(entries.columns(), self.venues)?;
+        let Some(counts) = entries
+            .columns()
+            .last()
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        else {
+            return exec_err!("room_figures: a state without plays");
+        };
         let offsets = lists.value_offsets();
         for (row, &group) in group_indices.iter().enumerate() {
             if lists.is_null(row) {
                 continue;
             }
             for at in offsets[row] as usize..offsets[row + 1] as usize {
-                let count = match u32::try_from(plays.value(at)) {
+                let count = match u32::try_from(counts.value(at)) {
                     Ok(count) if count > 0 => count,
                     _ => {
                         return exec_err!(
                             "room_figures: bad state entry of {} plays",
-                            plays.value(at)
+                            counts.value(at)
                         );
                     }
                 };
-                let room = self.rooms.code(rooms.value(at));
-                self.add(group, room, days.value(at), count)?;
+                let room = self
+                    .rooms
+                    .code(plays.venues.map(|v| v.value(at)), plays.rooms.value(at));
+                self.add(group, room, plays.days.value(at), count)?;
             }
         }
         Ok(())
@@ -720,34 +983,34 @@ impl GroupsAccumulator for Groups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> DfResult<Vec<ArrayRef>> {
-        // One list per row: its own (room, day, 1), or empty when filtered out or NULL.
-        let rooms = values[0].as_string::<i32>();
-        let days = values[1].as_primitive::<Date32Type>();
-        let mut kept = Vec::with_capacity(rooms.len());
-        let mut offsets = Vec::with_capacity(rooms.len() + 1);
+        // One list per row: its own ([venue,] room, day, 1), or empty when filtered
+        // out or not counted.
+        let plays = PlayColumns::of(values, self.venues)?;
+        let rows = plays.rooms.len();
+        let mut kept = Vec::with_capacity(rows);
+        let mut offsets = Vec::with_capacity(rows + 1);
         offsets.push(0i32);
-        for row in 0..rooms.len() {
-            if !(opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row))
-                || rooms.is_null(row)
-                || days.is_null(row))
+        for row in 0..rows {
+            if !opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) && plays.counted(row)
             {
                 kept.push(row as u32);
             }
             offsets.push(kept.len() as i32);
         }
-        let (rooms, days) = if kept.len() == rooms.len() {
-            (values[0].clone(), values[1].clone())
+        let columns = &values[..usize::from(self.venues) + 2];
+        let mut columns: Vec<ArrayRef> = if kept.len() == rows {
+            columns.to_vec()
         } else {
             let kept = arrow::array::UInt32Array::from(kept.clone());
-            (
-                arrow::compute::take(&values[0], &kept, None)?,
-                arrow::compute::take(&values[1], &kept, None)?,
-            )
+            columns
+                .iter()
+                .map(|c| arrow::compute::take(c, &kept, None))
+                .collect::<Result<_, _>>()?
         };
-        let ones = Arc::new(Int64Array::from(vec![1; kept.len()]));
-        let entries = StructArray::try_new(entry_fields(), vec![rooms, days, ones], None)?;
+        columns.push(Arc::new(Int64Array::from(vec![1; kept.len()])));
+        let entries = StructArray::try_new(entry_fields(self.venues), columns, None)?;
         Ok(vec![Arc::new(ListArray::try_new(
-            Arc::new(Field::new_struct("item", entry_fields(), false)),
+            entry_item(self.venues),
             OffsetBuffer::new(offsets.into()),
             Arc::new(entries),
             None,
@@ -761,6 +1024,9 @@ impl GroupsAccumulator for Groups {
             + self.free_blocks.iter().map(Vec::capacity).sum::<usize>() * size_of::<u32>()
             + self.rooms.size()
             + self.scratch.capacity() * size_of::<u32>()
+            + self.seen_rooms.size()
+            + self.seen_venues.size()
+            + self.pending.capacity() * size_of::<(usize, u32, i32)>()
     }
 }
 
@@ -791,7 +1057,7 @@ impl Accumulator for OneGroup {
 
     fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
         self.0.reserve(1);
-        let out: ArrayRef = Arc::new(self.0.entries(1));
+        let out: ArrayRef = Arc::new(self.0.entries(1)?);
         Ok(vec![ScalarValue::try_from_array(&out, 0)?])
     }
 
@@ -805,7 +1071,6 @@ impl Accumulator for OneGroup {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use arrow::array::{Date32Array, StringArray};
     use arrow::record_batch::RecordBatch;
     use datafusion::logical_expr::AggregateUDF;
     use datafusion::prelude::SessionContext;
@@ -814,33 +1079,45 @@ mod tests {
 
     use super::*;
 
-    /// A play: its group, room and day (NULL room or day: not counted).
-    type Play = (usize, Option<String>, Option<i32>);
+    /// A play: its group, venue, room and day (a NULL room or day, or a NULL venue
+    /// when venues are given: not counted).
+    type Play = (usize, Option<String>, Option<String>, Option<i32>);
 
-    /// The reference: the figures of each group, by counting rows.
-    fn reference(plays: &[Play], cap: u32) -> BTreeMap<usize, Figures> {
-        let mut per_room_day: BTreeMap<(usize, &str, i32), i64> = BTreeMap::new();
-        for (group, room, day) in plays {
-            if let (Some(room), Some(day)) = (room, day) {
-                *per_room_day.entry((*group, room, *day)).or_default() += 1;
+    /// The reference: the figures of each group, by counting rows. With `venues`, a
+    /// room is its (venue, room id), and the venues are counted.
+    fn reference(plays: &[Play], cap: u32, venues: bool) -> BTreeMap<usize, Figures> {
+        let mut per_room_day: BTreeMap<(usize, &str, &str, i32), i64> = BTreeMap::new();
+        for (group, venue, room, day) in plays {
+            let venue = match (venues, venue) {
+                (false, _) => Some(""),
+                (true, venue) => venue.as_deref(),
+            };
+            if let (Some(venue), Some(room), Some(day)) = (venue, room, day) {
+                *per_room_day.entry((*group, venue, room, *day)).or_default() += 1;
             }
         }
         let mut figures: BTreeMap<usize, Figures> = BTreeMap::new();
-        let mut rooms: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
-        for ((group, room, _), plays) in per_room_day {
+        let mut rooms: BTreeMap<usize, BTreeSet<(&str, &str)>> = BTreeMap::new();
+        for ((group, venue, room, _), plays) in per_room_day {
             let f = figures.entry(group).or_default();
             f.plays += plays;
             f.score += plays.min(i64::from(cap));
-            rooms.entry(group).or_default().insert(room);
+            rooms.entry(group).or_default().insert((venue, room));
         }
         for (group, rooms) in rooms {
-            figures.entry(group).or_default().rooms = rooms.len() as i64;
+            let f = figures.entry(group).or_default();
+            f.rooms = rooms.len() as i64;
+            if venues {
+                let venues: BTreeSet<&str> = rooms.iter().map(|(venue, _)| *venue).collect();
+                f.venues = venues.len() as i64;
+            }
         }
         figures
     }
 
-    /// Random plays of `groups` groups: few rooms and days, so that rooms repeat on
-    /// a day and the cap binds; group 0 has many rooms and days (a long chain).
+    /// Random plays of `groups` groups: few venues, rooms and days, so that rooms
+    /// repeat on a day and the cap binds, and the same room ids are in several
+    /// venues; group 0 has many rooms and days (a long chain).
     fn random_plays(rng: &mut ChaCha8Rng, rows: usize, groups: usize) -> Vec<Play> {
         (0..rows)
             .map(|_| {
@@ -848,37 +1125,54 @@ mod tests {
                 let (rooms, days) = if group == 0 { (40, 20) } else { (4, 3) };
                 // Short ids (packed) and, in every fifth group, long ones.
                 let prefix = if group % 5 == 1 { "KTV-ROOM-" } else { "R" };
+                let venue = (rng.random_range(0..50) > 0).then(|| {
+                    let venue = rng.random_range(0..4);
+                    match venue {
+                        3 => "VENUE-WITH-A-LONG-ID".to_string(),
+                        _ => format!("V{venue}"),
+                    }
+                });
                 let room = (rng.random_range(0..50) > 0)
                     .then(|| format!("{prefix}{:02}", rng.random_range(0..rooms)));
                 let day = (rng.random_range(0..50) > 0).then(|| 20_000 + rng.random_range(0..days));
-                (group, room, day)
+                (group, venue, room, day)
             })
             .collect()
     }
 
-    fn columns(plays: &[Play]) -> (Vec<ArrayRef>, Vec<usize>) {
-        let rooms: StringArray = plays.iter().map(|p| p.1.clone()).collect();
-        let days: Date32Array = plays.iter().map(|p| p.2).collect();
+    /// The argument columns (venue only with `venues`, and the cap) and groups.
+    fn columns(plays: &[Play], venues: bool) -> (Vec<ArrayRef>, Vec<usize>) {
+        let venue: StringArray = plays.iter().map(|p| p.1.clone()).collect();
+        let rooms: StringArray = plays.iter().map(|p| p.2.clone()).collect();
+        let days: Date32Array = plays.iter().map(|p| p.3).collect();
         let caps = Int64Array::from(vec![3; plays.len()]);
-        let columns = vec![Arc::new(rooms) as ArrayRef, Arc::new(days), Arc::new(caps)];
+        let venue = venues.then(|| Arc::new(venue) as ArrayRef);
+        let columns = venue
+            .into_iter()
+            .chain([Arc::new(rooms) as ArrayRef, Arc::new(days), Arc::new(caps)])
+            .collect();
         (columns, plays.iter().map(|p| p.0).collect())
     }
 
     fn figures_of(array: &ArrayRef) -> Vec<Figures> {
         let s = array.as_struct();
-        let column = |i: usize| s.column(i).as_primitive::<Int64Type>().values().to_vec();
-        let (plays, score, rooms) = (column(0), column(1), column(2));
+        let column = |i: usize| match s.columns().get(i) {
+            Some(c) => c.as_primitive::<Int64Type>().values().to_vec(),
+            None => vec![0; s.len()],
+        };
+        let (plays, score, rooms, venues) = (column(0), column(1), column(2), column(3));
         (0..s.len())
             .map(|i| Figures {
                 plays: plays[i],
                 score: score[i],
                 rooms: rooms[i],
+                venues: venues[i],
             })
             .collect()
     }
 
-    fn expected(plays: &[Play], groups: usize, cap: u32) -> Vec<Figures> {
-        let reference = reference(plays, cap);
+    fn expected(plays: &[Play], groups: usize, cap: u32, venues: bool) -> Vec<Figures> {
+        let reference = reference(plays, cap, venues);
         (0..groups)
             .map(|g| reference.get(&g).copied().unwrap_or_default())
             .collect()
@@ -892,29 +1186,41 @@ mod tests {
             false => plays.chunks(batch).collect(),
         };
         for chunk in chunks {
-            let (values, indices) = columns(chunk);
+            let (values, indices) = columns(chunk, acc.venues);
             acc.update_batch(&values, &indices, None, groups).unwrap();
         }
+    }
+
+    /// `plays` with runs of the same (venue, room), as plays sorted by venue and
+    /// room come, so that a row's room is often the row before's.
+    fn in_runs(plays: &[Play]) -> Vec<Play> {
+        let mut runs = plays.to_vec();
+        runs.sort_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2)));
+        runs
     }
 
     #[test]
     fn matches_the_reference_in_one_phase() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        for (rows, groups) in [(0, 1), (1, 1), (500, 7), (20_000, 300)] {
-            let plays = random_plays(&mut rng, rows, groups);
-            let mut acc = Groups::new(3);
-            update(&mut acc, &plays, groups, 977);
-            assert_eq!(
-                figures_of(&acc.evaluate(EmitTo::All).unwrap()),
-                expected(&plays, groups, 3),
-                "{rows} rows"
-            );
-            assert!(acc.slots.is_empty() && acc.arena.is_empty() && acc.blocks.is_empty());
+        for venues in [false, true] {
+            for (rows, groups) in [(0, 1), (1, 1), (500, 7), (20_000, 300)] {
+                let plays = random_plays(&mut rng, rows, groups);
+                for plays in [plays.clone(), in_runs(&plays)] {
+                    let mut acc = Groups::new(3, venues);
+                    update(&mut acc, &plays, groups, 977);
+                    assert_eq!(
+                        figures_of(&acc.evaluate(EmitTo::All).unwrap()),
+                        expected(&plays, groups, 3, venues),
+                        "{rows} rows, venues {venues}"
+                    );
+                    assert!(acc.slots.is_empty() && acc.arena.is_empty() && acc.blocks.is_empty());
+                }
+            }
         }
         // The long chain of group 0 was moved to a block, which grew: its 800 (room,
         // day) pairs do not fit the first one.
         let plays = random_plays(&mut rng, 5_000, 3);
-        let mut acc = Groups::new(3);
+        let mut acc = Groups::new(3, true);
         update(&mut acc, &plays, 3, 1000);
         assert_eq!(acc.slots[0].first.next, HASHED, "group 0 should be hashed");
         assert!(
@@ -923,8 +1229,43 @@ mod tests {
         );
         assert_eq!(
             figures_of(&acc.evaluate(EmitTo::All).unwrap()),
-            expected(&plays, 3, 3)
+            expected(&plays, 3, 3, true)
         );
+    }
+
+    #[test]
+    fn a_room_is_its_venue_and_room_id_when_venues_are_given() {
+        let play =
+            |venue: &str, room: &str| (0, Some(venue.to_string()), Some(room.to_string()), Some(1));
+        // R1 in two venues, R2 in one; a run of V1 R1, then V2 R1 right after it.
+        let plays = [
+            play("V1", "R1"),
+            play("V1", "R1"),
+            play("V2", "R1"),
+            play("V2", "R1"),
+            play("V2", "R2"),
+            play("V1", "R1"),
+        ];
+        let got = |venues| {
+            let mut acc = Groups::new(1, venues);
+            update(&mut acc, &plays, 1, 4);
+            figures_of(&acc.evaluate(EmitTo::All).unwrap())[0]
+        };
+        let with = got(true);
+        assert_eq!(
+            (with.plays, with.score, with.rooms, with.venues),
+            (6, 3, 3, 2)
+        );
+        let without = got(false);
+        assert_eq!(
+            (without.plays, without.score, without.rooms, without.venues),
+            (6, 2, 2, 0)
+        );
+        // A play without a venue is not counted when venues are given.
+        let mut acc = Groups::new(1, true);
+        let no_venue = [(0, None, Some("R1".to_string()), Some(1))];
+        update(&mut acc, &[&plays[..], &no_venue].concat(), 1, 4);
+        assert_eq!(figures_of(&acc.evaluate(EmitTo::All).unwrap())[0], with);
     }
 
     #[test]
@@ -938,7 +1279,13 @@ mod tests {
         let pairs = |group: usize, rng: &mut ChaCha8Rng| -> Vec<Play> {
             let mut plays: Vec<Play> = (0..200)
                 .flat_map(|i| {
-                    let play = (group, Some(format!("R{}", i % 40)), Some(20_000 + i / 40));
+                    let venue = Some(format!("V{}", i % 3));
+                    let play = (
+                        group,
+                        venue,
+                        Some(format!("R{}", i % 40)),
+                        Some(20_000 + i / 40),
+                    );
                     vec![play; 1 + i as usize % 5]
                 })
                 .collect();
@@ -949,7 +1296,7 @@ mod tests {
         };
         let first = pairs(0, &mut rng);
         let second = pairs(1, &mut rng);
-        let mut acc = Groups::new(3);
+        let mut acc = Groups::new(3, false);
         update(&mut acc, &first, 2, 100);
         let after_first = acc.blocks.len();
         assert_eq!(acc.slots[0].mask, 512);
@@ -961,13 +1308,20 @@ mod tests {
         let plays = [first, second].concat();
         assert_eq!(
             figures_of(&acc.evaluate(EmitTo::All).unwrap()),
-            expected(&plays, 2, 3)
+            expected(&plays, 2, 3, false)
         );
     }
 
     #[test]
     fn the_cap_binds_per_room_and_day() {
-        let play = |group, room: &str, day| (group, Some(room.to_string()), Some(day));
+        let play = |group, room: &str, day| {
+            (
+                group,
+                Some("V".to_string()),
+                Some(room.to_string()),
+                Some(day),
+            )
+        };
         // Group 0: R1 5 plays on day 1 (capped to 3), 1 on day 2; R2 2 on day 1.
         let plays = [
             vec![play(0, "R1", 1); 5],
@@ -976,7 +1330,7 @@ mod tests {
         ]
         .concat();
         for cap in [1, 3, 10] {
-            let mut acc = Groups::new(cap);
+            let mut acc = Groups::new(cap, false);
             update(&mut acc, &plays, 2, 3);
             let got = figures_of(&acc.evaluate(EmitTo::All).unwrap());
             let score = |g: usize| got[g].score;
@@ -1003,62 +1357,85 @@ mod tests {
             "12345678",
             "123456789",
         ];
-        let mut rooms = Rooms::default();
-        let codes: Vec<u32> = names.iter().map(|n| rooms.code(n)).collect();
+        let mut ids = Names::default();
+        let codes: Vec<u32> = names.iter().map(|n| ids.code(n)).collect();
         assert_eq!(codes, (0..names.len() as u32).collect::<Vec<_>>());
         // Looked up again, in another order, each keeps its code.
         for (i, name) in names.iter().enumerate().rev() {
-            assert_eq!(rooms.code(name), i as u32, "{name:?}");
-            assert_eq!(rooms.code(name), i as u32, "{name:?} twice");
+            assert_eq!(ids.code(name), i as u32, "{name:?}");
+            assert_eq!(ids.code(name), i as u32, "{name:?} twice");
         }
+        // As rooms and as venues, in every pair.
         let plays: Vec<Play> = names
             .iter()
-            .flat_map(|n| vec![(0, Some(n.to_string()), Some(1)); 4])
+            .flat_map(|v| names.iter().map(move |r| (v, r)))
+            .flat_map(|(v, r)| vec![(0, Some(v.to_string()), Some(r.to_string()), Some(1)); 4])
             .collect();
-        let mut acc = Groups::new(3);
-        update(&mut acc, &plays, 1, 5);
-        let got = figures_of(&acc.evaluate(EmitTo::All).unwrap());
-        assert_eq!(got, expected(&plays, 1, 3));
-        assert_eq!(got[0].rooms, names.len() as i64);
+        for venues in [false, true] {
+            let mut acc = Groups::new(3, venues);
+            update(&mut acc, &plays, 1, 5);
+            let got = figures_of(&acc.evaluate(EmitTo::All).unwrap());
+            assert_eq!(got, expected(&plays, 1, 3, venues));
+            let rooms = names.len() * if venues { names.len() } else { 1 };
+            assert_eq!(got[0].rooms, rooms as i64);
+        }
     }
 
     #[test]
     fn partial_states_merge_to_the_reference() {
-        let mut rng = ChaCha8Rng::seed_from_u64(2);
-        let groups = 200;
-        let plays = random_plays(&mut rng, 30_000, groups);
-        let (first, second) = plays.split_at(11_000);
-        let mut merged = Groups::new(3);
-        // Two partial aggregates, their states merged, ...
-        for part in [first, &second[..9_000]] {
-            let mut partial = Groups::new(3);
-            update(&mut partial, part, groups, 1_024);
-            let state = partial.state(EmitTo::All).unwrap();
-            let indices: Vec<usize> = (0..groups).collect();
+        for venues in [false, true] {
+            let mut rng = ChaCha8Rng::seed_from_u64(2);
+            let groups = 200;
+            let plays = random_plays(&mut rng, 30_000, groups);
+            let (first, second) = plays.split_at(11_000);
+            let mut merged = Groups::new(3, venues);
+            // Two partial aggregates, their states merged, ...
+            for part in [first, &second[..9_000]] {
+                let mut partial = Groups::new(3, venues);
+                update(&mut partial, part, groups, 1_024);
+                let state = partial.state(EmitTo::All).unwrap();
+                let indices: Vec<usize> = (0..groups).collect();
+                merged.merge_batch(&state, &indices, groups).unwrap();
+            }
+            // ... and rows passed through as states of their own (a skipped partial
+            // phase), a filter dropping every third row.
+            let rest = &second[9_000..];
+            let (values, indices) = columns(rest, venues);
+            let filter: BooleanArray = (0..rest.len()).map(|i| Some(i % 3 != 0)).collect();
+            let state = merged.convert_to_state(&values, Some(&filter)).unwrap();
             merged.merge_batch(&state, &indices, groups).unwrap();
+            let kept: Vec<Play> = first
+                .iter()
+                .chain(&second[..9_000])
+                .chain(
+                    rest.iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % 3 != 0)
+                        .map(|(_, p)| p),
+                )
+                .cloned()
+                .collect();
+            assert_eq!(
+                figures_of(&merged.evaluate(EmitTo::All).unwrap()),
+                expected(&kept, groups, 3, venues),
+                "venues {venues}"
+            );
         }
-        // ... and rows passed through as states of their own (a skipped partial
-        // phase), a filter dropping every third row.
-        let rest = &second[9_000..];
-        let (values, indices) = columns(rest);
-        let filter: BooleanArray = (0..rest.len()).map(|i| Some(i % 3 != 0)).collect();
-        let state = merged.convert_to_state(&values, Some(&filter)).unwrap();
-        merged.merge_batch(&state, &indices, groups).unwrap();
-        let kept: Vec<Play> = first
-            .iter()
-            .chain(&second[..9_000])
-            .chain(
-                rest.iter()
-                    .enumerate()
-                    .filter(|(i, _)| i % 3 != 0)
-                    .map(|(_, p)| p),
-            )
-            .cloned()
-            .collect();
-        assert_eq!(
-            figures_of(&merged.evaluate(EmitTo::All).unwrap()),
-            expected(&kept, groups, 3)
-        );
+    }
+
+    #[test]
+    fn a_bad_state_is_an_error() {
+        let mut acc = Groups::new(3, true);
+        let plays = [(0, Some("V".to_string()), Some("R".to_string()), Some(1))];
+        update(&mut acc, &plays, 1, 1);
+        let state = acc.state(EmitTo::All).unwrap();
+        // A state of rooms without venues, given to an aggregate with venues.
+        let mut without = Groups::new(3, false);
+        update(&mut without, &plays, 1, 1);
+        let other = without.state(EmitTo::All).unwrap();
+        let err = acc.merge_batch(&other, &[0], 1).unwrap_err().to_string();
+        assert!(err.contains("room_figures"), "{err}");
+        acc.merge_batch(&state, &[0], 1).unwrap();
     }
 
     #[test]
@@ -1067,17 +1444,17 @@ mod tests {
         let groups = 120;
         let plays = random_plays(&mut rng, 20_000, groups);
         let (before, after) = plays.split_at(12_000);
-        let mut acc = Groups::new(3);
+        let mut acc = Groups::new(3, true);
         update(&mut acc, before, groups, 1_000);
         // Emit the first 50 groups (state of 20, figures of 30), then go on with the
         // others, numbered from 0 again.
         let state = acc.state(EmitTo::First(20)).unwrap();
-        let mut check = Groups::new(3);
+        let mut check = Groups::new(3, true);
         check
             .merge_batch(&state, &(0..20).collect::<Vec<_>>(), 20)
             .unwrap();
         let early = figures_of(&check.evaluate(EmitTo::All).unwrap());
-        assert_eq!(early, expected(before, 20, 3));
+        assert_eq!(early, expected(before, 20, 3, true));
         let next = figures_of(&acc.evaluate(EmitTo::First(30)).unwrap());
         // The blocks left are those of the groups still hashed, and nothing else.
         let live: u32 = acc
@@ -1087,21 +1464,18 @@ mod tests {
             .map(|s| s.mask)
             .sum();
         assert_eq!(acc.blocks.len(), live as usize);
-        assert_eq!(next, expected(before, 50, 3)[20..]);
-        let shifted: Vec<Play> = plays
-            .iter()
-            .filter(|p| p.0 >= 50)
-            .map(|p| (p.0 - 50, p.1.clone(), p.2))
-            .collect();
-        let later: Vec<Play> = after
-            .iter()
-            .filter(|p| p.0 >= 50)
-            .map(|p| (p.0 - 50, p.1.clone(), p.2))
-            .collect();
-        update(&mut acc, &later, groups - 50, 700);
+        assert_eq!(next, expected(before, 50, 3, true)[20..]);
+        let shifted = |plays: &[Play]| -> Vec<Play> {
+            plays
+                .iter()
+                .filter(|p| p.0 >= 50)
+                .map(|p| (p.0 - 50, p.1.clone(), p.2.clone(), p.3))
+                .collect()
+        };
+        update(&mut acc, &shifted(after), groups - 50, 700);
         assert_eq!(
             figures_of(&acc.evaluate(EmitTo::All).unwrap()),
-            expected(&shifted, groups - 50, 3)
+            expected(&shifted(&plays), groups - 50, 3, true)
         );
     }
 
@@ -1110,7 +1484,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         let groups = 9;
         let plays = random_plays(&mut rng, 3_000, groups);
-        let (mut values, indices) = columns(&plays);
+        let (mut values, indices) = columns(&plays, true);
         values.pop();
         let batch = RecordBatch::try_from_iter([
             (
@@ -1119,8 +1493,9 @@ mod tests {
                     indices.iter().map(|g| *g as i64),
                 )) as ArrayRef,
             ),
-            ("room", values[0].clone()),
-            ("day", values[1].clone()),
+            ("venue", values[0].clone()),
+            ("room", values[1].clone()),
+            ("day", values[2].clone()),
         ])
         .unwrap();
         let ctx = SessionContext::new();
@@ -1133,24 +1508,53 @@ mod tests {
                 &batches,
             )?)
         }
-        let query = |sql| run(&ctx, sql);
-        let grouped =
-            query("SELECT g, room_figures(room, day, 2) AS f FROM t GROUP BY g ORDER BY g")
-                .await
-                .unwrap();
-        assert_eq!(figures_of(grouped.column(1)), expected(&plays, groups, 2));
-        let all: Vec<Play> = plays.iter().map(|p| (0, p.1.clone(), p.2)).collect();
-        let total = query("SELECT room_figures(room, day, 2)['score'] AS s, room_figures(room, day, 2) AS f FROM t")
+        for (arguments, venues) in [("room, day", false), ("venue, room, day", true)] {
+            let grouped = run(
+                &ctx,
+                &format!(
+                    "SELECT g, room_figures({arguments}, 2) AS f FROM t GROUP BY g ORDER BY g"
+                ),
+            )
             .await
             .unwrap();
-        assert_eq!(figures_of(total.column(1)), expected(&all, 1, 2));
-        assert_eq!(
-            total.column(0).as_primitive::<Int64Type>().value(0),
-            expected(&all, 1, 2)[0].score
-        );
+            assert_eq!(
+                figures_of(grouped.column(1)),
+                expected(&plays, groups, 2, venues)
+            );
+            let all: Vec<Play> = plays
+                .iter()
+                .map(|p| (0, p.1.clone(), p.2.clone(), p.3))
+                .collect();
+            let total = run(&ctx, &format!(
+                "SELECT room_figures({arguments}, 2)['score'] AS s, room_figures({arguments}, 2) AS f FROM t"
+            ))
+            .await
+            .unwrap();
+            assert_eq!(figures_of(total.column(1)), expected(&all, 1, 2, venues));
+            assert_eq!(
+                total.column(0).as_primitive::<Int64Type>().value(0),
+                expected(&all, 1, 2, venues)[0].score
+            );
+        }
+        // Venues are a field only when given; Utf8View arguments are cast.
+        let fields = run(
+            &ctx,
+            "SELECT room_figures(arrow_cast(venue, 'Utf8View'), arrow_cast(room, 'Utf8View'), day, 2)['venues'] AS v FROM t",
+        )
+        .await
+        .unwrap();
+        assert_eq!(fields.column(0).as_primitive::<Int64Type>().value(0), 4);
         for (sql, message) in [
             (
+                "SELECT room_figures(room, day, 2)['venues'] FROM t",
+                "venues",
+            ),
+            (
                 "SELECT room_figures(room, day, g) FROM t",
+                "must be a positive integer constant",
+            ),
+            (
+                "SELECT room_figures(venue, room, day, g) FROM t",
                 "must be a positive integer constant",
             ),
             (
@@ -1161,8 +1565,9 @@ mod tests {
                 "SELECT room_figures(DISTINCT room, day, 3) FROM t",
                 "DISTINCT is not supported",
             ),
+            ("SELECT room_figures(room, 3) FROM t", "room_figures"),
         ] {
-            let err = query(sql).await.unwrap_err().to_string();
+            let err = run(&ctx, sql).await.unwrap_err().to_string();
             assert!(err.contains(message), "{sql}: {err}");
         }
     }
