@@ -148,6 +148,11 @@ fn hot_paths(c: &mut Criterion) {
                     include_str!("../peers/three_aggregates_song_stats.sql").to_string(),
                     &engine,
                 ),
+                (
+                    "per venue first",
+                    include_str!("../peers/per_venue_song_stats.sql").to_string(),
+                    &engine,
+                ),
                 ("two stages", song_figures.clone(), &two_stages),
             ],
         ),
