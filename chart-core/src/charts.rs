@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate_stages::SingleStageAggregates;
 use crate::error::{ChartError, Result};
-use crate::functions::register_functions;
+use crate::functions::{bucket_bits, register_event_buckets, register_functions};
 use crate::lookup_joins::LookupJoins;
 use crate::methodology::{Methodology, Period, PeriodKind};
 use crate::queries::{materialize, materialize_sharing, register_views};
@@ -205,6 +205,7 @@ impl GoldenMic {
         methodology: Methodology,
     ) -> Result<GoldenMic> {
         register_functions(&ctx, &methodology)?;
+        register_event_buckets(&ctx, bucket_bits(inputs.plays_rows()));
         inputs.register(&ctx)?;
         register_views(&ctx).await?;
         register_table_functions(&ctx, &inputs, &methodology).await?;

@@ -10,10 +10,12 @@
 //!   score and distinct rooms of a group of plays (one hash aggregate for the room cap);
 //! * `event_bucket(event_id)` and the aggregate `repeated_buckets(bucket)`: the buckets
 //!   of ids, and those hit more than once, to find re-sent events without a hash table
-//!   of every id.
+//!   of every id (as many buckets as [`register_event_buckets`] was given bits for).
 
 mod event_buckets;
 mod room_figures;
+
+pub use event_buckets::{DEFAULT_BUCKET_BITS, bucket_bits};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -72,9 +74,17 @@ pub fn register_functions(ctx: &SessionContext, methodology: &Methodology) -> Re
         ),
     }));
     ctx.register_udaf(AggregateUDF::from(room_figures::RoomFigures::new()));
-    ctx.register_udf(ScalarUDF::from(event_buckets::EventBucket::new()));
-    ctx.register_udaf(AggregateUDF::from(event_buckets::RepeatedBuckets::new()));
+    register_event_buckets(ctx, DEFAULT_BUCKET_BITS);
     Ok(())
+}
+
+/// Registers `event_bucket` and `repeated_buckets` on `ctx` with buckets of `bits`
+/// bits (16 to 32; [`bucket_bits`] sizes them by the plays), replacing both.
+pub fn register_event_buckets(ctx: &SessionContext, bits: u32) {
+    ctx.register_udf(ScalarUDF::from(event_buckets::EventBucket::new(bits)));
+    ctx.register_udaf(AggregateUDF::from(event_buckets::RepeatedBuckets::new(
+        bits,
+    )));
 }
 
 /// The business day of a UTC instant in milliseconds: the reference formulation,

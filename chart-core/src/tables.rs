@@ -313,6 +313,19 @@ impl InputTables {
         self.root.as_ref()
     }
 
+    /// The rows of `plays` when they come from files (from the footers; for a
+    /// province's view, the rows of every province), for sizing the tables of
+    /// queries over them.
+    pub fn plays_rows(&self) -> Option<u64> {
+        let root = self.root.as_ref()?;
+        Some(
+            root.play_days()
+                .values()
+                .map(|&rows| rows.max(0) as u64)
+                .sum(),
+        )
+    }
+
     /// The provider of `plays`, `songs` or `venues`.
     pub fn provider(&self, table: &str) -> Option<&Arc<dyn TableProvider>> {
         match table {

@@ -298,6 +298,22 @@ async fn bucket_functions_in_sql() {
         render(&same),
         render(&sql(&engine, "SELECT 3::BIGINT AS n").await)
     );
+    // The session's buckets follow its plays: their whole range is used, no more.
+    let plays = sql(&engine, "SELECT count(*) FROM plays").await;
+    let plays = plays.column(0).as_primitive::<Int64Type>().value(0) as u64;
+    let bits = chart_core::functions::bucket_bits(Some(plays));
+    assert!(bits < chart_core::functions::DEFAULT_BUCKET_BITS, "{bits}");
+    let widest = sql(
+        &engine,
+        "SELECT max(event_bucket('E' || CAST(value AS VARCHAR))) AS b \
+         FROM generate_series(1, 100000)",
+    )
+    .await;
+    let widest = widest
+        .column(0)
+        .as_primitive::<arrow::datatypes::UInt32Type>()
+        .value(0);
+    assert_eq!(u64::from(widest) >> (bits - 1), 1, "{widest} of 2^{bits}");
     let repeated = sql(
         &engine,
         "SELECT repeated_buckets(b) AS r FROM (VALUES (5), (9), (5), (NULL), (7), (9), (9)) AS t(b)",

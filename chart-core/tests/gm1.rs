@@ -288,7 +288,8 @@ async fn resent_events_are_exact_when_ids_share_a_bucket() {
     let engine = GoldenMic::open(root.path(), Methodology::default())
         .await
         .unwrap();
-    // Two ids in one bucket: among 200,000 ids about 19 pairs share one of 2^30.
+    // Two ids in one bucket: the fixture's few plays get 2^16 buckets, which 200,000
+    // ids fill with pairs and more.
     let pair = engine
         .context()
         .sql(

@@ -1,24 +1,25 @@
 //! Finding re-sent events without a hash table of every event id:
 //!
-//! * `event_bucket(event_id)`: one of 2^30 buckets (an `Int32` in `[0, 2^30)`), from a
-//!   seeded 64-bit xxHash of the id's bytes; NULL for NULL;
+//! * `event_bucket(event_id)`: one of 2^b buckets (a `UInt32` in `[0, 2^b)`), the top
+//!   b bits of a seeded 64-bit xxHash of the id's bytes; NULL for NULL. A session
+//!   sizes b by the plays it reads ([`bucket_bits`]: 30 bits at 50 million plays);
 //! * `repeated_buckets(bucket)`, an aggregate: the buckets that occur more than once,
 //!   as a sorted list.
 //!
 //! Every id carried by two rows lies in a repeated bucket, so grouping only the rows of
 //! those buckets by id finds every re-sent event exactly (`queries/resent_events.sql`).
-//! At 50 million distinct ids about 5 % of them share a bucket by chance; those rows
-//! are grouped too and fall out at `HAVING COUNT(*) > 1`.
+//! With at least 16 buckets per id, under 6 % of the ids share a bucket by chance; those
+//! rows are grouped too and fall out at `HAVING COUNT(*) > 1`.
 //!
-//! The aggregate marks each bucket in a bitmap of 2^30 bits (128 MiB) once it has seen
+//! The aggregate marks each bucket in a bitmap of 2^b bits (128 MiB at 30) once it has seen
 //! more than [`SPARSE_LIMIT`] distinct buckets, in a hash set before that, so that small
 //! inputs stay small. Its state is the distinct buckets seen and those repeated.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int32Array, ListArray};
+use arrow::array::{Array, ArrayRef, AsArray, ListArray, UInt32Array};
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Int64Type};
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt32Type};
 use datafusion::common::{HashSet, ScalarValue, exec_err, plan_err};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -28,30 +29,48 @@ use datafusion::logical_expr::{
 };
 use twox_hash::XxHash64;
 
-/// Bits of a bucket number.
-pub const BUCKET_BITS: u32 = 30;
-/// Buckets: `event_bucket` returns `0..BUCKETS`.
-const BUCKETS: usize = 1 << BUCKET_BITS;
+/// Bits of a bucket number when the number of plays is not known.
+pub const DEFAULT_BUCKET_BITS: u32 = 30;
+/// The fewest bits of a bucket number.
+const MIN_BUCKET_BITS: u32 = 16;
+/// The most bits of a bucket number: buckets are `UInt32`, the bitmap 512 MiB.
+const MAX_BUCKET_BITS: u32 = 32;
 /// The seed of the hash: fixed, so a bucket is the same in every session of a release.
 const SEED: u64 = 0x6b74_765f_676d_3121;
 /// Distinct buckets kept in a hash set before the bitmap is allocated.
 const SPARSE_LIMIT: usize = 1 << 18;
 
-/// The bucket of an event id's bytes.
-pub fn bucket_of(id: &[u8]) -> i32 {
-    (XxHash64::oneshot(SEED, id) >> (64 - BUCKET_BITS)) as i32
+/// Bits of a bucket number for `plays` rows: at least 16 buckets a row (30 bits at
+/// 50 million rows), from 2^16 up to 2^32 buckets. With n ids in m buckets about
+/// n (1 − e^(−n/m)) of them share a bucket by chance: 2.3M of 51M ids at 2^30
+/// buckets, but 190M of 510M ids, against 57M at 2^32.
+pub fn bucket_bits(plays: Option<u64>) -> u32 {
+    match plays {
+        None => DEFAULT_BUCKET_BITS,
+        // 2^k >= rows: k = ⌈log2 rows⌉.
+        Some(rows) => (u64::BITS - rows.saturating_sub(1).leading_zeros() + 4)
+            .clamp(MIN_BUCKET_BITS, MAX_BUCKET_BITS),
+    }
+}
+
+/// The bucket of an event id's bytes among 2^`bits` buckets.
+fn bucket_of(id: &[u8], bits: u32) -> u32 {
+    (XxHash64::oneshot(SEED, id) >> (64 - bits)) as u32
 }
 
 /// `event_bucket(event_id)`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct EventBucket {
     signature: Signature,
+    bits: u32,
 }
 
 impl EventBucket {
-    pub fn new() -> Self {
+    /// Buckets of `bits` bits ([`bucket_bits`]); `repeated_buckets` must take the same.
+    pub fn new(bits: u32) -> Self {
         let string = |t: DataType| TypeSignature::Exact(vec![t]);
         EventBucket {
+            bits,
             signature: Signature::one_of(
                 vec![
                     string(DataType::Utf8),
@@ -72,25 +91,26 @@ impl ScalarUDFImpl for EventBucket {
         &self.signature
     }
     fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Int32)
+        Ok(DataType::UInt32)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let ids = args.args[0].to_array(args.number_rows)?;
-        let buckets: Int32Array = match ids.data_type() {
+        let bits = self.bits;
+        let buckets: UInt32Array = match ids.data_type() {
             DataType::Utf8 => ids
                 .as_string::<i32>()
                 .iter()
-                .map(|id| id.map(|id| bucket_of(id.as_bytes())))
+                .map(|id| id.map(|id| bucket_of(id.as_bytes(), bits)))
                 .collect(),
             DataType::LargeUtf8 => ids
                 .as_string::<i64>()
                 .iter()
-                .map(|id| id.map(|id| bucket_of(id.as_bytes())))
+                .map(|id| id.map(|id| bucket_of(id.as_bytes(), bits)))
                 .collect(),
             DataType::Utf8View => ids
                 .as_string_view()
                 .iter()
-                .map(|id| id.map(|id| bucket_of(id.as_bytes())))
+                .map(|id| id.map(|id| bucket_of(id.as_bytes(), bits)))
                 .collect(),
             other => return exec_err!("event_bucket: expected a string, got {other}"),
         };
@@ -102,15 +122,18 @@ impl ScalarUDFImpl for EventBucket {
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RepeatedBuckets {
     signature: Signature,
+    bits: u32,
 }
 
 impl RepeatedBuckets {
-    pub fn new() -> Self {
+    /// Buckets of `bits` bits, as `event_bucket` returns them.
+    pub fn new(bits: u32) -> Self {
         RepeatedBuckets {
-            // Int32 from event_bucket; other integers (literals) are checked as Int64.
+            bits,
+            // UInt32 from event_bucket; other integers (literals) are checked as Int64.
             signature: Signature::uniform(
                 1,
-                vec![DataType::Int32, DataType::Int64],
+                vec![DataType::UInt32, DataType::Int64],
                 Volatility::Immutable,
             ),
         }
@@ -118,7 +141,7 @@ impl RepeatedBuckets {
 }
 
 fn bucket_list_type() -> DataType {
-    DataType::List(Arc::new(Field::new_list_field(DataType::Int32, false)))
+    DataType::List(Arc::new(Field::new_list_field(DataType::UInt32, false)))
 }
 
 impl AggregateUDFImpl for RepeatedBuckets {
@@ -152,7 +175,7 @@ impl AggregateUDFImpl for RepeatedBuckets {
         if args.is_distinct {
             return plan_err!("repeated_buckets(DISTINCT ...) is not supported");
         }
-        Ok(Box::new(Buckets::default()))
+        Ok(Box::new(Buckets::new(self.bits)))
     }
 }
 
@@ -162,8 +185,8 @@ enum Seen {
     Dense(Bitmap),
 }
 
-/// Buckets per region: 2^22 bits, 512 KiB of the bitmap, which stays in the L2
-/// cache while [`Bitmap::flush`] marks that region's pending buckets.
+/// Buckets per region (at most): 2^22 bits, 512 KiB of the bitmap, which stays in
+/// the L2 cache while [`Bitmap::flush`] marks that region's pending buckets.
 const REGION_BITS: u32 = 22;
 /// Buckets collected (32 MiB) before they are marked, region by region.
 const PENDING: usize = 1 << 23;
@@ -174,6 +197,8 @@ const PENDING: usize = 1 << 23;
 /// aggregate then cost 80 ns a row at 51M rows).
 struct Bitmap {
     words: Vec<u64>,
+    /// Bits of a region number's place in a bucket: buckets `>> region_shift`.
+    region_shift: u32,
     /// Buckets collected before they are marked ([`PENDING`] but in tests).
     pending_limit: usize,
     /// The buckets not marked yet, by region.
@@ -182,20 +207,23 @@ struct Bitmap {
 }
 
 impl Bitmap {
-    fn new(pending_limit: usize) -> Self {
+    fn new(bits: u32, pending_limit: usize) -> Self {
+        let region_shift = bits.min(REGION_BITS);
+        let regions = 1usize << (bits - region_shift);
         Bitmap {
-            words: vec![0u64; BUCKETS / 64],
+            words: vec![0u64; (1usize << bits).div_ceil(64)],
+            region_shift,
             pending_limit,
             // Room for a batch of evenly spread buckets, so the regions seldom grow.
-            pending: (0..BUCKETS >> REGION_BITS)
-                .map(|_| Vec::with_capacity((pending_limit >> (BUCKET_BITS - REGION_BITS)) * 5 / 4))
+            pending: (0..regions)
+                .map(|_| Vec::with_capacity(pending_limit / regions * 5 / 4))
                 .collect(),
             pending_count: 0,
         }
     }
 
     fn push(&mut self, bucket: u32, repeated: &mut Vec<u32>) {
-        self.pending[(bucket >> REGION_BITS) as usize].push(bucket);
+        self.pending[(bucket >> self.region_shift) as usize].push(bucket);
         self.pending_count += 1;
         if self.pending_count == self.pending_limit {
             self.flush(repeated);
@@ -227,6 +255,8 @@ impl Bitmap {
 
 /// The state of `repeated_buckets`.
 struct Buckets {
+    /// Bits of a bucket number.
+    bits: u32,
     seen: Seen,
     /// Buckets seen again, each once per extra occurrence (deduplicated on output).
     repeated: Vec<u32>,
@@ -246,15 +276,14 @@ impl std::fmt::Debug for Buckets {
     }
 }
 
-impl Default for Buckets {
-    fn default() -> Self {
-        Buckets::with_limits(SPARSE_LIMIT, PENDING)
-    }
-}
-
 impl Buckets {
-    fn with_limits(sparse_limit: usize, pending_limit: usize) -> Self {
+    fn new(bits: u32) -> Self {
+        Buckets::with_limits(bits, SPARSE_LIMIT, PENDING)
+    }
+
+    fn with_limits(bits: u32, sparse_limit: usize, pending_limit: usize) -> Self {
         Buckets {
+            bits,
             seen: Seen::Sparse(HashSet::default()),
             repeated: Vec::new(),
             sparse_limit,
@@ -267,11 +296,12 @@ impl Buckets {
         let bucket = bucket.into();
         let Some(bucket) = u32::try_from(bucket)
             .ok()
-            .filter(|&b| (b as usize) < BUCKETS)
+            .filter(|&b| u64::from(b) >> self.bits == 0)
         else {
             return exec_err!(
-                "repeated_buckets: bucket {bucket} is outside [0, 2^{BUCKET_BITS}) \
-                 (pass event_bucket(...))"
+                "repeated_buckets: bucket {bucket} is outside [0, 2^{}) \
+                 (pass event_bucket(...))",
+                self.bits
             );
         };
         match &mut self.seen {
@@ -280,7 +310,7 @@ impl Buckets {
                 if !set.insert(bucket) {
                     self.repeated.push(bucket);
                 } else if set.len() > self.sparse_limit {
-                    let mut bitmap = Bitmap::new(self.pending_limit);
+                    let mut bitmap = Bitmap::new(self.bits, self.pending_limit);
                     for &b in set.iter() {
                         bitmap.words[(b >> 6) as usize] |= 1 << (b & 63);
                     }
@@ -291,7 +321,7 @@ impl Buckets {
         Ok(())
     }
 
-    fn add_all(&mut self, buckets: &Int32Array) -> DfResult<()> {
+    fn add_all(&mut self, buckets: &UInt32Array) -> DfResult<()> {
         if buckets.null_count() == 0 {
             buckets.values().iter().try_for_each(|&b| self.add(b))
         } else {
@@ -299,9 +329,9 @@ impl Buckets {
         }
     }
 
-    /// Adds an argument column: `Int32`, or any integer type cast to `Int64`.
+    /// Adds an argument column: `UInt32`, or any integer type cast to `Int64`.
     fn add_column(&mut self, buckets: &ArrayRef) -> DfResult<()> {
-        if let Some(buckets) = buckets.as_primitive_opt::<Int32Type>() {
+        if let Some(buckets) = buckets.as_primitive_opt::<UInt32Type>() {
             return self.add_all(buckets);
         }
         let wide = arrow::compute::cast(buckets, &DataType::Int64)?;
@@ -319,11 +349,11 @@ impl Buckets {
     }
 
     /// The distinct buckets seen, in ascending order.
-    fn seen_sorted(&mut self) -> Vec<i32> {
+    fn seen_sorted(&mut self) -> Vec<u32> {
         self.flush();
         match &self.seen {
             Seen::Sparse(set) => {
-                let mut seen: Vec<i32> = set.iter().map(|&b| b as i32).collect();
+                let mut seen: Vec<u32> = set.iter().copied().collect();
                 seen.sort_unstable();
                 seen
             }
@@ -332,7 +362,7 @@ impl Buckets {
                 for (w, &word) in bitmap.words.iter().enumerate() {
                     let mut word = word;
                     while word != 0 {
-                        seen.push((w * 64) as i32 + word.trailing_zeros() as i32);
+                        seen.push((w * 64) as u32 + word.trailing_zeros());
                         word &= word - 1;
                     }
                 }
@@ -342,19 +372,19 @@ impl Buckets {
     }
 
     /// The distinct repeated buckets, in ascending order.
-    fn repeated_sorted(&mut self) -> Vec<i32> {
+    fn repeated_sorted(&mut self) -> Vec<u32> {
         self.flush();
         self.repeated.sort_unstable();
         self.repeated.dedup();
-        self.repeated.iter().map(|&b| b as i32).collect()
+        self.repeated.clone()
     }
 }
 
 /// One list of buckets as a scalar.
-fn list_scalar(buckets: Vec<i32>) -> ScalarValue {
-    let values = Int32Array::from(buckets);
+fn list_scalar(buckets: Vec<u32>) -> ScalarValue {
+    let values = UInt32Array::from(buckets);
     let list = ListArray::new(
-        Arc::new(Field::new_list_field(DataType::Int32, false)),
+        Arc::new(Field::new_list_field(DataType::UInt32, false)),
         OffsetBuffer::from_lengths([values.len()]),
         Arc::new(values),
         None,
@@ -371,13 +401,12 @@ impl Accumulator for Buckets {
         let (seen, repeated) = (states[0].as_list::<i32>(), states[1].as_list::<i32>());
         for row in 0..seen.len() {
             if seen.is_valid(row) {
-                self.add_all(seen.value(row).as_primitive::<Int32Type>())?;
+                self.add_all(seen.value(row).as_primitive::<UInt32Type>())?;
             }
             if repeated.is_valid(row) {
                 let again = repeated.value(row);
-                let again = again.as_primitive::<Int32Type>();
-                self.repeated
-                    .extend(again.iter().flatten().map(|b| b as u32));
+                let again = again.as_primitive::<UInt32Type>();
+                self.repeated.extend(again.iter().flatten());
             }
         }
         Ok(())
@@ -411,8 +440,8 @@ mod tests {
     const PENDING_IN_TESTS: usize = 1500;
 
     /// The reference: count every bucket, keep those counted twice or more.
-    fn reference(values: &[i32]) -> Vec<i32> {
-        let mut counts = std::collections::BTreeMap::<i32, usize>::new();
+    fn reference(values: &[u32]) -> Vec<u32> {
+        let mut counts = std::collections::BTreeMap::<u32, usize>::new();
         values
             .iter()
             .for_each(|&v| *counts.entry(v).or_default() += 1);
@@ -423,15 +452,15 @@ mod tests {
             .collect()
     }
 
-    fn list_values(scalar: &ScalarValue) -> Vec<i32> {
+    fn list_values(scalar: &ScalarValue) -> Vec<u32> {
         let ScalarValue::List(list) = scalar else {
             panic!("not a list: {scalar:?}")
         };
-        list.value(0).as_primitive::<Int32Type>().values().to_vec()
+        list.value(0).as_primitive::<UInt32Type>().values().to_vec()
     }
 
-    /// Pseudo-random buckets, some repeated, across the whole range.
-    fn sample(n: usize, seed: u64) -> Vec<i32> {
+    /// Pseudo-random buckets of `bits` bits, some repeated, across the whole range.
+    fn sample(n: usize, seed: u64, bits: u32) -> Vec<u32> {
         let mut x = seed;
         (0..n)
             .map(|_| {
@@ -440,9 +469,9 @@ mod tests {
                     .wrapping_add(1442695040888963407);
                 // A small range for a third of the values, so that they repeat.
                 if x >> 62 == 0 {
-                    ((x >> 33) % 1000) as i32
+                    ((x >> 33) % 1000) as u32
                 } else {
-                    (x >> (64 - BUCKET_BITS)) as i32
+                    (x >> (64 - bits)) as u32
                 }
             })
             .collect()
@@ -451,60 +480,73 @@ mod tests {
     #[test]
     fn one_phase_matches_the_reference_sparse_and_dense() {
         // Small limits, so that the last inputs leave the hash set and are marked in
-        // several batches.
-        for n in [0, 1, 10, 1000, 20_000] {
-            let values = sample(n, n as u64 + 7);
-            let mut acc = Buckets::with_limits(SPARSE, PENDING_IN_TESTS);
-            for chunk in values.chunks(4096) {
-                acc.update_batch(&[Arc::new(Int32Array::from(chunk.to_vec()))])
-                    .unwrap();
+        // several batches; bitmaps of one region and of many.
+        for bits in [MIN_BUCKET_BITS, DEFAULT_BUCKET_BITS, MAX_BUCKET_BITS] {
+            for n in [0, 1, 10, 1000, 20_000] {
+                let values = sample(n, n as u64 + 7, bits);
+                let mut acc = Buckets::with_limits(bits, SPARSE, PENDING_IN_TESTS);
+                for chunk in values.chunks(4096) {
+                    acc.update_batch(&[Arc::new(UInt32Array::from(chunk.to_vec()))])
+                        .unwrap();
+                }
+                let distinct: HashSet<u32> = values.iter().copied().collect();
+                assert_eq!(
+                    matches!(acc.seen, Seen::Dense(_)),
+                    distinct.len() > SPARSE,
+                    "bits = {bits}, n = {n}"
+                );
+                assert_eq!(
+                    list_values(&acc.evaluate().unwrap()),
+                    reference(&values),
+                    "bits = {bits}, n = {n}"
+                );
             }
-            let distinct: HashSet<i32> = values.iter().copied().collect();
-            assert_eq!(
-                matches!(acc.seen, Seen::Dense(_)),
-                distinct.len() > SPARSE,
-                "n = {n}"
-            );
-            assert_eq!(list_values(&acc.evaluate().unwrap()), reference(&values));
         }
     }
 
     #[test]
     fn merged_partial_states_match_the_reference() {
-        let values = sample(20_000, 3);
-        // Three partial accumulators over interleaved thirds (one dense, two sparse
-        // after the split), then a final one merging their states.
-        let parts: Vec<Vec<i32>> = (0..3)
-            .map(|p| {
-                values
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| if p == 0 { i % 10 < 8 } else { i % 10 == 7 + p })
-                    .map(|(_, &v)| v)
-                    .collect()
-            })
-            .collect();
-        let mut states: Vec<Vec<ScalarValue>> = Vec::new();
-        for part in &parts {
-            let mut acc = Buckets::with_limits(SPARSE, PENDING_IN_TESTS);
-            acc.update_batch(&[Arc::new(Int32Array::from(part.clone()))])
-                .unwrap();
-            // The first part's accumulator has a bitmap, the others a hash set.
-            assert_eq!(matches!(acc.seen, Seen::Dense(_)), part.len() > 10_000);
-            states.push(acc.state().unwrap());
+        for bits in [MIN_BUCKET_BITS, MAX_BUCKET_BITS] {
+            let values = sample(20_000, 3, bits);
+            // Three partial accumulators over interleaved thirds (one dense, two sparse
+            // after the split), then a final one merging their states.
+            let parts: Vec<Vec<u32>> = (0..3)
+                .map(|p| {
+                    values
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| if p == 0 { i % 10 < 8 } else { i % 10 == 7 + p })
+                        .map(|(_, &v)| v)
+                        .collect()
+                })
+                .collect();
+            let mut states: Vec<Vec<ScalarValue>> = Vec::new();
+            for part in &parts {
+                let mut acc = Buckets::with_limits(bits, SPARSE, PENDING_IN_TESTS);
+                acc.update_batch(&[Arc::new(UInt32Array::from(part.clone()))])
+                    .unwrap();
+                // The first part's accumulator has a bitmap, the others a hash set.
+                assert_eq!(matches!(acc.seen, Seen::Dense(_)), part.len() > 10_000);
+                states.push(acc.state().unwrap());
+            }
+            let mut last = Buckets::with_limits(bits, SPARSE, PENDING_IN_TESTS);
+            let seen = ScalarValue::iter_to_array(states.iter().map(|s| s[0].clone())).unwrap();
+            let repeated = ScalarValue::iter_to_array(states.iter().map(|s| s[1].clone())).unwrap();
+            last.merge_batch(&[seen, repeated]).unwrap();
+            let all: Vec<u32> = parts.concat();
+            assert_eq!(
+                list_values(&last.evaluate().unwrap()),
+                reference(&all),
+                "bits = {bits}"
+            );
         }
-        let mut last = Buckets::with_limits(SPARSE, PENDING_IN_TESTS);
-        let seen = ScalarValue::iter_to_array(states.iter().map(|s| s[0].clone())).unwrap();
-        let repeated = ScalarValue::iter_to_array(states.iter().map(|s| s[1].clone())).unwrap();
-        last.merge_batch(&[seen, repeated]).unwrap();
-        let all: Vec<i32> = parts.concat();
-        assert_eq!(list_values(&last.evaluate().unwrap()), reference(&all));
     }
 
     #[test]
     fn nulls_are_skipped_and_out_of_range_buckets_are_errors() {
-        let mut acc = Buckets::with_limits(SPARSE, PENDING_IN_TESTS);
-        acc.update_batch(&[Arc::new(Int32Array::from(vec![
+        let bits = 20;
+        let mut acc = Buckets::with_limits(bits, SPARSE, PENDING_IN_TESTS);
+        acc.update_batch(&[Arc::new(UInt32Array::from(vec![
             Some(4),
             None,
             Some(4),
@@ -512,26 +554,51 @@ mod tests {
         ]))])
         .unwrap();
         assert_eq!(list_values(&acc.evaluate().unwrap()), vec![4]);
-        for bad in [-1, 1 << BUCKET_BITS] {
+        let too_large = acc
+            .update_batch(&[Arc::new(UInt32Array::from(vec![1 << bits]))])
+            .unwrap_err();
+        assert!(too_large.to_string().contains("1048576"), "{too_large}");
+        for bad in [-1i64, 1 << bits] {
             let err = acc
-                .update_batch(&[Arc::new(Int32Array::from(vec![bad]))])
+                .update_batch(&[Arc::new(arrow::array::Int64Array::from(vec![bad]))])
                 .unwrap_err();
             assert!(err.to_string().contains(&bad.to_string()), "{err}");
         }
     }
 
     #[test]
-    fn buckets_are_in_range_and_spread() {
-        let mut counts = vec![0u32; 64];
-        for i in 0..64_000 {
-            let b = bucket_of(format!("E{i:012}").as_bytes());
-            assert!((0..1 << BUCKET_BITS).contains(&b));
-            counts[(b >> (BUCKET_BITS - 6)) as usize] += 1;
+    fn bucket_bits_grow_with_the_plays() {
+        let cases = [
+            (None, DEFAULT_BUCKET_BITS),
+            (Some(0), MIN_BUCKET_BITS),
+            (Some(1000), MIN_BUCKET_BITS),
+            (Some(5_100_000), 27),
+            // The 2024 platform's month: the 2^30 buckets of before.
+            (Some(51_000_000), 30),
+            (Some(1 << 26), 30),
+            (Some((1 << 26) + 1), 31),
+            (Some(510_000_000), MAX_BUCKET_BITS),
+            (Some(u64::MAX), MAX_BUCKET_BITS),
+        ];
+        for (plays, bits) in cases {
+            assert_eq!(bucket_bits(plays), bits, "{plays:?}");
         }
-        // 1,000 expected per sixty-fourth of the range.
-        assert!(
-            counts.iter().all(|&c| (850..1150).contains(&c)),
-            "{counts:?}"
-        );
+    }
+
+    #[test]
+    fn buckets_are_in_range_and_spread() {
+        for bits in [MIN_BUCKET_BITS, DEFAULT_BUCKET_BITS, MAX_BUCKET_BITS] {
+            let mut counts = vec![0u32; 64];
+            for i in 0..64_000 {
+                let b = bucket_of(format!("E{i:012}").as_bytes(), bits);
+                assert!(u64::from(b) >> bits == 0, "bits = {bits}: {b}");
+                counts[(b >> (bits - 6)) as usize] += 1;
+            }
+            // 1,000 expected per sixty-fourth of the range.
+            assert!(
+                counts.iter().all(|&c| (850..1150).contains(&c)),
+                "bits = {bits}: {counts:?}"
+            );
+        }
     }
 }
