@@ -13,13 +13,15 @@
 //!
 //! The aggregate marks each bucket in a bitmap of 2^b bits (128 MiB at 30) once it has seen
 //! more than [`SPARSE_LIMIT`] distinct buckets, in a hash set before that, so that small
-//! inputs stay small. Its state is the distinct buckets seen and those repeated.
+//! inputs stay small. Its state is the buckets seen (the bitmap's words once it has one,
+//! so that merging states is an `OR` of words) and those repeated.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, ListArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, ListArray, UInt32Array, UInt64Array};
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt32Type};
+use arrow::buffer::ScalarBuffer;
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt32Type, UInt64Type};
 use datafusion::common::{HashSet, ScalarValue, exec_err, plan_err};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -144,6 +146,11 @@ fn bucket_list_type() -> DataType {
     DataType::List(Arc::new(Field::new_list_field(DataType::UInt32, false)))
 }
 
+/// The state's bitmap: a list of its words, empty before the accumulator has one.
+fn words_type() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::UInt64, false)))
+}
+
 impl AggregateUDFImpl for RepeatedBuckets {
     fn name(&self) -> &str {
         "repeated_buckets"
@@ -167,6 +174,11 @@ impl AggregateUDFImpl for RepeatedBuckets {
             Arc::new(Field::new(
                 format!("{}[repeated]", args.name),
                 bucket_list_type(),
+                false,
+            )),
+            Arc::new(Field::new(
+                format!("{}[bitmap]", args.name),
+                words_type(),
                 false,
             )),
         ])
@@ -310,14 +322,49 @@ impl Buckets {
                 if !set.insert(bucket) {
                     self.repeated.push(bucket);
                 } else if set.len() > self.sparse_limit {
-                    let mut bitmap = Bitmap::new(self.bits, self.pending_limit);
-                    for &b in set.iter() {
-                        bitmap.words[(b >> 6) as usize] |= 1 << (b & 63);
-                    }
-                    self.seen = Seen::Dense(bitmap);
+                    self.dense();
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The bitmap, made from the hash set if there is none yet.
+    fn dense(&mut self) -> &mut Bitmap {
+        if let Seen::Sparse(set) = &self.seen {
+            let mut bitmap = Bitmap::new(self.bits, self.pending_limit);
+            for &b in set.iter() {
+                bitmap.words[(b >> 6) as usize] |= 1 << (b & 63);
+            }
+            self.seen = Seen::Dense(bitmap);
+        }
+        match &mut self.seen {
+            Seen::Dense(bitmap) => bitmap,
+            Seen::Sparse(_) => unreachable!("made dense above"),
+        }
+    }
+
+    /// Merges another accumulator's bitmap: a bucket set in both is repeated.
+    fn merge_words(&mut self, other: &[u64]) -> DfResult<()> {
+        let bits = self.bits;
+        let mut repeated = std::mem::take(&mut self.repeated);
+        let bitmap = self.dense();
+        if other.len() != bitmap.words.len() {
+            return exec_err!(
+                "repeated_buckets: a state of {} bitmap words for 2^{bits} buckets",
+                other.len()
+            );
+        }
+        bitmap.flush(&mut repeated);
+        for (w, (mine, &theirs)) in bitmap.words.iter_mut().zip(other).enumerate() {
+            let mut both = *mine & theirs;
+            while both != 0 {
+                repeated.push((w * 64) as u32 + both.trailing_zeros());
+                both &= both - 1;
+            }
+            *mine |= theirs;
+        }
+        self.repeated = repeated;
         Ok(())
     }
 
@@ -348,26 +395,17 @@ impl Buckets {
         }
     }
 
-    /// The distinct buckets seen, in ascending order.
-    fn seen_sorted(&mut self) -> Vec<u32> {
+    /// The buckets seen: those of the hash set in ascending order, or the bitmap's
+    /// words (a copy: a state does not empty the accumulator).
+    fn seen_state(&mut self) -> (Vec<u32>, Vec<u64>) {
         self.flush();
         match &self.seen {
             Seen::Sparse(set) => {
                 let mut seen: Vec<u32> = set.iter().copied().collect();
                 seen.sort_unstable();
-                seen
+                (seen, Vec::new())
             }
-            Seen::Dense(bitmap) => {
-                let mut seen = Vec::new();
-                for (w, &word) in bitmap.words.iter().enumerate() {
-                    let mut word = word;
-                    while word != 0 {
-                        seen.push((w * 64) as u32 + word.trailing_zeros());
-                        word &= word - 1;
-                    }
-                }
-                seen
-            }
+            Seen::Dense(bitmap) => (Vec::new(), bitmap.words.clone()),
         }
     }
 
@@ -383,13 +421,26 @@ impl Buckets {
 /// One list of buckets as a scalar.
 fn list_scalar(buckets: Vec<u32>) -> ScalarValue {
     let values = UInt32Array::from(buckets);
+    one_list(DataType::UInt32, Arc::new(values))
+}
+
+/// A list scalar of these values.
+fn one_list(item: DataType, values: ArrayRef) -> ScalarValue {
     let list = ListArray::new(
-        Arc::new(Field::new_list_field(DataType::UInt32, false)),
+        Arc::new(Field::new_list_field(item, false)),
         OffsetBuffer::from_lengths([values.len()]),
-        Arc::new(values),
+        values,
         None,
     );
     ScalarValue::List(Arc::new(list))
+}
+
+/// A state column as a list of `T`, or an error naming it.
+fn state_list<'a>(states: &'a [ArrayRef], i: usize, what: &str) -> DfResult<&'a ListArray> {
+    match states.get(i).and_then(|a| a.as_list_opt::<i32>()) {
+        Some(list) => Ok(list),
+        None => exec_err!("repeated_buckets: state column {i} ({what}) is not a list"),
+    }
 }
 
 impl Accumulator for Buckets {
@@ -398,14 +449,32 @@ impl Accumulator for Buckets {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
-        let (seen, repeated) = (states[0].as_list::<i32>(), states[1].as_list::<i32>());
-        for row in 0..seen.len() {
-            if seen.is_valid(row) {
-                self.add_all(seen.value(row).as_primitive::<UInt32Type>())?;
+        let seen = state_list(states, 0, "seen")?;
+        let repeated = state_list(states, 1, "repeated")?;
+        let words = state_list(states, 2, "bitmap")?;
+        let buckets = |list: &ListArray, row: usize| -> DfResult<Option<UInt32Array>> {
+            if list.is_null(row) {
+                return Ok(None);
             }
-            if repeated.is_valid(row) {
-                let again = repeated.value(row);
-                let again = again.as_primitive::<UInt32Type>();
+            match list.value(row).as_primitive_opt::<UInt32Type>() {
+                Some(values) => Ok(Some(values.clone())),
+                None => exec_err!("repeated_buckets: a state's buckets are not UInt32"),
+            }
+        };
+        for row in 0..seen.len() {
+            if let Some(seen) = buckets(seen, row)? {
+                self.add_all(&seen)?;
+            }
+            if words.is_valid(row) {
+                let words = words.value(row);
+                let Some(words) = words.as_primitive_opt::<UInt64Type>() else {
+                    return exec_err!("repeated_buckets: a state's bitmap is not UInt64");
+                };
+                if !words.is_empty() {
+                    self.merge_words(words.values())?;
+                }
+            }
+            if let Some(again) = buckets(repeated, row)? {
                 self.repeated.extend(again.iter().flatten());
             }
         }
@@ -413,9 +482,12 @@ impl Accumulator for Buckets {
     }
 
     fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
+        let (seen, words) = self.seen_state();
+        let words = UInt64Array::new(ScalarBuffer::from(words), None);
         Ok(vec![
-            list_scalar(self.seen_sorted()),
+            list_scalar(seen),
             list_scalar(self.repeated_sorted()),
+            one_list(DataType::UInt64, Arc::new(words)),
         ])
     }
 
@@ -504,42 +576,104 @@ mod tests {
         }
     }
 
+    /// The state columns of some accumulators, as a final aggregate receives them.
+    fn state_columns(states: &[Vec<ScalarValue>]) -> Vec<ArrayRef> {
+        (0..3)
+            .map(|c| ScalarValue::iter_to_array(states.iter().map(|s| s[c].clone())).unwrap())
+            .collect()
+    }
+
     #[test]
     fn merged_partial_states_match_the_reference() {
-        for bits in [MIN_BUCKET_BITS, MAX_BUCKET_BITS] {
-            let values = sample(20_000, 3, bits);
-            // Three partial accumulators over interleaved thirds (one dense, two sparse
-            // after the split), then a final one merging their states.
-            let parts: Vec<Vec<u32>> = (0..3)
-                .map(|p| {
-                    values
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| if p == 0 { i % 10 < 8 } else { i % 10 == 7 + p })
-                        .map(|(_, &v)| v)
-                        .collect()
-                })
-                .collect();
-            let mut states: Vec<Vec<ScalarValue>> = Vec::new();
-            for part in &parts {
-                let mut acc = Buckets::with_limits(bits, SPARSE, PENDING_IN_TESTS);
-                acc.update_batch(&[Arc::new(UInt32Array::from(part.clone()))])
-                    .unwrap();
-                // The first part's accumulator has a bitmap, the others a hash set.
-                assert_eq!(matches!(acc.seen, Seen::Dense(_)), part.len() > 10_000);
-                states.push(acc.state().unwrap());
+        // Parts of 16,000, 2,000 and 2,000 values (dense, sparse, sparse), or of
+        // 10,000, 6,000 and 4,000 (all dense), with buckets in several of them.
+        let splits: [fn(usize, usize) -> bool; 2] = [
+            |p, i| if p == 0 { i % 10 < 8 } else { i % 10 == 7 + p },
+            |p, i| match p {
+                0 => i % 10 < 5,
+                1 => (5..8).contains(&(i % 10)),
+                _ => i % 10 >= 8,
+            },
+        ];
+        // (32 bits: `the_last_buckets_of_32_bits_merge`, the words being many.)
+        for bits in [MIN_BUCKET_BITS, 26] {
+            for (s, split) in splits.iter().enumerate() {
+                let values = sample(20_000, 3, bits);
+                let parts: Vec<Vec<u32>> = (0..3)
+                    .map(|p| {
+                        values
+                            .iter()
+                            .enumerate()
+                            .filter(|&(i, _)| split(p, i))
+                            .map(|(_, &v)| v)
+                            .collect()
+                    })
+                    .collect();
+                let mut states: Vec<Vec<ScalarValue>> = Vec::new();
+                let mut dense = 0;
+                for part in &parts {
+                    let mut acc = Buckets::with_limits(bits, SPARSE, PENDING_IN_TESTS);
+                    acc.update_batch(&[Arc::new(UInt32Array::from(part.clone()))])
+                        .unwrap();
+                    dense += usize::from(matches!(acc.seen, Seen::Dense(_)));
+                    states.push(acc.state().unwrap());
+                }
+                assert_eq!(dense, [1, 3][s], "bits = {bits}, split {s}");
+                // Merged by one final accumulator, and by one per state in turn.
+                let mut last = Buckets::with_limits(bits, SPARSE, PENDING_IN_TESTS);
+                last.merge_batch(&state_columns(&states)).unwrap();
+                let mut each = Buckets::with_limits(bits, SPARSE, PENDING_IN_TESTS);
+                for state in &states {
+                    each.merge_batch(&state_columns(std::slice::from_ref(state)))
+                        .unwrap();
+                }
+                let all: Vec<u32> = parts.concat();
+                for acc in [&mut last, &mut each] {
+                    assert_eq!(
+                        list_values(&acc.evaluate().unwrap()),
+                        reference(&all),
+                        "bits = {bits}, split {s}"
+                    );
+                }
             }
-            let mut last = Buckets::with_limits(bits, SPARSE, PENDING_IN_TESTS);
-            let seen = ScalarValue::iter_to_array(states.iter().map(|s| s[0].clone())).unwrap();
-            let repeated = ScalarValue::iter_to_array(states.iter().map(|s| s[1].clone())).unwrap();
-            last.merge_batch(&[seen, repeated]).unwrap();
-            let all: Vec<u32> = parts.concat();
-            assert_eq!(
-                list_values(&last.evaluate().unwrap()),
-                reference(&all),
-                "bits = {bits}"
-            );
         }
+    }
+
+    #[test]
+    fn the_last_buckets_of_32_bits_merge() {
+        let top = u32::MAX;
+        let states: Vec<Vec<ScalarValue>> = [[0, 7, top - 64, top], [top, 7, 64, 1]]
+            .iter()
+            .map(|part| {
+                let mut acc = Buckets::with_limits(MAX_BUCKET_BITS, 2, PENDING_IN_TESTS);
+                acc.update_batch(&[Arc::new(UInt32Array::from(part.to_vec()))])
+                    .unwrap();
+                assert!(matches!(acc.seen, Seen::Dense(_)));
+                acc.state().unwrap()
+            })
+            .collect();
+        let mut last = Buckets::with_limits(MAX_BUCKET_BITS, 2, PENDING_IN_TESTS);
+        last.merge_batch(&state_columns(&states)).unwrap();
+        assert_eq!(list_values(&last.evaluate().unwrap()), vec![7, top]);
+    }
+
+    #[test]
+    fn states_of_other_buckets_or_types_are_errors() {
+        let mut dense = Buckets::with_limits(20, SPARSE, PENDING_IN_TESTS);
+        dense
+            .update_batch(&[Arc::new(UInt32Array::from(sample(10_000, 5, 20)))])
+            .unwrap();
+        let state = state_columns(&[dense.state().unwrap()]);
+        let mut wider = Buckets::with_limits(21, SPARSE, PENDING_IN_TESTS);
+        let err = wider.merge_batch(&state).unwrap_err().to_string();
+        assert!(err.contains("16384 bitmap words for 2^21 buckets"), "{err}");
+        let mut other = Buckets::with_limits(20, SPARSE, PENDING_IN_TESTS);
+        let not_a_list: ArrayRef = Arc::new(UInt32Array::from(vec![1]));
+        let not_lists = vec![not_a_list; 3];
+        let err = other.merge_batch(&not_lists).unwrap_err().to_string();
+        assert!(err.contains("state column 0 (seen) is not a list"), "{err}");
+        let err = other.merge_batch(&state[..2]).unwrap_err().to_string();
+        assert!(err.contains("state column 2 (bitmap)"), "{err}");
     }
 
     #[test]
