@@ -35,11 +35,14 @@ charted AS (
     SELECT * FROM ranked WHERE rank <= gm_param('top_n')
 ),
 with_history AS (
+    -- A song's entries on a chart in period order: the one before this one is the
+    -- previous period's when its period is the previous period.
     SELECT
         c.*,
         MIN(c.rank) OVER history AS peak_rank,
         COUNT(*) OVER history AS months_on_chart,
-        previous_period(c.period_kind, c.period) AS prev_period
+        CASE WHEN LAG(c.period) OVER history = previous_period(c.period_kind, c.period)
+             THEN LAG(c.rank) OVER history END AS prev_rank
     FROM charted AS c
     WINDOW history AS (
         PARTITION BY c.chart, c.period_kind, c.song_id
@@ -50,15 +53,12 @@ with_history AS (
 SELECT
     h.chart, h.period_kind, h.period, h.rank, h.song_id,
     h.score, h.plays, h.venues, h.rooms,
-    p.rank AS prev_rank, h.peak_rank, h.months_on_chart,
+    h.prev_rank, h.peak_rank, h.months_on_chart,
     CASE
         WHEN h.months_on_chart = 1 THEN 'NEW'
-        WHEN p.rank IS NULL THEN 'RE'
-        WHEN h.rank < p.rank THEN 'UP'
-        WHEN h.rank > p.rank THEN 'DOWN'
+        WHEN h.prev_rank IS NULL THEN 'RE'
+        WHEN h.rank < h.prev_rank THEN 'UP'
+        WHEN h.rank > h.prev_rank THEN 'DOWN'
         ELSE 'SAME'
     END AS movement
 FROM with_history AS h
-LEFT JOIN charted AS p
-    ON p.chart = h.chart AND p.period_kind = h.period_kind
-   AND p.period = h.prev_period AND p.song_id = h.song_id

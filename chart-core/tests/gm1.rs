@@ -219,6 +219,25 @@ async fn the_fixture_exercises_every_rule() {
             "no {movement} in December"
         );
     }
+    // A song back on a chart after a period off it (RE), in some chart of the months.
+    let back = engine
+        .context()
+        .sql(
+            "SELECT count(*) FROM chart_entries \
+             WHERE period_kind = 'month' AND movement = 'RE' AND prev_rank IS NULL",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let back = back[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert!(back > 0, "no RE in the months' charts");
 }
 
 /// Spot checks of the hand-made traps through the analyst views.
