@@ -11,21 +11,25 @@
 --   short_play (played_ms < gm_param('min_played_ms')), unknown_song (not in songs),
 --   unknown_venue (not in venues).
 WITH kept_copies AS (
-    -- Of each re-sent event (resent_events.sql), the copy kept.
+    -- Of each re-sent event (resent_events.sql), the copy kept: the first of its copies
+    -- in the order below, i.e. the one whose predecessor in that order is another
+    -- event's. (The same as ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ...) = 1,
+    -- which DataFusion 55 computes several times slower over a million two-row
+    -- partitions: docs/PERFORMANCE.md.)
     SELECT event_id, copies, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date
     FROM (
         SELECT
             p.event_id, r.copies, p.venue_id, p.room_id, p.song_id, p.started_at, p.played_ms,
             p.vod_vendor, p.date,
-            ROW_NUMBER() OVER (
-                PARTITION BY p.event_id
-                ORDER BY p.started_at ASC NULLS LAST, p.played_ms DESC NULLS LAST,
+            LAG(p.event_id) OVER (
+                ORDER BY p.event_id,
+                         p.started_at ASC NULLS LAST, p.played_ms DESC NULLS LAST,
                          p.venue_id ASC NULLS LAST, p.room_id ASC NULLS LAST, p.song_id ASC NULLS LAST
-            ) AS copy_number
+            ) AS previous_event_id
         FROM resent_events AS r
         JOIN plays AS p ON p.event_id = r.event_id
     ) AS copies
-    WHERE copy_number = 1
+    WHERE previous_event_id IS DISTINCT FROM event_id
 ),
 deduplicated AS (
     -- Events sent once, and rows without an event_id (which cannot be deduplicated:
