@@ -21,8 +21,10 @@ WITH kept_copies AS (
         SELECT
             p.event_id, r.copies, p.venue_id, p.room_id, p.song_id, p.started_at, p.played_ms,
             p.vod_vendor, p.date,
-            LAG(p.event_id) OVER (
-                ORDER BY p.event_id,
+            -- (r.event_id, equal to p.event_id, so that the sort stays after the join
+            -- and sorts its 2 % of the rows, with the join filtering the scan.)
+            LAG(r.event_id) OVER (
+                ORDER BY r.event_id,
                          p.started_at ASC NULLS LAST, p.played_ms DESC NULLS LAST,
                          p.venue_id ASC NULLS LAST, p.room_id ASC NULLS LAST, p.song_id ASC NULLS LAST
             ) AS previous_event_id
