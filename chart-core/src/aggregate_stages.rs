@@ -311,30 +311,42 @@ mod tests {
         assert!(expected.lines().count() > 150, "{expected}");
     }
 
-    #[tokio::test]
-    async fn the_single_stage_spills_and_merges_what_it_spilled() {
-        let planned = rows(&session(), SONG_PERIODS, "period,song_id").await;
-        // Small enough that the room_figures aggregate spills, large enough for the
-        // operators that cannot.
+    /// A session whose memory is small enough that the `room_figures` aggregates
+    /// spill, large enough for the operators that cannot; with `overflow`, its
+    /// functions as registered for any session (they write their entries out past
+    /// their budget), without it, accumulators that keep every entry in memory.
+    fn spilling_session(overflow: bool) -> SessionContext {
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(500_000)))
+            .with_memory_pool(Arc::new(FairSpillPool::new(700_000)))
             .build_arc()
             .unwrap();
         let config = SessionConfig::new()
             .with_target_partitions(3)
             .with_batch_size(100);
         let ctx = session_of(SessionContext::new_with_config_rt(config, runtime));
+        if !overflow {
+            crate::functions::register_room_figures_in_memory(&ctx);
+        }
+        ctx
+    }
+
+    /// For `SONG_PERIODS` and `SONG_PERIODS_BY_ROOM` on `ctx`, rewritten: whether
+    /// their rows are DataFusion's plan's on a session without a memory limit, and
+    /// the spills of their `room_figures` aggregates.
+    async fn rows_and_spills(ctx: &SessionContext) -> Vec<(bool, usize)> {
+        let planned = rows(&session(), SONG_PERIODS, "period,song_id").await;
         let known_venues = SONG_PERIODS.replace(
             "FROM plays",
             "FROM plays WHERE venue_id IS NOT NULL AND room_id IS NOT NULL",
         );
         let of_known_venues = rows(&session(), &known_venues, "period,song_id").await;
+        let mut found = Vec::new();
         for (query, planned) in [
             (SONG_PERIODS, &planned),
             (SONG_PERIODS_BY_ROOM, &of_known_venues),
         ] {
-            let (_, rewritten) = plans(&ctx, query).await;
-            let result = rows_of(&ctx, rewritten.clone(), "period,song_id").await;
+            let (_, rewritten) = plans(ctx, query).await;
+            let result = rows_of(ctx, rewritten.clone(), "period,song_id").await;
             let mut spills = 0;
             rewritten
                 .apply(|node| {
@@ -349,9 +361,33 @@ mod tests {
                     Ok(TreeNodeRecursion::Continue)
                 })
                 .unwrap();
-            assert!(spills > 0, "{}", text(&rewritten));
-            assert_eq!(&result, planned, "{query}");
+            found.push((&result == planned, spills));
         }
+        found
+    }
+
+    #[tokio::test]
+    async fn the_single_stage_spills_and_merges_what_it_spilled() {
+        let found = rows_and_spills(&spilling_session(false)).await;
+        assert!(found.iter().all(|&(equal, _)| equal), "{found:?}");
+        assert!(found.iter().all(|&(_, spills)| spills > 0), "{found:?}");
+    }
+
+    #[tokio::test]
+    async fn under_a_memory_limit_room_figures_writes_its_entries_out_instead_of_spilling() {
+        // In the session above, the (period, song) aggregate of `SONG_PERIODS_BY_ROOM`
+        // (publish's) spills when its accumulators keep their entries in memory, and
+        // not when they write them out past their budget; the rows are the same. (The
+        // (period, song, venue) aggregate of `SONG_PERIODS` still spills: its groups,
+        // which DataFusion keeps, take more than this session's share.)
+        let in_memory = rows_and_spills(&spilling_session(false)).await;
+        let written_out = rows_and_spills(&spilling_session(true)).await;
+        assert!(
+            written_out.iter().all(|&(equal, _)| equal),
+            "{written_out:?}"
+        );
+        assert!(in_memory[1].1 > 0, "{in_memory:?}");
+        assert_eq!(written_out[1].1, 0, "{written_out:?}");
     }
 
     #[test]

@@ -73,9 +73,18 @@ pub fn register_functions(ctx: &SessionContext, methodology: &Methodology) -> Re
             Volatility::Immutable,
         ),
     }));
-    ctx.register_udaf(AggregateUDF::from(room_figures::RoomFigures::new()));
+    ctx.register_udaf(AggregateUDF::from(room_figures::RoomFigures::for_runtime(
+        &ctx.runtime_env(),
+    )));
     register_event_buckets(ctx, DEFAULT_BUCKET_BITS);
     Ok(())
+}
+
+/// Registers a `room_figures` whose accumulators keep every entry in memory, so that
+/// DataFusion spills their states under a memory limit.
+#[cfg(test)]
+pub(crate) fn register_room_figures_in_memory(ctx: &SessionContext) {
+    ctx.register_udaf(AggregateUDF::from(room_figures::RoomFigures::new(None)));
 }
 
 /// Registers `event_bucket` and `repeated_buckets` on `ctx` with buckets of `bits`

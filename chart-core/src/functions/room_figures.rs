@@ -19,8 +19,20 @@
 //! [`LONG_CHAIN`] entries moves them to an open-addressed table of its own, a block
 //! of [`Groups::blocks`], so that a play of such a group costs one probe. Rooms are
 //! interned to integers once per distinct (venue, room id).
+//!
+//! Under a memory limit (a session whose memory pool has one, and a disk manager), an
+//! accumulator whose state passes a 64th of the limit writes its entries, and from then
+//! on each play, as 16-byte records (group, room code, day, plays) to a temporary file,
+//! in chunks that each hold one of 128 partitions of its groups; its figures are then
+//! computed one partition at a time, so that it holds a 128th of its entries at once.
+//! DataFusion would otherwise spill the whole state as lists of ids, sort it, read it
+//! back and merge it (docs/PERFORMANCE.md). A state or the figures of only the first
+//! groups (a partial aggregate, DataFusion's own spilling, ordered grouping) read the
+//! file back into memory first, where the entries then stay.
 
-use std::sync::Arc;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Date32Builder, Int64Array, Int64Builder,
@@ -28,8 +40,12 @@ use arrow::array::{
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Date32Type, Field, FieldRef, Fields, Int64Type};
-use datafusion::common::{HashMap, ScalarValue, exec_err, plan_err};
+use datafusion::common::{HashMap, ScalarValue, exec_err, internal_err, plan_err};
 use datafusion::error::Result as DfResult;
+use datafusion::execution::disk_manager::DiskManager;
+use datafusion::execution::memory_pool::MemoryLimit;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::spill_file::{SpillFile, SpillWriter};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
@@ -137,14 +153,47 @@ struct Figures {
 }
 
 /// The aggregate function (see the module documentation).
-#[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct RoomFigures {
     signature: Signature,
+    /// Where the accumulators write their plays past their budget (none: they keep
+    /// every entry in memory, and DataFusion spills their states).
+    overflow_to: Option<OverflowTo>,
+}
+
+impl std::fmt::Debug for RoomFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomFigures")
+            .field("budget", &self.overflow_to.as_ref().map(|o| o.budget))
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for RoomFigures {
+    fn eq(&self, other: &RoomFigures) -> bool {
+        let same_overflow = match (&self.overflow_to, &other.overflow_to) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.budget == b.budget && Arc::ptr_eq(&a.disk, &b.disk),
+            _ => false,
+        };
+        self.signature == other.signature && same_overflow
+    }
+}
+
+impl Eq for RoomFigures {}
+
+impl std::hash::Hash for RoomFigures {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.signature.hash(state);
+        self.overflow_to.as_ref().map(|o| o.budget).hash(state);
+    }
 }
 
 impl RoomFigures {
-    pub(crate) fn new() -> RoomFigures {
+    /// The function; its accumulators write their plays to `overflow_to`'s disk once
+    /// their entries pass its budget.
+    pub(crate) fn new(overflow_to: Option<OverflowTo>) -> RoomFigures {
         RoomFigures {
+            overflow_to,
             signature: Signature::one_of(
                 vec![
                     TypeSignature::Exact(vec![DataType::Utf8, DataType::Date32, DataType::Int64]),
@@ -215,9 +264,38 @@ fn cap_of(args: &AccumulatorArgs) -> DfResult<u32> {
     }
 }
 
-/// The accumulator's state for a call with `args`.
-fn groups_of(args: &AccumulatorArgs) -> DfResult<Groups> {
-    Ok(Groups::new(cap_of(args)?, with_venues(args.exprs.len())))
+/// An accumulator keeps at most 1/this of a session's memory limit in memory before it
+/// writes its entries out. DataFusion reserves twice an aggregate's state (room to
+/// sort it, should it spill) and its fair pool gives each spilling operator of a plan
+/// an equal share: `publish`'s plan has about a dozen, so that with a 16th DataFusion
+/// still spilled the aggregate's state at 51M plays and `--memory-limit 1G` before the
+/// accumulator's own budget was reached, and with a 64th it did not.
+const OVERFLOW_SHARE: usize = 64;
+
+impl RoomFigures {
+    /// The function for sessions of `runtime`: with a memory limit and a disk
+    /// manager, an accumulator writes its entries to a temporary file once its state
+    /// passes a 64th of the limit, and computes its figures from it one partition of
+    /// its groups at a time.
+    pub(crate) fn for_runtime(runtime: &RuntimeEnv) -> RoomFigures {
+        let overflow_to = match runtime.memory_pool.memory_limit() {
+            MemoryLimit::Finite(limit) if runtime.disk_manager.tmp_files_enabled() => {
+                Some(OverflowTo {
+                    disk: Arc::clone(&runtime.disk_manager),
+                    budget: limit / OVERFLOW_SHARE,
+                })
+            }
+            _ => None,
+        };
+        RoomFigures::new(overflow_to)
+    }
+
+    /// The accumulator's state for a call with `args`.
+    fn groups_of(&self, args: &AccumulatorArgs) -> DfResult<Groups> {
+        let mut groups = Groups::new(cap_of(args)?, with_venues(args.exprs.len()));
+        groups.overflow_to = self.overflow_to.clone();
+        Ok(groups)
+    }
 }
 
 impl AggregateUDFImpl for RoomFigures {
@@ -243,7 +321,7 @@ impl AggregateUDFImpl for RoomFigures {
         ))])
     }
     fn accumulator(&self, args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
-        Ok(Box::new(OneGroup(groups_of(&args)?)))
+        Ok(Box::new(OneGroup(self.groups_of(&args)?)))
     }
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
         true
@@ -252,7 +330,7 @@ impl AggregateUDFImpl for RoomFigures {
         &self,
         args: AccumulatorArgs,
     ) -> DfResult<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(groups_of(&args)?))
+        Ok(Box::new(self.groups_of(&args)?))
     }
 }
 
@@ -414,6 +492,163 @@ impl Seen {
     }
 }
 
+/// Where an accumulator writes its plays once its entries pass a budget.
+#[derive(Clone)]
+pub(crate) struct OverflowTo {
+    /// The session's disk manager: the records go to one of its temporary files.
+    pub(crate) disk: Arc<DiskManager>,
+    /// Bytes of state an accumulator holds before it writes its entries out.
+    pub(crate) budget: usize,
+}
+
+/// Partitions of the groups in an [`Overflow`] file: 2^this.
+const PARTITION_BITS: u32 = 7;
+const PARTITIONS: usize = 1 << PARTITION_BITS;
+/// Bytes of a record: group, room, day and plays, four little-endian bytes each.
+const RECORD: usize = 16;
+/// The most bytes of records a partition buffers before they are written.
+const MAX_CHUNK: usize = 64 * 1024;
+
+/// The plays of an accumulator past its budget: records (group, room, day, plays) in
+/// one temporary file, written in chunks that each hold one partition of the groups
+/// (by a hash of the group), so that the groups' figures can be computed one
+/// partition at a time, each holding a 128th of the entries.
+struct Overflow {
+    file: Arc<dyn SpillFile>,
+    /// In a mutex only so that the accumulator is `Sync` (it is never shared).
+    writer: Mutex<Box<dyn SpillWriter>>,
+    written: u64,
+    /// Bytes of a partition's buffer written as one chunk.
+    chunk: usize,
+    /// Per partition, the (offset, length) of its chunks in the file.
+    chunks: Vec<Vec<(u64, usize)>>,
+    /// Per partition, the records not written yet.
+    buffers: Vec<Vec<u8>>,
+}
+
+impl Overflow {
+    /// A new file of `disk`, its chunks sized for `budget`; `None` when the disk
+    /// manager's files are not local files.
+    fn new(disk: &Arc<DiskManager>, budget: usize) -> DfResult<Option<Overflow>> {
+        let file = disk.create_tmp_file("room_figures")?;
+        if file.path().is_none() {
+            return Ok(None);
+        }
+        let writer = Mutex::new(file.open_writer()?);
+        // A fourth of the budget for the buffers, in whole records, at least 16.
+        let chunk = (budget / 4 / PARTITIONS / RECORD).clamp(16, MAX_CHUNK / RECORD) * RECORD;
+        Ok(Some(Overflow {
+            file,
+            writer,
+            written: 0,
+            chunk,
+            chunks: vec![Vec::new(); PARTITIONS],
+            buffers: vec![Vec::new(); PARTITIONS],
+        }))
+    }
+
+    fn partition(group: u32) -> usize {
+        (group.wrapping_mul(0x9E37_79B1) >> (u32::BITS - PARTITION_BITS)) as usize
+    }
+
+    fn failed(&self, doing: &str, error: std::io::Error) -> datafusion::error::DataFusionError {
+        let path = self.file.path().map(|p| p.display().to_string());
+        datafusion::error::DataFusionError::Execution(format!(
+            "room_figures: {doing} {}: {error}",
+            path.unwrap_or_default()
+        ))
+    }
+
+    /// Adds `plays` plays of (room, day) to `group`.
+    fn push(&mut self, group: usize, room: u32, day: i32, plays: u32) -> DfResult<()> {
+        let Ok(group) = u32::try_from(group) else {
+            return exec_err!("room_figures: more than {} groups", u32::MAX);
+        };
+        let partition = Self::partition(group);
+        let buffer = &mut self.buffers[partition];
+        if buffer.capacity() == 0 {
+            buffer.reserve_exact(self.chunk);
+        }
+        buffer.extend_from_slice(&group.to_le_bytes());
+        buffer.extend_from_slice(&room.to_le_bytes());
+        buffer.extend_from_slice(&day.to_le_bytes());
+        buffer.extend_from_slice(&plays.to_le_bytes());
+        if buffer.len() >= self.chunk {
+            self.write(partition)?;
+        }
+        Ok(())
+    }
+
+    fn writer(&mut self) -> &mut Box<dyn SpillWriter> {
+        self.writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes a partition's buffer as a chunk.
+    fn write(&mut self, partition: usize) -> DfResult<()> {
+        let length = self.buffers[partition].len();
+        if length == 0 {
+            return Ok(());
+        }
+        let buffer = std::mem::take(&mut self.buffers[partition]);
+        let written = self.writer().write_all(&buffer);
+        self.buffers[partition] = buffer;
+        if let Err(e) = written {
+            return Err(self.failed("writing", e));
+        }
+        self.chunks[partition].push((self.written, length));
+        self.written += length as u64;
+        self.buffers[partition].clear();
+        Ok(())
+    }
+
+    /// Writes every buffer out and opens the file to read the partitions back.
+    fn finish(&mut self) -> DfResult<File> {
+        for partition in 0..PARTITIONS {
+            self.write(partition)?;
+        }
+        if let Err(e) = self.writer().flush() {
+            return Err(self.failed("writing", e));
+        }
+        self.writer().finish()?;
+        self.buffers = Vec::new();
+        let Some(path) = self.file.path() else {
+            return internal_err!("room_figures: an overflow file without a path");
+        };
+        File::open(path).map_err(|e| self.failed("reading", e))
+    }
+
+    /// The records of `partition`, into `records`.
+    fn read(&self, file: &mut File, partition: usize, records: &mut Vec<u8>) -> DfResult<()> {
+        records.clear();
+        for &(offset, length) in &self.chunks[partition] {
+            let start = records.len();
+            records.resize(start + length, 0);
+            file.seek(SeekFrom::Start(offset))
+                .and_then(|_| file.read_exact(&mut records[start..]))
+                .map_err(|e| self.failed("reading", e))?;
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        self.buffers.iter().map(Vec::capacity).sum::<usize>()
+            + self.chunks.iter().map(Vec::capacity).sum::<usize>() * size_of::<(u64, usize)>()
+    }
+}
+
+/// The (group, room, day, plays) of a record.
+fn record(bytes: &[u8]) -> (usize, u32, i32, u32) {
+    let word = |at: usize| [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
+    (
+        u32::from_le_bytes(word(0)) as usize,
+        u32::from_le_bytes(word(4)),
+        i32::from_le_bytes(word(8)),
+        u32::from_le_bytes(word(12)),
+    )
+}
+
 /// The state of every group.
 struct Groups {
     cap: u32,
@@ -440,6 +675,10 @@ struct Groups {
     seen_venues: Seen,
     /// The (group, room, day) of the plays of the batch being added.
     pending: Vec<(usize, u32, i32)>,
+    /// Where the entries go past the budget (none: they stay in memory).
+    overflow_to: Option<OverflowTo>,
+    /// The entries written out, once past the budget.
+    overflow: Option<Overflow>,
 }
 
 fn add_plays(plays: u32, more: u32) -> DfResult<u32> {
@@ -467,7 +706,107 @@ impl Groups {
             seen_rooms: Seen::default(),
             seen_venues: Seen::default(),
             pending: Vec::new(),
+            overflow_to: None,
+            overflow: None,
         }
+    }
+
+    /// Adds `plays` plays of (room, day) to `group`, in memory or to the overflow.
+    fn put(&mut self, group: usize, room: u32, day: i32, plays: u32) -> DfResult<()> {
+        match self.overflow.as_mut() {
+            Some(overflow) => overflow.push(group, room, day, plays),
+            None => self.add(group, room, day, plays),
+        }
+    }
+
+    /// Past the budget, writes every entry out and keeps only the groups' slots in
+    /// memory; the plays that follow are written out as they come.
+    fn check_budget(&mut self) -> DfResult<()> {
+        let Some(to) = &self.overflow_to else {
+            return Ok(());
+        };
+        if self.overflow.is_some() || self.size() <= to.budget {
+            return Ok(());
+        }
+        let Some(mut overflow) = Overflow::new(&to.disk, to.budget)? else {
+            self.overflow_to = None;
+            return Ok(());
+        };
+        for group in 0..self.slots.len() {
+            let mut written = Ok(());
+            self.for_each_entry(group, |room, day, plays| {
+                if written.is_ok() {
+                    written = overflow.push(group, room, day, plays);
+                }
+            });
+            written?;
+        }
+        self.slots.fill(EMPTY);
+        self.forget_entries();
+        self.overflow = Some(overflow);
+        Ok(())
+    }
+
+    /// Frees the chains and blocks (every slot must be `EMPTY`).
+    fn forget_entries(&mut self) {
+        self.arena = Vec::new();
+        self.free_entries = END;
+        self.blocks = Vec::new();
+        self.free_blocks = Vec::new();
+    }
+
+    /// The figures of every group from the overflow, one partition of the groups at
+    /// a time; the overflow is gone after.
+    fn overflowed_figures(&mut self, mut overflow: Overflow) -> DfResult<Vec<Figures>> {
+        let mut file = overflow.finish()?;
+        let mut figures = vec![Figures::default(); self.slots.len()];
+        let (mut records, mut touched) = (Vec::new(), Vec::new());
+        for partition in 0..PARTITIONS {
+            overflow.read(&mut file, partition, &mut records)?;
+            for bytes in records.chunks_exact(RECORD) {
+                let (group, room, day, plays) = record(bytes);
+                let Some(slot) = self.slots.get(group) else {
+                    return internal_err!("room_figures: an overflow record of group {group}");
+                };
+                if slot.first.plays == 0 {
+                    touched.push(group);
+                }
+                self.add(group, room, day, plays)?;
+            }
+            for &group in &touched {
+                figures[group] = self.figures(group);
+                self.slots[group] = EMPTY;
+            }
+            touched.clear();
+            // The next partition reuses the chains' and blocks' memory.
+            self.arena.clear();
+            self.free_entries = END;
+            self.blocks.clear();
+            self.free_blocks.iter_mut().for_each(Vec::clear);
+        }
+        Ok(figures)
+    }
+
+    /// Reads the overflow back into memory, where the entries stay from then on
+    /// (for a state, or figures of only the first groups).
+    fn reload(&mut self) -> DfResult<()> {
+        let Some(mut overflow) = self.overflow.take() else {
+            return Ok(());
+        };
+        self.overflow_to = None;
+        let mut file = overflow.finish()?;
+        let mut records = Vec::new();
+        for partition in 0..PARTITIONS {
+            overflow.read(&mut file, partition, &mut records)?;
+            for bytes in records.chunks_exact(RECORD) {
+                let (group, room, day, plays) = record(bytes);
+                if group >= self.slots.len() {
+                    return internal_err!("room_figures: an overflow record of group {group}");
+                }
+                self.add(group, room, day, plays)?;
+            }
+        }
+        Ok(())
     }
 
     /// Asks the processor to fetch what [`Groups::add`] will read for (room, day) in
@@ -806,9 +1145,14 @@ impl Groups {
     }
 
     fn evaluate_first(&mut self, n: usize) -> StructArray {
-        let mut columns = [(); 4].map(|_| Vec::with_capacity(n));
-        for group in 0..n {
-            let f = self.figures(group);
+        let figures: Vec<Figures> = (0..n).map(|group| self.figures(group)).collect();
+        self.figure_array(&figures)
+    }
+
+    /// The result column of `figures`.
+    fn figure_array(&self, figures: &[Figures]) -> StructArray {
+        let mut columns = [(); 4].map(|_| Vec::with_capacity(figures.len()));
+        for f in figures {
             columns[0].push(f.plays);
             columns[1].push(f.score);
             columns[2].push(f.rooms);
@@ -906,6 +1250,13 @@ impl GroupsAccumulator for Groups {
             last = Some((row, room));
             pending.push((group, room, plays.days.value(row)));
         }
+        if let Some(overflow) = self.overflow.as_mut() {
+            for &(group, room, day) in &pending {
+                overflow.push(group, room, day, 1)?;
+            }
+            self.pending = pending;
+            return Ok(());
+        }
         // Each play's cell is a cache miss in a large aggregate: fetched ahead, the
         // misses of several plays overlap.
         for (at, &(group, room, day)) in pending.iter().enumerate() {
@@ -918,10 +1269,19 @@ impl GroupsAccumulator for Groups {
             self.add(group, room, day, 1)?;
         }
         self.pending = pending;
-        Ok(())
+        self.check_budget()
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
+        if let EmitTo::All = emit_to
+            && let Some(overflow) = self.overflow.take()
+        {
+            let figures = self.overflowed_figures(overflow)?;
+            let out = self.figure_array(&figures);
+            self.drop_first(emit_to);
+            return Ok(Arc::new(out));
+        }
+        self.reload()?;
         let n = self.emitted(emit_to);
         let out = self.evaluate_first(n);
         self.drop_first(emit_to);
@@ -929,6 +1289,7 @@ impl GroupsAccumulator for Groups {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
+        self.reload()?;
         let out = self.entries(self.emitted(emit_to))?;
         self.drop_first(emit_to);
         Ok(vec![Arc::new(out)])
@@ -972,10 +1333,10 @@ impl GroupsAccumulator for Groups {
                 let room = self
                     .rooms
                     .code(plays.venues.map(|v| v.value(at)), plays.rooms.value(at));
-                self.add(group, room, plays.days.value(at), count)?;
+                self.put(group, room, plays.days.value(at), count)?;
             }
         }
-        Ok(())
+        self.check_budget()
     }
 
     fn convert_to_state(
@@ -1027,6 +1388,7 @@ impl GroupsAccumulator for Groups {
             + self.seen_rooms.size()
             + self.seen_venues.size()
             + self.pending.capacity() * size_of::<(usize, u32, i32)>()
+            + self.overflow.as_ref().map_or(0, Overflow::size)
     }
 }
 
@@ -1046,6 +1408,7 @@ impl Accumulator for OneGroup {
     }
 
     fn evaluate(&mut self) -> DfResult<ScalarValue> {
+        self.0.reload()?;
         self.0.reserve(1);
         let out: ArrayRef = Arc::new(self.0.evaluate_first(1));
         ScalarValue::try_from_array(&out, 0)
@@ -1056,6 +1419,7 @@ impl Accumulator for OneGroup {
     }
 
     fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
+        self.0.reload()?;
         self.0.reserve(1);
         let out: ArrayRef = Arc::new(self.0.entries(1)?);
         Ok(vec![ScalarValue::try_from_array(&out, 0)?])
@@ -1499,7 +1863,7 @@ mod tests {
         ])
         .unwrap();
         let ctx = SessionContext::new();
-        ctx.register_udaf(AggregateUDF::from(RoomFigures::new()));
+        ctx.register_udaf(AggregateUDF::from(RoomFigures::new(None)));
         ctx.register_batch("t", batch).unwrap();
         async fn run(ctx: &SessionContext, sql: &str) -> DfResult<RecordBatch> {
             let batches = ctx.sql(sql).await?.collect().await?;
@@ -1570,5 +1934,115 @@ mod tests {
             let err = run(&ctx, sql).await.unwrap_err().to_string();
             assert!(err.contains(message), "{sql}: {err}");
         }
+    }
+
+    /// An accumulator that writes its entries out past `budget` bytes.
+    fn overflowing(cap: u32, venues: bool, budget: usize) -> Groups {
+        let disk = DiskManager::builder().build().unwrap();
+        let mut acc = Groups::new(cap, venues);
+        acc.overflow_to = Some(OverflowTo {
+            disk: Arc::new(disk),
+            budget,
+        });
+        acc
+    }
+
+    #[test]
+    fn past_its_budget_an_aggregate_writes_its_entries_out_and_matches_the_reference() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for venues in [false, true] {
+            for (rows, groups) in [(1, 1), (20_000, 300), (30_000, 2_000)] {
+                let plays = random_plays(&mut rng, rows, groups);
+                for plays in [plays.clone(), in_runs(&plays)] {
+                    // A budget the first batch passes (rows: 0 bytes, at once).
+                    let budget = if rows == 1 { 0 } else { 60_000 };
+                    let mut acc = overflowing(3, venues, budget);
+                    update(&mut acc, &plays, groups, 977);
+                    let overflow = acc.overflow.as_ref().expect("past the budget");
+                    assert!(overflow.chunk < MAX_CHUNK, "chunks sized by the budget");
+                    // Only the slots stay in memory.
+                    assert!(acc.arena.is_empty() && acc.blocks.is_empty());
+                    assert_eq!(
+                        figures_of(&acc.evaluate(EmitTo::All).unwrap()),
+                        expected(&plays, groups, 3, venues),
+                        "{rows} rows, venues {venues}"
+                    );
+                    assert!(acc.overflow.is_none() && acc.slots.is_empty());
+                }
+            }
+        }
+        // Under the budget, nothing is written.
+        let plays = random_plays(&mut rng, 2_000, 50);
+        let mut acc = overflowing(3, true, 1 << 30);
+        update(&mut acc, &plays, 50, 977);
+        assert!(acc.overflow.is_none());
+        assert_eq!(
+            figures_of(&acc.evaluate(EmitTo::All).unwrap()),
+            expected(&plays, 50, 3, true)
+        );
+    }
+
+    #[test]
+    fn an_overflowing_aggregate_merges_states_and_gives_its_own() {
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let groups = 400;
+        let plays = random_plays(&mut rng, 40_000, groups);
+        let (first, second) = plays.split_at(15_000);
+        let indices: Vec<usize> = (0..groups).collect();
+        // Partial states merged into an aggregate past its budget.
+        let mut merged = overflowing(3, true, 50_000);
+        for part in [first, second] {
+            let mut partial = Groups::new(3, true);
+            update(&mut partial, part, groups, 1_000);
+            let state = partial.state(EmitTo::All).unwrap();
+            merged.merge_batch(&state, &indices, groups).unwrap();
+        }
+        assert!(merged.overflow.is_some());
+        // Its own state (read back into memory first) merged into another.
+        let state = merged.state(EmitTo::All).unwrap();
+        assert!(merged.overflow.is_none() && merged.overflow_to.is_none());
+        let mut last = Groups::new(3, true);
+        last.merge_batch(&state, &indices, groups).unwrap();
+        assert_eq!(
+            figures_of(&last.evaluate(EmitTo::All).unwrap()),
+            expected(&plays, groups, 3, true)
+        );
+    }
+
+    #[test]
+    fn an_overflowing_aggregate_emits_its_first_groups_from_memory() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let groups = 300;
+        let plays = random_plays(&mut rng, 20_000, groups);
+        let mut acc = overflowing(3, false, 40_000);
+        update(&mut acc, &plays, groups, 977);
+        assert!(acc.overflow.is_some());
+        let want = expected(&plays, groups, 3, false);
+        let first = figures_of(&acc.evaluate(EmitTo::First(100)).unwrap());
+        assert_eq!(first, want[..100]);
+        // Read back, it stays in memory: more plays no longer overflow.
+        update(&mut acc, &[], groups - 100, 977);
+        assert!(acc.overflow.is_none());
+        assert_eq!(figures_of(&acc.evaluate(EmitTo::All).unwrap()), want[100..]);
+    }
+
+    #[test]
+    fn a_lost_overflow_file_is_an_error_naming_it() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let plays = random_plays(&mut rng, 5_000, 100);
+        let mut acc = overflowing(3, true, 10_000);
+        update(&mut acc, &plays, 100, 977);
+        let path = acc
+            .overflow
+            .as_ref()
+            .unwrap()
+            .file
+            .path()
+            .unwrap()
+            .to_owned();
+        std::fs::remove_file(&path).unwrap();
+        let err = acc.evaluate(EmitTo::All).unwrap_err().to_string();
+        assert!(err.contains("room_figures: reading"), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
     }
 }
