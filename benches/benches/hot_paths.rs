@@ -10,8 +10,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 use std::sync::Arc;
 
+use chart_core::functions::register_room_figures;
 use chart_core::{GoldenMic, Methodology, SingleStageAggregates};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
 
 /// A query's result as text, to compare a pair and to time the whole computation.
@@ -62,6 +65,49 @@ fn hot_paths(c: &mut Criterion) {
         .await
         .expect("inputs attach")
     });
+    // Sessions held to 64 MiB (a fair spill pool, as `--memory-limit` gives) with a table
+    // of 3M plays of 300,000 songs, nearly every play its own (venue, room, day): the
+    // state of `room_figures` by song (tens of MB) passes its budget (a 64th of the
+    // limit). In one, its accumulators write their entries out (the library's
+    // registration); in the other they keep them in memory, and DataFusion spills
+    // their states. The generated month's 500,000 plays do not make DataFusion spill
+    // under any limit the rest of the plan runs within.
+    let limited = |write_out: bool| {
+        runtime.block_on(async {
+            let pool = FairSpillPool::new(64 * 1024 * 1024);
+            let limited_runtime = RuntimeEnvBuilder::new()
+                .with_memory_pool(Arc::new(pool))
+                .build_arc()
+                .expect("runtime");
+            let state = chart_core::session_builder()
+                .with_runtime_env(limited_runtime)
+                .build();
+            let engine = GoldenMic::attach(
+                SessionContext::new_with_state(state),
+                engine.inputs().clone(),
+                Methodology::default(),
+            )
+            .await
+            .expect("inputs attach");
+            register_room_figures(engine.context(), write_out);
+            engine
+                .context()
+                .sql(
+                    "CREATE TABLE many_songs AS SELECT v % 300000 AS song_id, \
+                     concat('V', CAST((v / 13) % 1000 AS VARCHAR)) AS venue_id, \
+                     concat('R', CAST((v / 7) % 6 AS VARCHAR)) AS room_id, \
+                     arrow_cast(CAST(20000 + (v / 300000) % 30 AS INT), 'Date32') \
+                     AS business_day FROM generate_series(0, 2999999) AS t(v)",
+                )
+                .await
+                .expect("plans")
+                .collect()
+                .await
+                .expect("creates the table");
+            engine
+        })
+    };
+    let (written_out, in_memory) = (limited(true), limited(false));
     let classified = |source: &str| {
         format!(
             "SELECT COUNT(*) AS events, SUM(copies) AS rows_received, \
@@ -107,11 +153,17 @@ fn hot_paths(c: &mut Criterion) {
     let song_figures = "SELECT COUNT(*) AS songs, SUM(score) AS score, SUM(venues) AS venues, \
         SUM(rooms) AS rooms FROM song_period_stats WHERE period_kind = 'month'"
         .to_string();
-    // (hot path, the project's query, [(peer, its query, the engine it runs on)])
+    let many_songs = "SELECT COUNT(*) AS songs, SUM(f['score']) AS score, SUM(f['plays']) AS plays, \
+        SUM(f['rooms']) AS rooms, SUM(f['venues']) AS venues FROM (SELECT song_id, \
+        room_figures(venue_id, room_id, business_day, 3) AS f FROM many_songs GROUP BY song_id) AS s"
+        .to_string();
+    // (hot path, the project's query, the engine it runs on, [(peer, its query, the
+    // engine it runs on)])
     let paths = [
         (
             "re-sent events",
             resent("SELECT * FROM resent_events"),
+            &engine,
             vec![(
                 "one aggregate",
                 resent(include_str!("../peers/group_by_resent_events.sql")),
@@ -121,6 +173,7 @@ fn hot_paths(c: &mut Criterion) {
         (
             "deduplication",
             classified("SELECT * FROM classified_plays"),
+            &engine,
             vec![
                 (
                     "peer",
@@ -137,6 +190,7 @@ fn hot_paths(c: &mut Criterion) {
         (
             "song figures of the months",
             song_figures.clone(),
+            &engine,
             vec![
                 (
                     "peer",
@@ -157,8 +211,15 @@ fn hot_paths(c: &mut Criterion) {
             ],
         ),
         (
+            "room figures under a memory limit",
+            many_songs.clone(),
+            &written_out,
+            vec![("DataFusion spilling", many_songs, &in_memory)],
+        ),
+        (
             "room figures of long chains",
             long_chains,
+            &engine,
             vec![("two aggregates", long_chains_peer, &engine)],
         ),
         (
@@ -166,6 +227,7 @@ fn hot_paths(c: &mut Criterion) {
             "SELECT period_of('month', business_day(started_at)) AS period, COUNT(*) AS plays \
              FROM plays GROUP BY 1 ORDER BY 1"
                 .to_string(),
+            &engine,
             vec![(
                 "peer",
                 include_str!("../peers/builtin_business_month.sql").to_string(),
@@ -173,8 +235,8 @@ fn hot_paths(c: &mut Criterion) {
             )],
         ),
     ];
-    for (name, ours, peers) in &paths {
-        let expected = runtime.block_on(run(&engine, ours));
+    for (name, ours, our_engine, peers) in &paths {
+        let expected = runtime.block_on(run(our_engine, ours));
         for (peer, sql, peer_engine) in peers {
             let got = runtime.block_on(run(peer_engine, sql));
             assert_eq!(
@@ -185,7 +247,7 @@ fn hot_paths(c: &mut Criterion) {
         let mut group = c.benchmark_group(*name);
         group.sample_size(10);
         group.bench_function("queries/", |b| {
-            b.iter(|| runtime.block_on(run(&engine, ours)))
+            b.iter(|| runtime.block_on(run(our_engine, ours)))
         });
         for (peer, sql, peer_engine) in peers {
             group.bench_function(*peer, |b| {

@@ -325,7 +325,7 @@ mod tests {
             .with_batch_size(100);
         let ctx = session_of(SessionContext::new_with_config_rt(config, runtime));
         if !overflow {
-            crate::functions::register_room_figures_in_memory(&ctx);
+            crate::functions::register_room_figures(&ctx, false);
         }
         ctx
     }

@@ -73,18 +73,23 @@ pub fn register_functions(ctx: &SessionContext, methodology: &Methodology) -> Re
             Volatility::Immutable,
         ),
     }));
-    ctx.register_udaf(AggregateUDF::from(room_figures::RoomFigures::for_runtime(
-        &ctx.runtime_env(),
-    )));
+    register_room_figures(ctx, true);
     register_event_buckets(ctx, DEFAULT_BUCKET_BITS);
     Ok(())
 }
 
-/// Registers a `room_figures` whose accumulators keep every entry in memory, so that
-/// DataFusion spills their states under a memory limit.
-#[cfg(test)]
-pub(crate) fn register_room_figures_in_memory(ctx: &SessionContext) {
-    ctx.register_udaf(AggregateUDF::from(room_figures::RoomFigures::new(None)));
+/// Registers `room_figures` on `ctx`, replacing it. With `write_out` (what
+/// [`register_functions`] registers), under the session's memory limit an accumulator
+/// whose state passes a 64th of the limit writes its entries to a temporary file of
+/// the session's disk manager and computes its figures from it one 128th of its groups
+/// at a time; without, accumulators keep every entry in memory and DataFusion spills
+/// their states, as it does other aggregates'.
+pub fn register_room_figures(ctx: &SessionContext, write_out: bool) {
+    let function = match write_out {
+        true => room_figures::RoomFigures::for_runtime(&ctx.runtime_env()),
+        false => room_figures::RoomFigures::new(None),
+    };
+    ctx.register_udaf(AggregateUDF::from(function));
 }
 
 /// Registers `event_bucket` and `repeated_buckets` on `ctx` with buckets of `bits`
