@@ -2045,4 +2045,22 @@ mod tests {
         assert!(err.contains("room_figures: reading"), "{err}");
         assert!(err.contains(&path.display().to_string()), "{err}");
     }
+
+    #[test]
+    fn one_group_past_its_budget_reads_its_entries_back() {
+        // Without GROUP BY: the plays of every group as one group's.
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let plays: Vec<Play> = random_plays(&mut rng, 8_000, 40)
+            .into_iter()
+            .map(|(_, venue, room, day)| (0, venue, room, day))
+            .collect();
+        let mut one = OneGroup(overflowing(3, true, 2_000));
+        for chunk in plays.chunks(977) {
+            let (values, _) = columns(chunk, true);
+            Accumulator::update_batch(&mut one, &values).unwrap();
+        }
+        assert!(one.0.overflow.is_some());
+        let got = Accumulator::evaluate(&mut one).unwrap().to_array().unwrap();
+        assert_eq!(figures_of(&got), expected(&plays, 1, 3, true));
+    }
 }
