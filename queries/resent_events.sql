@@ -3,7 +3,7 @@
 -- and passes every other play through with a hash anti-join.
 --
 -- Without a hash table of every event_id: each id falls in one of 2^b buckets
--- (event_bucket; the session takes at least 16 a play, up to 2^32), a first pass keeps
+-- (event_bucket; the session takes at least 16 a play, up to 2^33), a first pass keeps
 -- the buckets hit more than once (repeated_buckets, a bitmap), and only the plays of
 -- those buckets, the re-sent events and about 5 % of the others at 50 million plays,
 -- are grouped by event_id.

@@ -93,7 +93,7 @@ pub fn register_room_figures(ctx: &SessionContext, write_out: bool) {
 }
 
 /// Registers `event_bucket` and `repeated_buckets` on `ctx` with buckets of `bits`
-/// bits (16 to 32; [`bucket_bits`] sizes them by the plays), replacing both.
+/// bits (16 to 33; [`bucket_bits`] sizes them by the plays), replacing both.
 pub fn register_event_buckets(ctx: &SessionContext, bits: u32) {
     ctx.register_udf(ScalarUDF::from(event_buckets::EventBucket::new(bits)));
     ctx.register_udaf(AggregateUDF::from(event_buckets::RepeatedBuckets::new(

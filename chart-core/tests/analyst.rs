@@ -311,9 +311,9 @@ async fn bucket_functions_in_sql() {
     .await;
     let widest = widest
         .column(0)
-        .as_primitive::<arrow::datatypes::UInt32Type>()
+        .as_primitive::<arrow::datatypes::UInt64Type>()
         .value(0);
-    assert_eq!(u64::from(widest) >> (bits - 1), 1, "{widest} of 2^{bits}");
+    assert_eq!(widest >> (bits - 1), 1, "{widest} of 2^{bits}");
     let repeated = sql(
         &engine,
         "SELECT repeated_buckets(b) AS r FROM (VALUES (5), (9), (5), (NULL), (7), (9), (9)) AS t(b)",

@@ -1,8 +1,9 @@
 //! Finding re-sent events without a hash table of every event id:
 //!
-//! * `event_bucket(event_id)`: one of 2^b buckets (a `UInt32` in `[0, 2^b)`), the top
+//! * `event_bucket(event_id)`: one of 2^b buckets (a `UInt64` in `[0, 2^b)`), the top
 //!   b bits of a seeded 64-bit xxHash of the id's bytes; NULL for NULL. A session
-//!   sizes b by the plays it reads ([`bucket_bits`]: 30 bits at 50 million plays);
+//!   sizes b by the plays it reads ([`bucket_bits`]: 30 bits at 50 million plays, 33 at
+//!   500 million);
 //! * `repeated_buckets(bucket)`, an aggregate: the buckets that occur more than once,
 //!   as a sorted list.
 //!
@@ -11,17 +12,17 @@
 //! With at least 16 buckets per id, under 6 % of the ids share a bucket by chance; those
 //! rows are grouped too and fall out at `HAVING COUNT(*) > 1`.
 //!
-//! The aggregate marks each bucket in a bitmap of 2^b bits (128 MiB at 30) once it has seen
+//! The aggregate marks each bucket in a bitmap of 2^b bits (128 MiB at 30, 1 GiB at 33) once it has seen
 //! more than [`SPARSE_LIMIT`] distinct buckets, in a hash set before that, so that small
 //! inputs stay small. Its state is the buckets seen (the bitmap's words once it has one,
 //! so that merging states is an `OR` of words) and those repeated.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, ListArray, UInt32Array, UInt64Array};
+use arrow::array::{Array, ArrayRef, AsArray, ListArray, UInt64Array};
 use arrow::buffer::OffsetBuffer;
 use arrow::buffer::ScalarBuffer;
-use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt32Type, UInt64Type};
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt64Type};
 use datafusion::common::{HashSet, ScalarValue, exec_err, plan_err};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -35,17 +36,18 @@ use twox_hash::XxHash64;
 pub const DEFAULT_BUCKET_BITS: u32 = 30;
 /// The fewest bits of a bucket number.
 const MIN_BUCKET_BITS: u32 = 16;
-/// The most bits of a bucket number: buckets are `UInt32`, the bitmap 512 MiB.
-const MAX_BUCKET_BITS: u32 = 32;
+/// The most bits of a bucket number: a bitmap of 1 GiB (each partition's partial
+/// aggregate has one).
+const MAX_BUCKET_BITS: u32 = 33;
 /// The seed of the hash: fixed, so a bucket is the same in every session of a release.
 const SEED: u64 = 0x6b74_765f_676d_3121;
 /// Distinct buckets kept in a hash set before the bitmap is allocated.
 const SPARSE_LIMIT: usize = 1 << 18;
 
 /// Bits of a bucket number for `plays` rows: at least 16 buckets a row (30 bits at
-/// 50 million rows), from 2^16 up to 2^32 buckets. With n ids in m buckets about
-/// n (1 − e^(−n/m)) of them share a bucket by chance: 2.3M of 51M ids at 2^30
-/// buckets, but 190M of 510M ids, against 57M at 2^32.
+/// 50 million rows, 33 at 500 million), from 2^16 up to 2^33 buckets. With n ids in
+/// m buckets about n (1 − e^(−n/m)) of them share a bucket by chance: 2.3M of 51M ids
+/// at 2^30 buckets, 28M of 500M ids at 2^33 against 57M at 2^32.
 pub fn bucket_bits(plays: Option<u64>) -> u32 {
     match plays {
         None => DEFAULT_BUCKET_BITS,
@@ -56,8 +58,8 @@ pub fn bucket_bits(plays: Option<u64>) -> u32 {
 }
 
 /// The bucket of an event id's bytes among 2^`bits` buckets.
-fn bucket_of(id: &[u8], bits: u32) -> u32 {
-    (XxHash64::oneshot(SEED, id) >> (64 - bits)) as u32
+fn bucket_of(id: &[u8], bits: u32) -> u64 {
+    XxHash64::oneshot(SEED, id) >> (64 - bits)
 }
 
 /// `event_bucket(event_id)`.
@@ -93,12 +95,12 @@ impl ScalarUDFImpl for EventBucket {
         &self.signature
     }
     fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::UInt32)
+        Ok(DataType::UInt64)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let ids = args.args[0].to_array(args.number_rows)?;
         let bits = self.bits;
-        let buckets: UInt32Array = match ids.data_type() {
+        let buckets: UInt64Array = match ids.data_type() {
             DataType::Utf8 => ids
                 .as_string::<i32>()
                 .iter()
@@ -132,10 +134,10 @@ impl RepeatedBuckets {
     pub fn new(bits: u32) -> Self {
         RepeatedBuckets {
             bits,
-            // UInt32 from event_bucket; other integers (literals) are checked as Int64.
+            // UInt64 from event_bucket; other integers (literals) are checked as Int64.
             signature: Signature::uniform(
                 1,
-                vec![DataType::UInt32, DataType::Int64],
+                vec![DataType::UInt64, DataType::Int64],
                 Volatility::Immutable,
             ),
         }
@@ -143,7 +145,7 @@ impl RepeatedBuckets {
 }
 
 fn bucket_list_type() -> DataType {
-    DataType::List(Arc::new(Field::new_list_field(DataType::UInt32, false)))
+    DataType::List(Arc::new(Field::new_list_field(DataType::UInt64, false)))
 }
 
 /// The state's bitmap: a list of its words, empty before the accumulator has one.
@@ -193,14 +195,14 @@ impl AggregateUDFImpl for RepeatedBuckets {
 
 /// The buckets seen at least once.
 enum Seen {
-    Sparse(HashSet<u32>),
+    Sparse(HashSet<u64>),
     Dense(Bitmap),
 }
 
 /// Buckets per region (at most): 2^22 bits, 512 KiB of the bitmap, which stays in
 /// the L2 cache while [`Bitmap::flush`] marks that region's pending buckets.
 const REGION_BITS: u32 = 22;
-/// Buckets collected (32 MiB) before they are marked, region by region.
+/// Buckets collected (64 MiB) before they are marked, region by region.
 const PENDING: usize = 1 << 23;
 
 /// Bit `b % 64` of word `b / 64` is bucket `b`. New buckets are collected per
@@ -214,7 +216,7 @@ struct Bitmap {
     /// Buckets collected before they are marked ([`PENDING`] but in tests).
     pending_limit: usize,
     /// The buckets not marked yet, by region.
-    pending: Vec<Vec<u32>>,
+    pending: Vec<Vec<u64>>,
     pending_count: usize,
 }
 
@@ -234,7 +236,7 @@ impl Bitmap {
         }
     }
 
-    fn push(&mut self, bucket: u32, repeated: &mut Vec<u32>) {
+    fn push(&mut self, bucket: u64, repeated: &mut Vec<u64>) {
         self.pending[(bucket >> self.region_shift) as usize].push(bucket);
         self.pending_count += 1;
         if self.pending_count == self.pending_limit {
@@ -243,7 +245,7 @@ impl Bitmap {
     }
 
     /// Marks the pending buckets, pushing those already marked to `repeated`.
-    fn flush(&mut self, repeated: &mut Vec<u32>) {
+    fn flush(&mut self, repeated: &mut Vec<u64>) {
         for region in &mut self.pending {
             for b in region.drain(..) {
                 let (word, bit) = ((b >> 6) as usize, 1u64 << (b & 63));
@@ -260,8 +262,8 @@ impl Bitmap {
     fn size(&self) -> usize {
         let pending: usize = self.pending.iter().map(Vec::capacity).sum();
         self.words.capacity() * size_of::<u64>()
-            + pending * size_of::<u32>()
-            + self.pending.capacity() * size_of::<Vec<u32>>()
+            + pending * size_of::<u64>()
+            + self.pending.capacity() * size_of::<Vec<u64>>()
     }
 }
 
@@ -271,7 +273,7 @@ struct Buckets {
     bits: u32,
     seen: Seen,
     /// Buckets seen again, each once per extra occurrence (deduplicated on output).
-    repeated: Vec<u32>,
+    repeated: Vec<u64>,
     /// Distinct buckets kept in the hash set ([`SPARSE_LIMIT`] but in tests).
     sparse_limit: usize,
     /// See [`Bitmap::pending_limit`].
@@ -304,18 +306,10 @@ impl Buckets {
     }
 
     /// Marks `bucket` seen, remembering it if it already was.
-    fn add(&mut self, bucket: impl Into<i64>) -> DfResult<()> {
-        let bucket = bucket.into();
-        let Some(bucket) = u32::try_from(bucket)
-            .ok()
-            .filter(|&b| u64::from(b) >> self.bits == 0)
-        else {
-            return exec_err!(
-                "repeated_buckets: bucket {bucket} is outside [0, 2^{}) \
-                 (pass event_bucket(...))",
-                self.bits
-            );
-        };
+    fn add(&mut self, bucket: u64) -> DfResult<()> {
+        if bucket >> self.bits != 0 {
+            return self.out_of_range(bucket);
+        }
         match &mut self.seen {
             Seen::Dense(bitmap) => bitmap.push(bucket, &mut self.repeated),
             Seen::Sparse(set) => {
@@ -359,7 +353,7 @@ impl Buckets {
         for (w, (mine, &theirs)) in bitmap.words.iter_mut().zip(other).enumerate() {
             let mut both = *mine & theirs;
             while both != 0 {
-                repeated.push((w * 64) as u32 + both.trailing_zeros());
+                repeated.push((w * 64) as u64 + u64::from(both.trailing_zeros()));
                 both &= both - 1;
             }
             *mine |= theirs;
@@ -368,7 +362,14 @@ impl Buckets {
         Ok(())
     }
 
-    fn add_all(&mut self, buckets: &UInt32Array) -> DfResult<()> {
+    fn out_of_range(&self, bucket: impl std::fmt::Display) -> DfResult<()> {
+        exec_err!(
+            "repeated_buckets: bucket {bucket} is outside [0, 2^{}) (pass event_bucket(...))",
+            self.bits
+        )
+    }
+
+    fn add_all(&mut self, buckets: &UInt64Array) -> DfResult<()> {
         if buckets.null_count() == 0 {
             buckets.values().iter().try_for_each(|&b| self.add(b))
         } else {
@@ -376,16 +377,19 @@ impl Buckets {
         }
     }
 
-    /// Adds an argument column: `UInt32`, or any integer type cast to `Int64`.
+    /// Adds an argument column: `UInt64`, or any integer type cast to `Int64`.
     fn add_column(&mut self, buckets: &ArrayRef) -> DfResult<()> {
-        if let Some(buckets) = buckets.as_primitive_opt::<UInt32Type>() {
+        if let Some(buckets) = buckets.as_primitive_opt::<UInt64Type>() {
             return self.add_all(buckets);
         }
         let wide = arrow::compute::cast(buckets, &DataType::Int64)?;
         wide.as_primitive::<Int64Type>()
             .iter()
             .flatten()
-            .try_for_each(|b| self.add(b))
+            .try_for_each(|b| match u64::try_from(b) {
+                Ok(b) => self.add(b),
+                Err(_) => self.out_of_range(b),
+            })
     }
 
     /// Marks the buckets still pending.
@@ -395,33 +399,34 @@ impl Buckets {
         }
     }
 
-    /// The buckets seen: those of the hash set in ascending order, or the bitmap's
-    /// words (a copy: a state does not empty the accumulator).
-    fn seen_state(&mut self) -> (Vec<u32>, Vec<u64>) {
+    /// The buckets seen, taken out of the accumulator (which is left empty, as
+    /// DataFusion's `state` may leave it): those of the hash set in ascending order,
+    /// or the bitmap's words, moved rather than copied (1 GiB at 33 bits).
+    fn take_seen(&mut self) -> (Vec<u64>, Vec<u64>) {
         self.flush();
-        match &self.seen {
+        match std::mem::replace(&mut self.seen, Seen::Sparse(HashSet::default())) {
             Seen::Sparse(set) => {
-                let mut seen: Vec<u32> = set.iter().copied().collect();
+                let mut seen: Vec<u64> = set.into_iter().collect();
                 seen.sort_unstable();
                 (seen, Vec::new())
             }
-            Seen::Dense(bitmap) => (Vec::new(), bitmap.words.clone()),
+            Seen::Dense(bitmap) => (Vec::new(), bitmap.words),
         }
     }
 
     /// The distinct repeated buckets, in ascending order.
-    fn repeated_sorted(&mut self) -> Vec<u32> {
+    fn repeated_sorted(&mut self) -> &[u64] {
         self.flush();
         self.repeated.sort_unstable();
         self.repeated.dedup();
-        self.repeated.clone()
+        &self.repeated
     }
 }
 
 /// One list of buckets as a scalar.
-fn list_scalar(buckets: Vec<u32>) -> ScalarValue {
-    let values = UInt32Array::from(buckets);
-    one_list(DataType::UInt32, Arc::new(values))
+fn list_scalar(buckets: Vec<u64>) -> ScalarValue {
+    let values = UInt64Array::from(buckets);
+    one_list(DataType::UInt64, Arc::new(values))
 }
 
 /// A list scalar of these values.
@@ -452,13 +457,13 @@ impl Accumulator for Buckets {
         let seen = state_list(states, 0, "seen")?;
         let repeated = state_list(states, 1, "repeated")?;
         let words = state_list(states, 2, "bitmap")?;
-        let buckets = |list: &ListArray, row: usize| -> DfResult<Option<UInt32Array>> {
+        let buckets = |list: &ListArray, row: usize| -> DfResult<Option<UInt64Array>> {
             if list.is_null(row) {
                 return Ok(None);
             }
-            match list.value(row).as_primitive_opt::<UInt32Type>() {
+            match list.value(row).as_primitive_opt::<UInt64Type>() {
                 Some(values) => Ok(Some(values.clone())),
-                None => exec_err!("repeated_buckets: a state's buckets are not UInt32"),
+                None => exec_err!("repeated_buckets: a state's buckets are not UInt64"),
             }
         };
         for row in 0..seen.len() {
@@ -481,26 +486,29 @@ impl Accumulator for Buckets {
         Ok(())
     }
 
+    /// The state, which empties the accumulator.
     fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
-        let (seen, words) = self.seen_state();
+        let (seen, words) = self.take_seen();
+        self.repeated_sorted();
+        let repeated = std::mem::take(&mut self.repeated);
         let words = UInt64Array::new(ScalarBuffer::from(words), None);
         Ok(vec![
             list_scalar(seen),
-            list_scalar(self.repeated_sorted()),
+            list_scalar(repeated),
             one_list(DataType::UInt64, Arc::new(words)),
         ])
     }
 
     fn evaluate(&mut self) -> DfResult<ScalarValue> {
-        Ok(list_scalar(self.repeated_sorted()))
+        Ok(list_scalar(self.repeated_sorted().to_vec()))
     }
 
     fn size(&self) -> usize {
         let seen = match &self.seen {
-            Seen::Sparse(set) => set.capacity() * (size_of::<u32>() + 1),
+            Seen::Sparse(set) => set.capacity() * (size_of::<u64>() + 1),
             Seen::Dense(bitmap) => bitmap.size(),
         };
-        size_of::<Self>() + seen + self.repeated.capacity() * size_of::<u32>()
+        size_of::<Self>() + seen + self.repeated.capacity() * size_of::<u64>()
     }
 }
 
@@ -512,8 +520,8 @@ mod tests {
     const PENDING_IN_TESTS: usize = 1500;
 
     /// The reference: count every bucket, keep those counted twice or more.
-    fn reference(values: &[u32]) -> Vec<u32> {
-        let mut counts = std::collections::BTreeMap::<u32, usize>::new();
+    fn reference(values: &[u64]) -> Vec<u64> {
+        let mut counts = std::collections::BTreeMap::<u64, usize>::new();
         values
             .iter()
             .for_each(|&v| *counts.entry(v).or_default() += 1);
@@ -524,15 +532,15 @@ mod tests {
             .collect()
     }
 
-    fn list_values(scalar: &ScalarValue) -> Vec<u32> {
+    fn list_values(scalar: &ScalarValue) -> Vec<u64> {
         let ScalarValue::List(list) = scalar else {
             panic!("not a list: {scalar:?}")
         };
-        list.value(0).as_primitive::<UInt32Type>().values().to_vec()
+        list.value(0).as_primitive::<UInt64Type>().values().to_vec()
     }
 
     /// Pseudo-random buckets of `bits` bits, some repeated, across the whole range.
-    fn sample(n: usize, seed: u64, bits: u32) -> Vec<u32> {
+    fn sample(n: usize, seed: u64, bits: u32) -> Vec<u64> {
         let mut x = seed;
         (0..n)
             .map(|_| {
@@ -541,9 +549,9 @@ mod tests {
                     .wrapping_add(1442695040888963407);
                 // A small range for a third of the values, so that they repeat.
                 if x >> 62 == 0 {
-                    ((x >> 33) % 1000) as u32
+                    (x >> 33) % 1000
                 } else {
-                    (x >> (64 - bits)) as u32
+                    x >> (64 - bits)
                 }
             })
             .collect()
@@ -558,10 +566,10 @@ mod tests {
                 let values = sample(n, n as u64 + 7, bits);
                 let mut acc = Buckets::with_limits(bits, SPARSE, PENDING_IN_TESTS);
                 for chunk in values.chunks(4096) {
-                    acc.update_batch(&[Arc::new(UInt32Array::from(chunk.to_vec()))])
+                    acc.update_batch(&[Arc::new(UInt64Array::from(chunk.to_vec()))])
                         .unwrap();
                 }
-                let distinct: HashSet<u32> = values.iter().copied().collect();
+                let distinct: HashSet<u64> = values.iter().copied().collect();
                 assert_eq!(
                     matches!(acc.seen, Seen::Dense(_)),
                     distinct.len() > SPARSE,
@@ -595,11 +603,11 @@ mod tests {
                 _ => i % 10 >= 8,
             },
         ];
-        // (32 bits: `the_last_buckets_of_32_bits_merge`, the words being many.)
+        // (33 bits: `the_last_buckets_of_the_widest_bitmap_merge`, the words being many.)
         for bits in [MIN_BUCKET_BITS, 26] {
             for (s, split) in splits.iter().enumerate() {
                 let values = sample(20_000, 3, bits);
-                let parts: Vec<Vec<u32>> = (0..3)
+                let parts: Vec<Vec<u64>> = (0..3)
                     .map(|p| {
                         values
                             .iter()
@@ -613,7 +621,7 @@ mod tests {
                 let mut dense = 0;
                 for part in &parts {
                     let mut acc = Buckets::with_limits(bits, SPARSE, PENDING_IN_TESTS);
-                    acc.update_batch(&[Arc::new(UInt32Array::from(part.clone()))])
+                    acc.update_batch(&[Arc::new(UInt64Array::from(part.clone()))])
                         .unwrap();
                     dense += usize::from(matches!(acc.seen, Seen::Dense(_)));
                     states.push(acc.state().unwrap());
@@ -627,7 +635,7 @@ mod tests {
                     each.merge_batch(&state_columns(std::slice::from_ref(state)))
                         .unwrap();
                 }
-                let all: Vec<u32> = parts.concat();
+                let all: Vec<u64> = parts.concat();
                 for acc in [&mut last, &mut each] {
                     assert_eq!(
                         list_values(&acc.evaluate().unwrap()),
@@ -640,13 +648,13 @@ mod tests {
     }
 
     #[test]
-    fn the_last_buckets_of_32_bits_merge() {
-        let top = u32::MAX;
+    fn the_last_buckets_of_the_widest_bitmap_merge() {
+        let top = (1u64 << MAX_BUCKET_BITS) - 1;
         let states: Vec<Vec<ScalarValue>> = [[0, 7, top - 64, top], [top, 7, 64, 1]]
             .iter()
             .map(|part| {
                 let mut acc = Buckets::with_limits(MAX_BUCKET_BITS, 2, PENDING_IN_TESTS);
-                acc.update_batch(&[Arc::new(UInt32Array::from(part.to_vec()))])
+                acc.update_batch(&[Arc::new(UInt64Array::from(part.to_vec()))])
                     .unwrap();
                 assert!(matches!(acc.seen, Seen::Dense(_)));
                 acc.state().unwrap()
@@ -661,14 +669,14 @@ mod tests {
     fn states_of_other_buckets_or_types_are_errors() {
         let mut dense = Buckets::with_limits(20, SPARSE, PENDING_IN_TESTS);
         dense
-            .update_batch(&[Arc::new(UInt32Array::from(sample(10_000, 5, 20)))])
+            .update_batch(&[Arc::new(UInt64Array::from(sample(10_000, 5, 20)))])
             .unwrap();
         let state = state_columns(&[dense.state().unwrap()]);
         let mut wider = Buckets::with_limits(21, SPARSE, PENDING_IN_TESTS);
         let err = wider.merge_batch(&state).unwrap_err().to_string();
         assert!(err.contains("16384 bitmap words for 2^21 buckets"), "{err}");
         let mut other = Buckets::with_limits(20, SPARSE, PENDING_IN_TESTS);
-        let not_a_list: ArrayRef = Arc::new(UInt32Array::from(vec![1]));
+        let not_a_list: ArrayRef = Arc::new(UInt64Array::from(vec![1]));
         let not_lists = vec![not_a_list; 3];
         let err = other.merge_batch(&not_lists).unwrap_err().to_string();
         assert!(err.contains("state column 0 (seen) is not a list"), "{err}");
@@ -680,7 +688,7 @@ mod tests {
     fn nulls_are_skipped_and_out_of_range_buckets_are_errors() {
         let bits = 20;
         let mut acc = Buckets::with_limits(bits, SPARSE, PENDING_IN_TESTS);
-        acc.update_batch(&[Arc::new(UInt32Array::from(vec![
+        acc.update_batch(&[Arc::new(UInt64Array::from(vec![
             Some(4),
             None,
             Some(4),
@@ -689,7 +697,7 @@ mod tests {
         .unwrap();
         assert_eq!(list_values(&acc.evaluate().unwrap()), vec![4]);
         let too_large = acc
-            .update_batch(&[Arc::new(UInt32Array::from(vec![1 << bits]))])
+            .update_batch(&[Arc::new(UInt64Array::from(vec![1 << bits]))])
             .unwrap_err();
         assert!(too_large.to_string().contains("1048576"), "{too_large}");
         for bad in [-1i64, 1 << bits] {
@@ -711,7 +719,10 @@ mod tests {
             (Some(51_000_000), 30),
             (Some(1 << 26), 30),
             (Some((1 << 26) + 1), 31),
-            (Some(510_000_000), MAX_BUCKET_BITS),
+            (Some(1 << 28), 32),
+            (Some((1 << 28) + 1), 33),
+            (Some(510_000_000), 33),
+            (Some(1 << 40), MAX_BUCKET_BITS),
             (Some(u64::MAX), MAX_BUCKET_BITS),
         ];
         for (plays, bits) in cases {
@@ -725,7 +736,7 @@ mod tests {
             let mut counts = vec![0u32; 64];
             for i in 0..64_000 {
                 let b = bucket_of(format!("E{i:012}").as_bytes(), bits);
-                assert!(u64::from(b) >> bits == 0, "bits = {bits}: {b}");
+                assert!(b >> bits == 0, "bits = {bits}: {b}");
                 counts[(b >> (bits - 6)) as usize] += 1;
             }
             // 1,000 expected per sixty-fourth of the range.
