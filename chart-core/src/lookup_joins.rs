@@ -1,4 +1,5 @@
-//! Joins that look a string key up in a small table, without copying the rows that probe it.
+//! Joins that look a key up in a table of the build side, without copying the rows that
+//! probe it.
 //!
 //! `classified_plays` looks every play's song and venue up in the catalogue
 //! (`LEFT JOIN (SELECT DISTINCT song_id FROM songs)`), and passes the plays of events
@@ -9,7 +10,7 @@
 //! every column, the plays' own columns included.
 //!
 //! [`LookupJoins`] replaces such a join by a [`LookupJoinExec`] when the join has one
-//! key of a string or binary type, no other condition, and a type that keeps each
+//! key of a string, binary or integer type, no other condition, and a type that keeps each
 //! probe row at most once or streams it through (inner, right outer, right semi,
 //! right anti, with the build side on the left as DataFusion puts it). The operator
 //! keeps the first row of each distinct build key in a hash table of row numbers,
@@ -26,17 +27,28 @@
 //! does. NULL keys match nothing (the rule leaves joins where NULL equals NULL, and
 //! null-aware anti joins, to DataFusion). The rows are those of the join it replaces,
 //! in the probe side's order.
+//!
+//! `resent_events` keeps the plays whose event bucket is among the repeated ones, a
+//! right semi join with a build side of tens of millions of integers that DataFusion
+//! can size only once computed; it partitions such a join, hashing and sending every
+//! play to another partition first. [`SemiJoinsBuiltOnce`], run before DataFusion
+//! enforces the inputs' distribution, makes a semi or anti join on one integer key a
+//! [`LookupJoinExec`] that collects its build side once instead: a set of integers of
+//! about 16 bytes each, probed by every partition of plays in place.
 
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryViewArray, BooleanArray, GenericByteArray, RecordBatch,
-    RecordBatchOptions, StringViewArray, UInt32Array,
+    Array, ArrayRef, AsArray, BinaryViewArray, BooleanArray, GenericByteArray, PrimitiveArray,
+    RecordBatch, RecordBatchOptions, StringViewArray, UInt32Array,
 };
 use arrow::compute::{concat_batches, filter_record_batch, nullif, take};
-use arrow::datatypes::{ArrowNativeType, ByteArrayType, DataType, SchemaRef};
+use arrow::datatypes::{
+    ArrowNativeType, ArrowPrimitiveType, ByteArrayType, DataType, Int32Type, Int64Type, SchemaRef,
+    ToByteSlice, UInt32Type, UInt64Type,
+};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{JoinType, NullEquality, Statistics, internal_err};
@@ -60,7 +72,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use hashbrown::HashTable;
 
 /// Runs `$body` with `$keys` and `$others` bound to `$array` and `$other` as their
-/// concrete string or binary array type (the two must have the same data type).
+/// concrete string, binary or integer array type (the two must have the same data type).
 macro_rules! with_byte_keys {
     ($array:expr, $other:expr, |$keys:ident, $others:ident| $body:expr) => {{
         let array: &dyn Array = $array;
@@ -95,6 +107,34 @@ macro_rules! with_byte_keys {
             }
             DataType::BinaryView => {
                 let ($keys, $others) = (array.as_binary_view(), other.as_binary_view());
+                $body
+            }
+            DataType::Int32 => {
+                let ($keys, $others) = (
+                    array.as_primitive::<Int32Type>(),
+                    other.as_primitive::<Int32Type>(),
+                );
+                $body
+            }
+            DataType::Int64 => {
+                let ($keys, $others) = (
+                    array.as_primitive::<Int64Type>(),
+                    other.as_primitive::<Int64Type>(),
+                );
+                $body
+            }
+            DataType::UInt32 => {
+                let ($keys, $others) = (
+                    array.as_primitive::<UInt32Type>(),
+                    other.as_primitive::<UInt32Type>(),
+                );
+                $body
+            }
+            DataType::UInt64 => {
+                let ($keys, $others) = (
+                    array.as_primitive::<UInt64Type>(),
+                    other.as_primitive::<UInt64Type>(),
+                );
                 $body
             }
             other => return internal_err!("LookupJoinExec: a key of type {other}"),
@@ -135,8 +175,89 @@ impl PhysicalOptimizerRule for LookupJoins {
     }
 }
 
-/// Whether [`LookupJoinExec`] computes `join`: one string or binary key of the same
-/// type on both sides, the build side collected once, no other condition or limit, and
+/// Semi and anti joins on one integer key, built once and probed in place instead of
+/// both sides repartitioned (module documentation).
+///
+/// A rule of the planning stage, run before DataFusion enforces the inputs'
+/// distribution (`EnsureRequirements`, where [`SemiJoinsBuiltOnce::add_to`] puts it):
+/// a hash join that keeps or drops each probe row by whether its key is among the build
+/// side's ([`JoinType::RightSemi`], [`JoinType::RightAnti`]) on one key of an integer
+/// type becomes a [`LookupJoinExec`] of the same join collecting its build side once
+/// (`CollectLeft`), whatever size DataFusion's statistics gave it (none, for a build
+/// side computed by the query). Its build side is a set of integers; its probe side
+/// keeps the partitions it comes in, where a partitioned join would hash and send
+/// every probe row to another partition first.
+#[derive(Debug, Clone, Default)]
+pub struct SemiJoinsBuiltOnce;
+
+impl SemiJoinsBuiltOnce {
+    /// `rules` (DataFusion's physical optimizer rules, in order) with this rule right
+    /// before `EnsureRequirements`, or first if there is none of that name.
+    pub fn add_to(
+        mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
+    ) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+        let at = rules
+            .iter()
+            .position(|rule| rule.name() == "EnsureRequirements")
+            .unwrap_or(0);
+        rules.insert(at, Arc::new(SemiJoinsBuiltOnce));
+        rules
+    }
+
+    fn rewrite(plan: Arc<dyn ExecutionPlan>) -> DfResult<Transformed<Arc<dyn ExecutionPlan>>> {
+        let Some(join) = plan.downcast_ref::<HashJoinExec>() else {
+            return Ok(Transformed::no(plan));
+        };
+        let has_integer_key = match join.on() {
+            [(build_key, _)] => is_integer_key(&build_key.data_type(&join.left().schema())?),
+            _ => false,
+        };
+        if !has_integer_key
+            || !matches!(join.join_type(), JoinType::RightSemi | JoinType::RightAnti)
+            || join.children().iter().any(|child| is_repartition(child))
+        {
+            return Ok(Transformed::no(plan));
+        }
+        let collected = join
+            .builder()
+            .with_partition_mode(PartitionMode::CollectLeft)
+            .build()?;
+        if !applies_to(&collected)? {
+            return Ok(Transformed::no(plan));
+        }
+        Ok(Transformed::yes(Arc::new(LookupJoinExec::try_new(
+            collected,
+        )?)))
+    }
+}
+
+/// Whether `plan` is a repartition (then distribution is already enforced, and the
+/// join's mode is no longer this rule's to change).
+fn is_repartition(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    plan.downcast_ref::<datafusion::physical_plan::repartition::RepartitionExec>()
+        .is_some()
+}
+
+impl PhysicalOptimizerRule for SemiJoinsBuiltOnce {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(plan.transform_up(SemiJoinsBuiltOnce::rewrite)?.data)
+    }
+
+    fn name(&self) -> &str {
+        "semi_joins_built_once"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// Whether [`LookupJoinExec`] computes `join`: one string, binary or integer key of
+/// the same type on both sides, the build side collected once, no other condition or limit, and
 /// a join type that streams the probe side.
 fn applies_to(join: &HashJoinExec) -> DfResult<bool> {
     let [(build_key, probe_key)] = join.on() else {
@@ -157,6 +278,8 @@ fn applies_to(join: &HashJoinExec) -> DfResult<bool> {
         && probe_key.data_type(&join.right().schema())? == key_type)
 }
 
+/// A key type [`LookupJoinExec`] compares as bytes: strings, binaries, and integers
+/// (whose bytes are equal exactly when their values are).
 fn is_byte_key(data_type: &DataType) -> bool {
     matches!(
         data_type,
@@ -166,6 +289,14 @@ fn is_byte_key(data_type: &DataType) -> bool {
             | DataType::Binary
             | DataType::LargeBinary
             | DataType::BinaryView
+    ) || is_integer_key(data_type)
+}
+
+/// An integer key type of [`LookupJoinExec`].
+fn is_integer_key(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Int32 | DataType::Int64 | DataType::UInt32 | DataType::UInt64
     )
 }
 
@@ -659,7 +790,7 @@ impl Output {
     }
 }
 
-/// The keys of a string or binary array, as bytes.
+/// The keys of a string, binary or integer array, as bytes.
 trait ByteKeys {
     /// The bytes of row `row`'s key, `None` if it is NULL.
     fn bytes(&self, row: usize) -> Option<&[u8]>;
@@ -690,10 +821,18 @@ impl ByteKeys for BinaryViewArray {
     }
 }
 
+impl<T: ArrowPrimitiveType> ByteKeys for PrimitiveArray<T> {
+    #[inline]
+    fn bytes(&self, row: usize) -> Option<&[u8]> {
+        (!self.is_null(row)).then(|| self.values()[row..row + 1].to_byte_slice())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use arrow::array::{
-        BinaryArray, Int64Array, LargeStringArray, StringArray, StringViewArray as ViewArray,
+        BinaryArray, Int32Array, Int64Array, LargeStringArray, StringArray,
+        StringViewArray as ViewArray, UInt64Array,
     };
     use arrow::util::display::{ArrayFormatter, FormatOptions};
     use datafusion::datasource::MemTable;
@@ -713,6 +852,10 @@ mod tests {
         LargeUtf8,
         Utf8View,
         Binary,
+        /// `K12` as 12.
+        Int32,
+        /// `K12` as 12.
+        UInt64,
     }
 
     fn key_array(keys: Vec<Option<String>>, key_type: KeyType) -> ArrayRef {
@@ -724,6 +867,14 @@ mod tests {
                 keys.iter()
                     .map(|k| k.as_deref().map(str::as_bytes))
                     .collect::<Vec<_>>(),
+            )),
+            KeyType::Int32 => Arc::new(Int32Array::from_iter(
+                keys.iter()
+                    .map(|k| k.as_ref().map(|k| k[1..].parse().unwrap())),
+            )),
+            KeyType::UInt64 => Arc::new(UInt64Array::from_iter(
+                keys.iter()
+                    .map(|k| k.as_ref().map(|k| k[1..].parse().unwrap())),
             )),
         }
     }
@@ -938,6 +1089,8 @@ mod tests {
             KeyType::LargeUtf8,
             KeyType::Utf8View,
             KeyType::Binary,
+            KeyType::Int32,
+            KeyType::UInt64,
         ] {
             for (seed, repeated, dynamic_filters) in
                 [(1, false, false), (2, true, false), (3, false, true)]
@@ -1090,13 +1243,100 @@ mod tests {
             "SELECT b.v FROM big AS b JOIN small AS s ON s.k = b.k AND s.v = b.v",
             "SELECT b.v FROM big AS b JOIN small AS s ON s.k = b.k AND s.v < b.v",
             "SELECT b.v FROM big AS b FULL JOIN small AS s ON s.k = b.k",
-            "SELECT b.v FROM big AS b JOIN small AS s ON s.v = b.v",
+            "SELECT b.v FROM big AS b JOIN small AS s ON CAST(s.v AS DOUBLE) = CAST(b.v AS DOUBLE)",
         ] {
             let rewritten = LookupJoins
                 .optimize(plan(&ctx, sql).await, ctx.state().config_options())
                 .unwrap();
             let after = text(&rewritten);
             assert!(!after.contains("LookupJoinExec"), "{sql}:\n{after}");
+        }
+    }
+
+    /// A session of [`session`]'s tables whose physical optimizer has
+    /// [`SemiJoinsBuiltOnce`] where [`crate::session_builder`] puts it (or not), and
+    /// which partitions every hash join DataFusion can size (as it does one it cannot).
+    fn partitioning_session(key_type: KeyType, seed: u64, built_once: bool) -> SessionContext {
+        let mut config = SessionConfig::new()
+            .with_target_partitions(3)
+            .with_batch_size(16);
+        let optimizer = &mut config.options_mut().optimizer;
+        optimizer.hash_join_single_partition_threshold = 0;
+        optimizer.hash_join_single_partition_threshold_rows = 0;
+        let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
+        if built_once {
+            rules = SemiJoinsBuiltOnce::add_to(rules);
+        }
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_physical_optimizer_rules(rules)
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        register(&ctx, key_type, 40, seed.is_multiple_of(2), seed);
+        ctx
+    }
+
+    /// The semi and anti joins on an integer key: collected once and probed in place,
+    /// their probe side not repartitioned, with the rows of DataFusion's partitioned join.
+    #[tokio::test]
+    async fn semi_and_anti_joins_on_an_integer_key_are_built_once_with_datafusions_rows() {
+        for (key_type, seed) in [
+            (KeyType::Int32, 11),
+            (KeyType::UInt64, 12),
+            (KeyType::UInt64, 13),
+        ] {
+            let partitioned = partitioning_session(key_type, seed, false);
+            let built_once = partitioning_session(key_type, seed, true);
+            let mut total = 0;
+            for sql in [JOINS[2].1, JOINS[3].1, JOINS[4].1] {
+                let what = format!("{key_type:?} keys, seed {seed}: {sql}");
+                let before = plan(&partitioned, sql).await;
+                let after = plan(&built_once, sql).await;
+                let (before_text, after_text) = (text(&before), text(&after));
+                assert!(
+                    before_text.contains("HashJoinExec: mode=Partitioned"),
+                    "{what}:\n{before_text}"
+                );
+                assert!(
+                    !after_text.contains("HashJoinExec"),
+                    "{what}:\n{after_text}"
+                );
+                assert!(
+                    after_text.contains("LookupJoinExec"),
+                    "{what}:\n{after_text}"
+                );
+                assert!(
+                    !after_text.contains("RepartitionExec: partitioning=Hash"),
+                    "{what}:\n{after_text}"
+                );
+                assert_eq!(before.schema(), after.schema(), "{what}");
+                let expected = rows(&partitioned, before).await.unwrap();
+                assert_eq!(rows(&built_once, after).await.unwrap(), expected, "{what}");
+                total += expected.len();
+            }
+            // 900 rows probe each join: not a comparison of empty results.
+            assert!(total > 900, "{key_type:?}: {total} rows");
+        }
+    }
+
+    /// Other joins stay DataFusion's partitioned hash joins: string keys, joins that
+    /// return build columns, and `NOT IN` (whose NULLs decide).
+    #[tokio::test]
+    async fn other_partitioned_joins_are_left_to_datafusion() {
+        for (key_type, sql) in [
+            (KeyType::Utf8, JOINS[2].1),
+            (KeyType::Int32, JOINS[1].1),
+            (KeyType::Int32, JOINS[0].1),
+            (
+                KeyType::UInt64,
+                "SELECT b.v FROM big AS b WHERE b.k NOT IN (SELECT s.k FROM small AS s)",
+            ),
+        ] {
+            let ctx = partitioning_session(key_type, 14, true);
+            let planned = text(&plan(&ctx, sql).await);
+            assert!(!planned.contains("LookupJoinExec"), "{sql}:\n{planned}");
+            assert!(planned.contains("HashJoinExec"), "{sql}:\n{planned}");
         }
     }
 }
