@@ -511,7 +511,7 @@ impl BuildSide {
             let mut stream = input.execute(partition, context.clone())?;
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
-                reservation.try_grow(batch.get_array_memory_size())?;
+                reservation.try_grow(slice_size(&batch)?)?;
                 batches.push(batch);
             }
         }
@@ -579,6 +579,17 @@ impl BuildSide {
             |build, probe| first_matches(&self.table, build, probe)
         ))
     }
+}
+
+/// The memory of `batch`'s rows: of each array the part its rows use, not the whole
+/// buffers it is a slice of (an `UNNEST` of one list gives slices of the list's values,
+/// which the batches of a build side would otherwise count once each).
+fn slice_size(batch: &RecordBatch) -> DfResult<usize> {
+    let mut size = 0;
+    for column in batch.columns() {
+        size += column.to_data().get_slice_memory_size()?;
+    }
+    Ok(size)
 }
 
 /// An entry of the build side's table: the high half of its key's hash, and the
@@ -1196,6 +1207,58 @@ mod tests {
         assert!(text(&rewritten).contains("LookupJoinExec"));
         let error = rows(&ctx, rewritten).await.unwrap_err().to_string();
         assert!(error.contains("LookupJoinExec[build]"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_build_side_of_slices_counts_the_rows_it_holds() {
+        // The repeated buckets' shape: a build side of the slices an UNNEST of one list
+        // gives (200,000 keys, 1.6 MB, in 98 batches of 2,048). Counted as whole
+        // buffers, they would pass 150 MB; the join runs within 8 MB.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(8 << 20)))
+            .build_arc()
+            .unwrap();
+        // Partitioned by DataFusion, as a build side of unknown size is at scale.
+        let mut config = SessionConfig::new().with_batch_size(2048);
+        config
+            .options_mut()
+            .optimizer
+            .hash_join_single_partition_threshold = 0;
+        config
+            .options_mut()
+            .optimizer
+            .hash_join_single_partition_threshold_rows = 0;
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_physical_optimizer_rules(SemiJoinsBuiltOnce::add_to(
+                datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules,
+            ))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        register(&ctx, KeyType::UInt64, 40, false, 15);
+        let sql = "SELECT b.* FROM (SELECT UNNEST(array_agg(arrow_cast(value * 2, 'UInt64'))) AS k \
+                   FROM generate_series(0, 199999)) AS s RIGHT SEMI JOIN big AS b ON s.k = b.k";
+        let planned = plan(&ctx, sql).await;
+        assert!(text(&planned).contains("LookupJoinExec"), "not rewritten");
+        let kept = rows(&ctx, planned).await.unwrap();
+        // The even keys of `big`'s, which are all under 400,000.
+        let all = rows(&ctx, plan(&ctx, "SELECT * FROM big").await)
+            .await
+            .unwrap();
+        let even: Vec<String> = all
+            .into_iter()
+            .filter(|row| {
+                row.split('|')
+                    .next()
+                    .unwrap()
+                    .parse::<u64>()
+                    .is_ok_and(|k| k % 2 == 0)
+            })
+            .collect();
+        assert!(!even.is_empty());
+        assert_eq!(kept, even);
     }
 
     #[test]
