@@ -33,8 +33,10 @@
 //! can size only once computed; it partitions such a join, hashing and sending every
 //! play to another partition first. [`SemiJoinsBuiltOnce`], run before DataFusion
 //! enforces the inputs' distribution, makes a semi or anti join on one integer key a
-//! [`LookupJoinExec`] that collects its build side once instead: a set of integers of
-//! about 16 bytes each, probed by every partition of plays in place.
+//! [`LookupJoinExec`] that collects its build side once instead, probed by every
+//! partition of plays in place. The build side of a semi or anti join on an integer key
+//! is kept as a set of its distinct keys only (about 9 bytes each, rows and table
+//! dropped), and a probe batch is filtered by one lookup of each key in it.
 
 use std::fmt;
 use std::hash::BuildHasher;
@@ -338,6 +340,19 @@ impl LookupJoinExec {
         (build, probe)
     }
 
+    /// Whether the build side is only a set of integer keys: a semi or anti join on an
+    /// integer key, whose output is probe rows kept or dropped by membership alone.
+    fn builds_key_set(&self) -> bool {
+        matches!(
+            self.join.join_type(),
+            JoinType::RightSemi | JoinType::RightAnti
+        ) && self
+            .keys()
+            .0
+            .data_type(&self.join.left().schema())
+            .is_ok_and(|key_type| is_integer_key(&key_type))
+    }
+
     /// The build side, collected by the first partition that asks for it.
     fn build_side(&self, context: &Arc<TaskContext>) -> SharedBuild {
         self.build
@@ -347,11 +362,14 @@ impl LookupJoinExec {
                 let context = context.clone();
                 let time = MetricBuilder::new(&self.metrics).subset_time("build_time", 0);
                 let rows = MetricBuilder::new(&self.metrics).counter("build_rows", 0);
+                let key_set = self.builds_key_set();
                 async move {
-                    BuildSide::collect(input, key, context, time, rows)
-                        .await
-                        .map(Arc::new)
-                        .map_err(Arc::new)
+                    let collected = if key_set {
+                        BuildSide::collect_key_set(input, key, context, time, rows).await
+                    } else {
+                        BuildSide::collect(input, key, context, time, rows).await
+                    };
+                    collected.map(Arc::new).map_err(Arc::new)
                 }
                 .boxed()
                 .shared()
@@ -492,11 +510,106 @@ struct BuildSide {
     /// The next row with the same key as each row (or [`NONE`]); empty when no key
     /// repeats.
     next: Vec<u32>,
+    /// For a semi or anti join on an integer key, the distinct non-NULL keys, each as
+    /// the 64 bits of its value (widened), and then no rows, keys or table.
+    key_set: Option<KeySet>,
     /// The memory held, accounted to the query's pool.
     _reservation: MemoryReservation,
 }
 
+/// A set of integer keys.
+type KeySet = hashbrown::HashSet<u64, FixedState>;
+
+/// Runs `$body` with `$keys` bound to `$array` as its concrete integer array type.
+macro_rules! with_integer_keys {
+    ($array:expr, |$keys:ident| $body:expr) => {{
+        let array: &dyn Array = $array;
+        match array.data_type() {
+            DataType::Int32 => {
+                let $keys = array.as_primitive::<Int32Type>();
+                $body
+            }
+            DataType::Int64 => {
+                let $keys = array.as_primitive::<Int64Type>();
+                $body
+            }
+            DataType::UInt32 => {
+                let $keys = array.as_primitive::<UInt32Type>();
+                $body
+            }
+            DataType::UInt64 => {
+                let $keys = array.as_primitive::<UInt64Type>();
+                $body
+            }
+            other => return internal_err!("LookupJoinExec: an integer key of type {other}"),
+        }
+    }};
+}
+
+/// An integer key's 64 bits: its value sign- or zero-extended (one-to-one within a type,
+/// and both sides of a join have one type).
+#[inline]
+fn widened<T: ArrowNativeType>(value: T) -> u64 {
+    value.as_usize() as u64
+}
+
+/// Whether each of `keys` is in `set` (false for NULL).
+fn key_set_matches(set: &KeySet, keys: &dyn Array) -> DfResult<BooleanArray> {
+    let found = with_integer_keys!(keys, |keys| {
+        let mut found = arrow::array::BooleanBufferBuilder::new(keys.len());
+        // Independent lookups: the processor overlaps their cache misses.
+        for &value in keys.values().iter() {
+            found.append(set.contains(&widened(value)));
+        }
+        let found = found.finish();
+        match keys.nulls() {
+            Some(nulls) => &found & nulls.inner(),
+            None => found,
+        }
+    });
+    Ok(BooleanArray::new(found, None))
+}
+
 impl BuildSide {
+    /// The distinct keys of a semi or anti join on an integer key, batch by batch.
+    async fn collect_key_set(
+        input: Arc<dyn ExecutionPlan>,
+        key: Arc<dyn PhysicalExpr>,
+        context: Arc<TaskContext>,
+        time: Time,
+        row_count: Count,
+    ) -> DfResult<BuildSide> {
+        let reservation =
+            MemoryConsumer::new("LookupJoinExec[build]").register(context.memory_pool());
+        let mut set = KeySet::with_hasher(KEY_HASH);
+        for partition in 0..input.properties().partitioning.partition_count() {
+            let mut stream = input.execute(partition, context.clone())?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                let _timer = time.timer();
+                let keys = key.evaluate(&batch)?.into_array(batch.num_rows())?;
+                with_integer_keys!(keys.as_ref(), |keys| {
+                    set.reserve(keys.len() - keys.null_count());
+                    reservation.try_resize(set.allocation_size())?;
+                    for value in keys.iter().flatten() {
+                        set.insert(widened(value));
+                    }
+                });
+                row_count.add(batch.num_rows());
+            }
+        }
+        let schema = input.schema();
+        let key_type = key.data_type(&schema)?;
+        Ok(BuildSide {
+            rows: RecordBatch::new_empty(schema),
+            keys: arrow::array::new_empty_array(&key_type),
+            table: HashTable::new(),
+            next: Vec::new(),
+            key_set: Some(set),
+            _reservation: reservation,
+        })
+    }
+
     async fn collect(
         input: Arc<dyn ExecutionPlan>,
         key: Arc<dyn PhysicalExpr>,
@@ -567,6 +680,7 @@ impl BuildSide {
             keys,
             table,
             next,
+            key_set: None,
             _reservation: reservation,
         })
     }
@@ -680,6 +794,21 @@ impl Output {
             .probe_key
             .evaluate(probe)?
             .into_array(probe.num_rows())?;
+        if let Some(set) = &build.key_set {
+            let mut kept = key_set_matches(set, keys.as_ref())?;
+            match self.join_type {
+                JoinType::RightSemi => {}
+                JoinType::RightAnti => kept = arrow::compute::not(&kept)?,
+                other => return internal_err!("LookupJoinExec: a key set for a {other} join"),
+            }
+            let batch = self.probe_only(filter_record_batch(probe, &kept)?)?;
+            self.metrics.record_output(batch.num_rows());
+            return Ok(if batch.num_rows() > 0 {
+                vec![batch]
+            } else {
+                Vec::new()
+            });
+        }
         let first = build.first_matches(keys.as_ref())?;
         let matched = || -> BooleanArray { first.iter().map(|&m| Some(m != NONE)).collect() };
         let batches = match self.join_type {
@@ -1209,25 +1338,19 @@ mod tests {
         assert!(error.contains("LookupJoinExec[build]"), "{error}");
     }
 
-    #[tokio::test]
-    async fn a_build_side_of_slices_counts_the_rows_it_holds() {
-        // The repeated buckets' shape: a build side of the slices an UNNEST of one list
-        // gives (200,000 keys, 1.6 MB, in 98 batches of 2,048). Counted as whole
-        // buffers, they would pass 150 MB; the join runs within 8 MB.
+    /// A session with [`register`]'s `big` of `UInt64` keys (each under 60), a pool of
+    /// `pool` bytes, batches of 2,048 rows, [`SemiJoinsBuiltOnce`], and DataFusion
+    /// partitioning every join it can size (as it does one it cannot at scale).
+    fn limited_session(pool: usize) -> SessionContext {
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(GreedyMemoryPool::new(8 << 20)))
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(pool)))
             .build_arc()
             .unwrap();
-        // Partitioned by DataFusion, as a build side of unknown size is at scale.
         let mut config = SessionConfig::new().with_batch_size(2048);
-        config
-            .options_mut()
-            .optimizer
-            .hash_join_single_partition_threshold = 0;
-        config
-            .options_mut()
-            .optimizer
-            .hash_join_single_partition_threshold_rows = 0;
+        let optimizer = &mut config.options_mut().optimizer;
+        optimizer.hash_join_single_partition_threshold = 0;
+        optimizer.hash_join_single_partition_threshold_rows = 0;
+        optimizer.join_reordering = false;
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
@@ -1238,27 +1361,86 @@ mod tests {
             .build();
         let ctx = SessionContext::new_with_state(state);
         register(&ctx, KeyType::UInt64, 40, false, 15);
-        let sql = "SELECT b.* FROM (SELECT UNNEST(array_agg(arrow_cast(value * 2, 'UInt64'))) AS k \
+        ctx
+    }
+
+    /// The even numbers under 400,000 as one list, unnested: 200,000 keys (1.6 MB) in
+    /// 98 batches of 2,048, each a slice of the list's values, as the repeated buckets
+    /// come.
+    const EVEN_KEYS: &str = "SELECT UNNEST(array_agg(arrow_cast(value * 2, 'UInt64'))) AS k \
+                             FROM generate_series(0, 199999)";
+
+    /// The rows of `big` whose key is even, formatted as [`rows`] does, each after
+    /// `prefix` applied to its key.
+    async fn big_rows_of_even_keys(
+        ctx: &SessionContext,
+        prefix: fn(&str) -> String,
+    ) -> Vec<String> {
+        let all = rows(ctx, plan(ctx, "SELECT * FROM big").await)
+            .await
+            .unwrap();
+        let mut even: Vec<String> = all
+            .into_iter()
+            .filter_map(|row| {
+                let key = row.split('|').next()?.parse::<u64>().ok()?;
+                (key % 2 == 0).then(|| format!("{}{row}", prefix(&key.to_string())))
+            })
+            .collect();
+        even.sort();
+        assert!(!even.is_empty());
+        even
+    }
+
+    #[tokio::test]
+    async fn a_build_side_of_slices_counts_the_rows_it_holds() {
+        // Counted as whole buffers, the build side's batches would pass 150 MB; the
+        // join runs within 8 MB. (An inner join: the build rows are kept.)
+        let ctx = limited_session(8 << 20);
+        let build = plan(&ctx, EVEN_KEYS).await;
+        let probe = plan(&ctx, "SELECT * FROM big").await;
+        let on = vec![(
+            datafusion::physical_expr::expressions::col("k", &build.schema()).unwrap(),
+            datafusion::physical_expr::expressions::col("k", &probe.schema()).unwrap(),
+        )];
+        let join = HashJoinExec::try_new(
+            build,
+            probe,
+            on,
+            None,
+            &JoinType::Inner,
+            None,
+            PartitionMode::CollectLeft,
+            NullEquality::NullEqualsNothing,
+            false,
+        )
+        .unwrap();
+        let lookup = LookupJoinExec::try_new(join).unwrap();
+        let joined = rows(&ctx, Arc::new(lookup)).await.unwrap();
+        assert_eq!(
+            joined,
+            big_rows_of_even_keys(&ctx, |k| format!("{k}|")).await
+        );
+    }
+
+    #[tokio::test]
+    async fn a_semi_join_on_an_integer_key_keeps_a_set_of_the_keys() {
+        // The build side is only its distinct keys: about 4 MB for 200,000, within 8 MB.
+        let ctx = limited_session(8 << 20);
+        let sql =
+            format!("SELECT b.* FROM ({EVEN_KEYS}) AS s RIGHT SEMI JOIN big AS b ON s.k = b.k");
+        let planned = plan(&ctx, &sql).await;
+        assert!(text(&planned).contains("LookupJoinExec"), "not rewritten");
+        let kept = rows(&ctx, planned).await.unwrap();
+        assert_eq!(kept, big_rows_of_even_keys(&ctx, |_| String::new()).await);
+        // A set over the query's memory is an error naming the join's build side (the
+        // keys streamed from their source, which holds no memory).
+        let ctx = limited_session(1 << 20);
+        let sql = "SELECT b.* FROM (SELECT arrow_cast(value * 2, 'UInt64') AS k \
                    FROM generate_series(0, 199999)) AS s RIGHT SEMI JOIN big AS b ON s.k = b.k";
         let planned = plan(&ctx, sql).await;
         assert!(text(&planned).contains("LookupJoinExec"), "not rewritten");
-        let kept = rows(&ctx, planned).await.unwrap();
-        // The even keys of `big`'s, which are all under 400,000.
-        let all = rows(&ctx, plan(&ctx, "SELECT * FROM big").await)
-            .await
-            .unwrap();
-        let even: Vec<String> = all
-            .into_iter()
-            .filter(|row| {
-                row.split('|')
-                    .next()
-                    .unwrap()
-                    .parse::<u64>()
-                    .is_ok_and(|k| k % 2 == 0)
-            })
-            .collect();
-        assert!(!even.is_empty());
-        assert_eq!(kept, even);
+        let error = rows(&ctx, planned).await.unwrap_err().to_string();
+        assert!(error.contains("LookupJoinExec[build]"), "{error}");
     }
 
     #[test]
