@@ -6,14 +6,13 @@
 -- (event_bucket; the session takes at least 16 a play, up to 2^33), a first pass keeps
 -- the buckets hit more than once (repeated_buckets, a bitmap), and only the plays of
 -- those buckets, the re-sent events and about 5 % of the others at 50 million plays,
--- are grouped by event_id. The plays are kept by a semi join with the repeated buckets,
--- which the library's sessions build once and probe in place (SemiJoinsBuiltOnce).
+-- are grouped by event_id.
 WITH repeated AS (
     SELECT UNNEST(repeated_buckets(event_bucket(event_id))) AS bucket
     FROM plays
 )
 SELECT p.event_id, COUNT(*) AS copies
 FROM repeated AS r
-RIGHT SEMI JOIN plays AS p ON event_bucket(p.event_id) = r.bucket
+JOIN plays AS p ON event_bucket(p.event_id) = r.bucket
 GROUP BY p.event_id
 HAVING COUNT(*) > 1

@@ -11,11 +11,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 
 use chart_core::functions::register_room_figures;
-use chart_core::{GoldenMic, LookupJoins, Methodology, SemiJoinsBuiltOnce, SingleStageAggregates};
+use chart_core::{GoldenMic, Methodology, SingleStageAggregates};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::SessionContext;
 
 /// A query's result as text, to compare a pair and to time the whole computation.
@@ -66,44 +65,6 @@ fn hot_paths(c: &mut Criterion) {
         .await
         .expect("inputs attach")
     });
-    // The re-sent events' semi join at the scale where DataFusion partitions it (its
-    // build side's size unknown when planned, tens of millions of buckets at 500M
-    // plays): on the library's session (`SemiJoinsBuiltOnce`: built once, the plays
-    // probing it in place) and on one without that rule (both sides repartitioned by
-    // bucket). At 500,000 plays DataFusion would build on the plays instead.
-    let partitioned = |built_once: bool| {
-        runtime.block_on(async {
-            let mut config = chart_core::session_config();
-            config
-                .options_mut()
-                .optimizer
-                .hash_join_single_partition_threshold = 0;
-            config
-                .options_mut()
-                .optimizer
-                .hash_join_single_partition_threshold_rows = 0;
-            config.options_mut().optimizer.join_reordering = false;
-            let mut rules = PhysicalOptimizer::new().rules;
-            if built_once {
-                rules = SemiJoinsBuiltOnce::add_to(rules);
-            }
-            let state = SessionStateBuilder::new()
-                .with_config(config)
-                .with_default_features()
-                .with_physical_optimizer_rules(rules)
-                .with_physical_optimizer_rule(Arc::new(SingleStageAggregates::golden_mic()))
-                .with_physical_optimizer_rule(Arc::new(LookupJoins))
-                .build();
-            GoldenMic::attach(
-                SessionContext::new_with_state(state),
-                engine.inputs().clone(),
-                Methodology::default(),
-            )
-            .await
-            .expect("inputs attach")
-        })
-    };
-    let (built_once, partitioned) = (partitioned(true), partitioned(false));
     // Sessions held to 64 MiB (a fair spill pool, as `--memory-limit` gives) with a table
     // of 3M plays of 300,000 songs, nearly every play its own (venue, room, day): the
     // state of `room_figures` by song (tens of MB) passes its budget (a 64th of the
@@ -207,16 +168,6 @@ fn hot_paths(c: &mut Criterion) {
                 "one aggregate",
                 resent(include_str!("../peers/group_by_resent_events.sql")),
                 &engine,
-            )],
-        ),
-        (
-            "re-sent events, the semi join at scale",
-            resent("SELECT * FROM resent_events"),
-            &built_once,
-            vec![(
-                "partitioned hash join",
-                resent("SELECT * FROM resent_events"),
-                &partitioned,
             )],
         ),
         (

@@ -10,14 +10,13 @@ use std::sync::Arc;
 use datafusion::common::JoinType;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col, lit};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate_stages::SingleStageAggregates;
 use crate::error::{ChartError, Result};
 use crate::functions::{bucket_bits, register_event_buckets, register_functions};
-use crate::lookup_joins::{LookupJoins, SemiJoinsBuiltOnce};
+use crate::lookup_joins::LookupJoins;
 use crate::methodology::{Methodology, Period, PeriodKind};
 use crate::queries::{materialize, materialize_sharing, register_views};
 use crate::store::Location;
@@ -135,8 +134,7 @@ pub fn session_config() -> SessionConfig {
 }
 
 /// A session state builder with [`session_config`], DataFusion's default features and
-/// the library's physical rewrites ([`SemiJoinsBuiltOnce`] before DataFusion enforces the
-/// inputs' distribution, [`SingleStageAggregates`] and [`LookupJoins`] last): the state of the
+/// the library's physical rewrites ([`SingleStageAggregates`], [`LookupJoins`]): the state of the
 /// sessions the library opens, and the one recommended for your own, on which the
 /// charts' aggregates are also planned in one stage when queried ad hoc (the views
 /// [`GoldenMic::materialize`] computes are planned so on any session).
@@ -144,7 +142,6 @@ pub fn session_builder() -> SessionStateBuilder {
     SessionStateBuilder::new()
         .with_config(session_config())
         .with_default_features()
-        .with_physical_optimizer_rules(SemiJoinsBuiltOnce::add_to(PhysicalOptimizer::new().rules))
         .with_physical_optimizer_rule(Arc::new(SingleStageAggregates::golden_mic()))
         .with_physical_optimizer_rule(Arc::new(LookupJoins))
 }

@@ -70,7 +70,7 @@ pub mod tables;
 pub use aggregate_stages::SingleStageAggregates;
 pub use charts::{ChartKind, DataQuality, GoldenMic, session_builder, session_config};
 pub use error::{ChartError, Result};
-pub use lookup_joins::{LookupJoinExec, LookupJoins, SemiJoinsBuiltOnce};
+pub use lookup_joins::{LookupJoinExec, LookupJoins};
 pub use methodology::{Methodology, Period, PeriodKind};
 pub use publication::{Manifest, Outcome, Publication, history, publish, verify};
 pub use store::{Location, StoreOptions};

@@ -367,21 +367,6 @@ async fn resent_events_are_exact_when_ids_share_a_bucket() {
     .await;
     assert!(resent.contains(&format!("| {a} | 2      |")), "{resent}");
     assert!(!resent.contains(b), "{resent}");
-    // The plays are kept by a semi join that collects the repeated buckets once
-    // (SemiJoinsBuiltOnce), not by a join that repartitions every play by bucket.
-    // (The fixture's few plays would be the smaller side, the one DataFusion builds on,
-    // where a month's are not: the sides stay as written here.)
-    query("SET datafusion.optimizer.join_reordering = false".to_string()).await;
-    let view = chart_core::queries::QUERIES
-        .iter()
-        .find(|q| q.name == "resent_events")
-        .unwrap();
-    let plan = query(format!("EXPLAIN {}", view.sql)).await;
-    assert!(
-        plan.contains("LookupJoinExec: join_type=RightSemi"),
-        "{plan}"
-    );
-    assert!(!plan.contains("Hash([event_bucket"), "{plan}");
     // The same set as the plain aggregate over every play.
     let difference = query(
         "SELECT COUNT(*) AS differences FROM ((SELECT event_id, copies FROM resent_events
