@@ -39,6 +39,7 @@ use arrow::compute::{concat_batches, filter_record_batch, nullif, take};
 use arrow::datatypes::{ArrowNativeType, ByteArrayType, DataType, SchemaRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::utils::memory::RecordBatchMemoryCounter;
 use datafusion::common::{JoinType, NullEquality, Statistics, internal_err};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
@@ -376,11 +377,14 @@ impl BuildSide {
         let reservation =
             MemoryConsumer::new("LookupJoinExec[build]").register(context.memory_pool());
         let mut batches = Vec::new();
+        // Each buffer counted once, as DataFusion's hash join counts its build side: the
+        // batches of an `UNNEST` of one list are slices of the list's values.
+        let mut counter = RecordBatchMemoryCounter::new();
         for partition in 0..input.properties().partitioning.partition_count() {
             let mut stream = input.execute(partition, context.clone())?;
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
-                reservation.try_grow(batch.get_array_memory_size())?;
+                reservation.try_grow(counter.count_batch(&batch))?;
                 batches.push(batch);
             }
         }
@@ -1043,6 +1047,53 @@ mod tests {
         assert!(text(&rewritten).contains("LookupJoinExec"));
         let error = rows(&ctx, rewritten).await.unwrap_err().to_string();
         assert!(error.contains("LookupJoinExec[build]"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_build_side_of_slices_counts_each_buffer_once() {
+        // 100,000 keys as one list, unnested: 49 batches of 2,048 rows, each a slice of
+        // the list's values (about 1.5 MB). Counted whole in each batch they would pass
+        // 70 MB; the join runs within 16 MB.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(16 << 20)))
+            .build_arc()
+            .unwrap();
+        let ctx =
+            SessionContext::new_with_config_rt(SessionConfig::new().with_batch_size(2048), runtime);
+        register(&ctx, KeyType::Utf8View, 40, false, 16);
+        let build = plan(
+            &ctx,
+            "SELECT UNNEST(array_agg(concat('K', CAST(value AS VARCHAR)))) AS k \
+             FROM generate_series(0, 99999)",
+        )
+        .await;
+        let probe = plan(&ctx, "SELECT * FROM big").await;
+        let on = vec![(
+            datafusion::physical_expr::expressions::col("k", &build.schema()).unwrap(),
+            datafusion::physical_expr::expressions::col("k", &probe.schema()).unwrap(),
+        )];
+        let join = HashJoinExec::try_new(
+            build,
+            probe,
+            on,
+            None,
+            &JoinType::RightSemi,
+            None,
+            PartitionMode::CollectLeft,
+            NullEquality::NullEqualsNothing,
+            false,
+        )
+        .unwrap();
+        let lookup = LookupJoinExec::try_new(join).unwrap();
+        // Every key of `big` is among K0… K99999: each row but those of NULL keys.
+        let expected = rows(
+            &ctx,
+            plan(&ctx, "SELECT * FROM big WHERE k IS NOT NULL").await,
+        )
+        .await
+        .unwrap();
+        assert!(expected.len() > 800, "{} rows", expected.len());
+        assert_eq!(rows(&ctx, Arc::new(lookup)).await.unwrap(), expected);
     }
 
     #[test]
