@@ -124,12 +124,18 @@ pub struct DataQuality {
 /// `information_schema` enabled, and hash joins whose build side is under 256 MiB or 8 million rows
 /// built once and probed in place (`CollectLeft`), rather than both sides
 /// repartitioned: the plays probe the song, venue and re-sent event tables that
-/// way without being reshuffled (see docs/PERFORMANCE.md for the figure).
+/// way without being reshuffled (see docs/PERFORMANCE.md for the figure). Strings are
+/// `Utf8`, as in the library's tables, also in Parquet files of the user's own
+/// (`CREATE EXTERNAL TABLE`) and in `CAST(… AS VARCHAR)`: over `Utf8View`,
+/// DataFusion 55's `COUNT(DISTINCT …)` beside other aggregates takes memory its
+/// pool does not count, past any `--memory-limit` (docs/PERFORMANCE.md).
 pub fn session_config() -> SessionConfig {
     let mut config = SessionConfig::new().with_information_schema(true);
-    let optimizer = &mut config.options_mut().optimizer;
-    optimizer.hash_join_single_partition_threshold = 256 * 1024 * 1024;
-    optimizer.hash_join_single_partition_threshold_rows = 8_000_000;
+    let options = config.options_mut();
+    options.optimizer.hash_join_single_partition_threshold = 256 * 1024 * 1024;
+    options.optimizer.hash_join_single_partition_threshold_rows = 8_000_000;
+    options.execution.parquet.schema_force_view_types = false;
+    options.sql_parser.map_string_types_to_utf8view = false;
     config
 }
 

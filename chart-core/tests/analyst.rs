@@ -602,6 +602,42 @@ async fn a_filter_on_date_prunes_play_partitions() {
     assert_eq!(rows.column(0).as_primitive::<Int64Type>().value(0), want);
 }
 
+/// Strings read from a user's own Parquet file, or cast to `VARCHAR`, are `Utf8` as in
+/// the library's tables: over `Utf8View`, DataFusion 55's `COUNT(DISTINCT …)` beside
+/// other aggregates took memory past the session's limit (docs/PERFORMANCE.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strings_of_own_files_and_casts_are_utf8() {
+    let engine = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("own.parquet");
+    sql(
+        &engine,
+        &format!(
+            "COPY (SELECT venue_id, room_id FROM plays LIMIT 10) TO '{}' STORED AS PARQUET",
+            file.display()
+        ),
+    )
+    .await;
+    sql(
+        &engine,
+        &format!(
+            "CREATE EXTERNAL TABLE own STORED AS PARQUET LOCATION '{}'",
+            file.display()
+        ),
+    )
+    .await;
+    let types = sql(
+        &engine,
+        "SELECT arrow_typeof(venue_id) AS file_column, \
+                arrow_typeof(CAST(room_id AS VARCHAR)) AS cast_column FROM own LIMIT 1",
+    )
+    .await;
+    assert_eq!(types.column(0).as_string::<i32>().value(0), "Utf8");
+    assert_eq!(types.column(1).as_string::<i32>().value(0), "Utf8");
+}
+
 async fn run(
     engine: &GoldenMic,
     query: &str,
