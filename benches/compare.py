@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: chart-job publish against GM-1 on DuckDB, same files, same run.
+"""Side-by-side benchmark: chart-job publish against GM-1 on DuckDB and Polars, same files, same run.
 
     python3 benches/compare.py --plays 50000000            # the 2024 platform's scale
     python3 benches/compare.py --plays 20000 --smoke       # seconds: checks it still runs
@@ -7,13 +7,14 @@
 Generates a month of plays (2024-11) with `chart-job generate` in the project's own
 Parquet layout (once per size, under --work), then alternates, --runs times:
 chart-job publish (hot + new + coverage, a fresh output root each time), GM-1 as
-SQL on DuckDB (benches/duckdb/), and each engine's scan floor (reading the columns
-the charts need, nothing else). Every measured command runs in its own process:
+SQL on DuckDB (benches/duckdb/) and in Polars' lazy API (benches/polars/), and each
+engine's scan floor (reading the columns the charts need, nothing else). Every measured command runs in its own process:
 wall time, CPU time (user + system) and peak RSS come from wait4(2). The outputs
-are checked equal row for row. Prints a table and, unless --smoke, writes it with
+are checked equal row for row (chart-job's against each peer's). Prints a table and, unless --smoke, writes it with
 the machine and the command to docs/PERFORMANCE.md.
 
-DuckDB is installed into target/tools/bench-venv (pip, pinned) on first use.
+DuckDB and Polars are installed into target/tools/bench-venv (pip, pinned) on first use.
+Polars has no memory limit: with --memory-limit, it runs without one.
 """
 
 import argparse
@@ -30,6 +31,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DUCKDB_VERSION = "1.4.2"
+POLARS_VERSION = "1.44.2"
 MONTH = "2024-11"
 # Row order inside each day's files: the order the project's layout writes (README, data contract).
 PLAY_ORDER = "venue-room"
@@ -56,13 +58,18 @@ def measure(command, env=None):
         return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, out.read()
 
 
-def duckdb_python():
+def peers_python():
+    """The virtual environment with the peers' pinned packages (installed when they change)."""
     venv = ROOT / "target/tools/bench-venv"
     python = venv / "bin/python"
+    pins = [f"duckdb=={DUCKDB_VERSION}", f"polars=={POLARS_VERSION}"]
+    installed = venv / "pins.txt"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if not installed.exists() or installed.read_text().split() != pins:
         subprocess.run([str(python), "-m", "pip", "install", "--quiet",
-                        "--disable-pip-version-check", f"duckdb=={DUCKDB_VERSION}"], check=True)
+                        "--disable-pip-version-check"] + pins, check=True)
+        installed.write_text("\n".join(pins) + "\n")
     return python
 
 
@@ -100,19 +107,20 @@ def same_value(a, b):
         return False
 
 
-def check_equal(job_dir, duck_dir):
-    """Every published row equals DuckDB's, column by column."""
+def check_equal(job_dir, peer_dir, peer):
+    """Every published row equals the peer's, column by column."""
     for name, key in [("hot", "rank"), ("new", "rank"), ("coverage", "period"),
                       ("coverage_by_province", "province")]:
         ours = {row[key]: row for row in read_csv(job_dir / f"{name}.csv")}
-        theirs = {row[key]: row for row in read_csv(duck_dir / f"{name}.csv")}
+        theirs = {row[key]: row for row in read_csv(peer_dir / f"{name}.csv")}
         if ours.keys() != theirs.keys():
-            sys.exit(f"error: {name}: rows differ: {sorted(ours.keys() ^ theirs.keys())[:5]}")
+            sys.exit(f"error: {name}: rows differ from {peer}'s: "
+                     f"{sorted(ours.keys() ^ theirs.keys())[:5]}")
         for k, row in ours.items():
             for column, value in theirs[k].items():
                 if not same_value(row[column], value):
                     sys.exit(f"error: {name} {key}={k} {column}: chart-job {row[column]!r}, "
-                             f"DuckDB {value!r}")
+                             f"{peer} {value!r}")
     return sum(len(read_csv(job_dir / f"{n}.csv")) for n in ["hot", "new", "coverage_by_province"])
 
 
@@ -124,11 +132,12 @@ def published_dir(out):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="chart-job against DuckDB on GM-1")
+    parser = argparse.ArgumentParser(description="chart-job against DuckDB and Polars on GM-1")
     parser.add_argument("--plays", type=int, default=50_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", type=pathlib.Path, default=ROOT / "target/bench-data")
-    parser.add_argument("--memory-limit", help="for both engines, e.g. 4G (default: none)")
+    parser.add_argument("--memory-limit",
+                        help="for chart-job and DuckDB, e.g. 4G (default: none; Polars has none)")
     parser.add_argument("--chart-job", type=pathlib.Path,
                         help="use this chart-job binary instead of building one")
     parser.add_argument("--smoke", action="store_true",
@@ -138,42 +147,55 @@ def main():
     runs = 1 if args.smoke else args.runs
 
     job = args.chart_job or chart_job(profile)
-    python = duckdb_python()
+    python = peers_python()
     data = args.work / f"plays-{args.plays}-{PLAY_ORDER}"
     args.work.mkdir(parents=True, exist_ok=True)
     generate(job, data, args.plays)
     runner = ROOT / "benches/duckdb/gm1_duckdb.py"
+    polars_runner = ROOT / "benches/polars/gm1_polars.py"
     env = dict(os.environ, RUST_LOG="warn")
     scan_where = " AND ".join(f"{c} IS NOT NULL" for c in NEEDED_COLUMNS)
     scan_sql = f"SELECT count(*) FROM plays WHERE {scan_where}"
 
-    figures = {k: [] for k in ["job", "duckdb", "job_scan", "duckdb_scan"]}
+    figures = {k: [] for k in ["job", "duckdb", "polars", "job_scan", "duckdb_scan",
+                               "polars_scan"]}
     for run in range(runs):
         out = args.work / f"out-{run}"
         duck_out = args.work / f"duckdb-{run}"
-        shutil.rmtree(out, ignore_errors=True)
-        shutil.rmtree(duck_out, ignore_errors=True)
+        polars_out = args.work / f"polars-{run}"
+        for directory in [out, duck_out, polars_out]:
+            shutil.rmtree(directory, ignore_errors=True)
         publish = [job, "publish", "--data", data, "--month", MONTH, "--out", out]
         duck = [python, runner, data, MONTH, duck_out]
+        polars = [python, polars_runner, data, MONTH, polars_out]
         job_scan = [job, "sql", "--data", data, "--format", "csv", "-c", scan_sql]
         duck_scan = [python, "-c",
                      "import duckdb,sys; print(duckdb.sql(\"" + scan_sql.replace(
                          "FROM plays", f"FROM read_parquet('{data}/plays/*/*.parquet')")
                      + "\").fetchall())"]
+        polars_scan = [python, "-c",
+                       "import polars as pl; print(pl.scan_parquet('" + str(data / "plays")
+                       + "', hive_partitioning=True, extra_columns='ignore', cast_options="
+                       "pl.ScanCastOptions(categorical_to_string='allow', integer_cast='upcast',"
+                       " datetime_cast=['millisecond-upcast', 'nanosecond-downcast',"
+                       " 'convert-timezone'])).filter(pl.all_horizontal(["
+                       + ", ".join(f"pl.col('{c}').is_not_null()" for c in NEEDED_COLUMNS)
+                       + "])).select(pl.len()).collect())"]
         if args.memory_limit:
             duck += ["--memory-limit", args.memory_limit]
             publish += ["--memory-limit", args.memory_limit]
-        # Alternate which engine goes first, so neither always has the warmer cache.
-        order = [("job", publish), ("duckdb", duck)]
-        if run % 2:
-            order.reverse()
-        for name, command in order + [("job_scan", job_scan), ("duckdb_scan", duck_scan)]:
+        # Rotate which engine goes first, so that none always has the warmest cache.
+        order = [("job", publish), ("duckdb", duck), ("polars", polars)]
+        order = order[run % 3:] + order[:run % 3]
+        for name, command in order + [("job_scan", job_scan), ("duckdb_scan", duck_scan),
+                                      ("polars_scan", polars_scan)]:
             wall, cpu, rss, _ = measure(command, env)
             figures[name].append((wall, cpu, rss))
             print(f"run {run + 1} {name:12} wall {wall:7.2f} s  cpu {cpu:7.2f} s  "
                   f"peak RSS {rss / 2**20:8.0f} MiB", flush=True)
-        rows = check_equal(published_dir(out), duck_out)
-        print(f"run {run + 1}: outputs equal ({rows} rows compared)", flush=True)
+        for peer, peer_out in [("DuckDB", duck_out), ("Polars", polars_out)]:
+            rows = check_equal(published_dir(out), peer_out, peer)
+            print(f"run {run + 1}: outputs equal to {peer}'s ({rows} rows compared)", flush=True)
 
     def median(name, i):
         return statistics.median(f[i] for f in figures[name])
@@ -182,14 +204,18 @@ def main():
         "| | wall (s) | CPU (s) | peak RSS (MiB) |",
         "|---|---:|---:|---:|",
     ]
+    polars_label = "Polars GM-1" + (" (no memory limit)" if args.memory_limit else "")
     for name, label in [("job", "chart-job publish"), ("duckdb", "DuckDB GM-1"),
+                        ("polars", polars_label),
                         ("job_scan", "scan floor, DataFusion"),
-                        ("duckdb_scan", "scan floor, DuckDB")]:
+                        ("duckdb_scan", "scan floor, DuckDB"),
+                        ("polars_scan", "scan floor, Polars")]:
         lines.append(f"| {label} | {median(name, 0):.2f} | {median(name, 1):.2f} | "
                      f"{median(name, 2) / 2**20:.0f} |")
-    lines.append(f"| chart-job / DuckDB | {median('job', 0) / median('duckdb', 0):.2f}× | "
-                 f"{median('job', 1) / median('duckdb', 1):.2f}× | "
-                 f"{median('job', 2) / median('duckdb', 2):.2f}× |")
+    for peer, label in [("duckdb", "DuckDB"), ("polars", "Polars")]:
+        lines.append(f"| chart-job / {label} | {median('job', 0) / median(peer, 0):.2f}× | "
+                     f"{median('job', 1) / median(peer, 1):.2f}× | "
+                     f"{median('job', 2) / median(peer, 2):.2f}× |")
     lines.append(f"| chart-job / its scan floor | {median('job', 0) / median('job_scan', 0):.2f}× "
                  f"| | |")
     table = "\n".join(lines)
@@ -215,7 +241,8 @@ def record(args, data, runs, table):
 ### {args.plays:,} plays (one month, 2024-11){limit}
 
 `{command}` at commit {revision}, {time.strftime('%Y-%m-%d')}: {os.cpu_count()} × {cpu},
-{memory / 2**20:.0f} GiB RAM, {platform.system()} {platform.release()}; DuckDB {DUCKDB_VERSION};
+{memory / 2**20:.0f} GiB RAM, {platform.system()} {platform.release()}; DuckDB {DUCKDB_VERSION},
+Polars {POLARS_VERSION};
 data {size / 2**20:,.0f} MiB of Parquet. Medians of {runs} runs; each command in its own process
 (wall, user + system CPU and peak RSS from `wait4`); outputs checked equal row for row.
 
