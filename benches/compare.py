@@ -180,7 +180,7 @@ def main():
                        " datetime_cast=['millisecond-upcast', 'nanosecond-downcast',"
                        " 'convert-timezone'])).filter(pl.all_horizontal(["
                        + ", ".join(f"pl.col('{c}').is_not_null()" for c in NEEDED_COLUMNS)
-                       + "])).select(pl.len()).collect())"]
+                       + "])).select(pl.len()).collect(engine='streaming'))"]
         if args.memory_limit:
             duck += ["--memory-limit", args.memory_limit]
             publish += ["--memory-limit", args.memory_limit]
