@@ -7,8 +7,8 @@ the columns chart-job publishes, as benches/duckdb/gm1_duckdb.py does. Run by
 benches/compare.py, which measures it. The same rules as queries/*.sql in Polars'
 lazy API, in the plan shape given to DuckDB: re-sent events found by grouping on
 event_id, only their copies sorted, the months only. The plays are aggregated by
-Polars' streaming engine (at 51M plays: 100.8 s and 9.6 GB against 134.8 s and
-12.9 GB in memory). Polars has no memory limit.
+Polars' streaming engine (at 51M plays: 100.8 s and 9,418 MiB against 134.8 s and
+12,605 MiB in memory). Polars has no memory limit.
 """
 
 import argparse
