@@ -3,6 +3,7 @@
 
     python3 benches/compare.py --plays 50000000            # the 2024 platform's scale
     python3 benches/compare.py --plays 20000 --smoke       # seconds: checks it still runs
+    python3 benches/compare.py --plays 500000000 --memory-limit 8G --peers duckdb
 
 Generates a month of plays (2024-11) with `chart-job generate` in the project's own
 Parquet layout (once per size, under --work), then alternates, --runs times:
@@ -14,7 +15,8 @@ are checked equal row for row (chart-job's against each peer's). Prints a table 
 the machine and the command to docs/PERFORMANCE.md.
 
 DuckDB and Polars are installed into target/tools/bench-venv (pip, pinned) on first use.
-Polars has no memory limit: with --memory-limit, it runs without one.
+Polars has no memory limit: with --memory-limit, it runs without one (--peers duckdb
+leaves it out, as at 500M plays, where it would need more memory than the machine has).
 """
 
 import argparse
@@ -138,11 +140,16 @@ def main():
     parser.add_argument("--work", type=pathlib.Path, default=ROOT / "target/bench-data")
     parser.add_argument("--memory-limit",
                         help="for chart-job and DuckDB, e.g. 4G (default: none; Polars has none)")
+    parser.add_argument("--peers", default="duckdb,polars",
+                        help="the peers to run, of duckdb and polars (default: both)")
     parser.add_argument("--chart-job", type=pathlib.Path,
                         help="use this chart-job binary instead of building one")
     parser.add_argument("--smoke", action="store_true",
                         help="debug build, one run, no docs/PERFORMANCE.md: checks it runs")
     args = parser.parse_args()
+    peers = [p for p in args.peers.split(",") if p]
+    if not peers or set(peers) - {"duckdb", "polars"}:
+        parser.error(f"--peers: expected duckdb and/or polars, got {args.peers!r}")
     profile = "debug" if args.smoke else "release"
     runs = 1 if args.smoke else args.runs
 
@@ -185,15 +192,18 @@ def main():
             duck += ["--memory-limit", args.memory_limit]
             publish += ["--memory-limit", args.memory_limit]
         # Rotate which engine goes first, so that none always has the warmest cache.
-        order = [("job", publish), ("duckdb", duck), ("polars", polars)]
-        order = order[run % 3:] + order[:run % 3]
-        for name, command in order + [("job_scan", job_scan), ("duckdb_scan", duck_scan),
-                                      ("polars_scan", polars_scan)]:
+        order = [("job", publish)] + [(p, {"duckdb": duck, "polars": polars}[p]) for p in peers]
+        order = order[run % len(order):] + order[:run % len(order)]
+        scans = [("job_scan", job_scan)] + [
+            (f"{p}_scan", {"duckdb": duck_scan, "polars": polars_scan}[p]) for p in peers]
+        for name, command in order + scans:
             wall, cpu, rss, _ = measure(command, env)
             figures[name].append((wall, cpu, rss))
             print(f"run {run + 1} {name:12} wall {wall:7.2f} s  cpu {cpu:7.2f} s  "
                   f"peak RSS {rss / 2**20:8.0f} MiB", flush=True)
         for peer, peer_out in [("DuckDB", duck_out), ("Polars", polars_out)]:
+            if peer.lower() not in peers:
+                continue
             rows = check_equal(published_dir(out), peer_out, peer)
             print(f"run {run + 1}: outputs equal to {peer}'s ({rows} rows compared)", flush=True)
 
@@ -210,9 +220,11 @@ def main():
                         ("job_scan", "scan floor, DataFusion"),
                         ("duckdb_scan", "scan floor, DuckDB"),
                         ("polars_scan", "scan floor, Polars")]:
+        if not figures[name]:
+            continue
         lines.append(f"| {label} | {median(name, 0):.2f} | {median(name, 1):.2f} | "
                      f"{median(name, 2) / 2**20:.0f} |")
-    for peer, label in [("duckdb", "DuckDB"), ("polars", "Polars")]:
+    for peer, label in [(p, {"duckdb": "DuckDB", "polars": "Polars"}[p]) for p in peers]:
         lines.append(f"| chart-job / {label} | {median('job', 0) / median(peer, 0):.2f}× | "
                      f"{median('job', 1) / median(peer, 1):.2f}× | "
                      f"{median('job', 2) / median(peer, 2):.2f}× |")
@@ -234,15 +246,18 @@ def record(args, data, runs, table):
     revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                               capture_output=True, text=True).stdout.strip()
     command = f"python3 benches/compare.py --plays {args.plays} --runs {runs}" + (
-        f" --memory-limit {args.memory_limit}" if args.memory_limit else "")
+        f" --memory-limit {args.memory_limit}" if args.memory_limit else "") + (
+        f" --peers {args.peers}" if args.peers != "duckdb,polars" else "")
     limit = f", --memory-limit {args.memory_limit}" if args.memory_limit else ""
     begin, end = f"<!-- compare.py: {args.plays} plays{limit} -->", "<!-- end -->"
+    versions = ", ".join(f"{name} {version}" for name, version in
+                         [("DuckDB", DUCKDB_VERSION), ("Polars", POLARS_VERSION)]
+                         if name.lower() in args.peers.split(","))
     block = f"""{begin}
 ### {args.plays:,} plays (one month, 2024-11){limit}
 
 `{command}` at commit {revision}, {time.strftime('%Y-%m-%d')}: {os.cpu_count()} × {cpu},
-{memory / 2**20:.0f} GiB RAM, {platform.system()} {platform.release()}; DuckDB {DUCKDB_VERSION},
-Polars {POLARS_VERSION};
+{memory / 2**20:.0f} GiB RAM, {platform.system()} {platform.release()}; {versions};
 data {size / 2**20:,.0f} MiB of Parquet. Medians of {runs} runs; each command in its own process
 (wall, user + system CPU and peak RSS from `wait4`); outputs checked equal row for row.
 
