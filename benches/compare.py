@@ -8,7 +8,8 @@
 Generates a month of plays (2024-11) with `chart-job generate` in the project's own
 Parquet layout (once per size, under --work), then alternates, --runs times:
 chart-job publish (hot + new + coverage, a fresh output root each time), GM-1 as
-SQL on DuckDB (benches/duckdb/) and in Polars' lazy API (benches/polars/), and each
+SQL on DuckDB (benches/duckdb/) and in Polars' lazy API (benches/polars/), chart-job
+publish --day-digests twice (computing the day digests, then with them kept), and each
 engine's scan floor (reading the columns the charts need, nothing else). Every measured command runs in its own process:
 wall time, CPU time (user + system) and peak RSS come from wait4(2). The outputs
 are checked equal row for row (chart-job's against each peer's). Prints a table and, unless --smoke, writes it with
@@ -144,6 +145,8 @@ def main():
                         help="the peers to run, of duckdb and polars (default: both)")
     parser.add_argument("--chart-job", type=pathlib.Path,
                         help="use this chart-job binary instead of building one")
+    parser.add_argument("--no-digests", action="store_true",
+                        help="leave out chart-job publish --day-digests (first and kept)")
     parser.add_argument("--smoke", action="store_true",
                         help="debug build, one run, no docs/PERFORMANCE.md: checks it runs")
     args = parser.parse_args()
@@ -164,15 +167,21 @@ def main():
     scan_where = " AND ".join(f"{c} IS NOT NULL" for c in NEEDED_COLUMNS)
     scan_sql = f"SELECT count(*) FROM plays WHERE {scan_where}"
 
-    figures = {k: [] for k in ["job", "duckdb", "polars", "job_scan", "duckdb_scan",
-                               "polars_scan"]}
+    figures = {k: [] for k in ["job", "digests_first", "digests_kept", "duckdb", "polars",
+                               "job_scan", "duckdb_scan", "polars_scan"]}
     for run in range(runs):
         out = args.work / f"out-{run}"
         duck_out = args.work / f"duckdb-{run}"
         polars_out = args.work / f"polars-{run}"
-        for directory in [out, duck_out, polars_out]:
+        kept = args.work / f"digests-{run}"
+        digests_out = [args.work / f"out-digests-{run}-{i}" for i in range(2)]
+        for directory in [out, duck_out, polars_out, kept] + digests_out:
             shutil.rmtree(directory, ignore_errors=True)
         publish = [job, "publish", "--data", data, "--month", MONTH, "--out", out]
+        # The same publication from day digests: first computing them (none kept yet),
+        # then with them kept, as a month re-published as its days land would.
+        by_day = [[job, "publish", "--data", data, "--month", MONTH, "--out", d,
+                   "--day-digests", kept] for d in digests_out]
         duck = [python, runner, data, MONTH, duck_out]
         polars = [python, polars_runner, data, MONTH, polars_out]
         job_scan = [job, "sql", "--data", data, "--format", "csv", "-c", scan_sql]
@@ -191,9 +200,14 @@ def main():
         if args.memory_limit:
             duck += ["--memory-limit", args.memory_limit]
             publish += ["--memory-limit", args.memory_limit]
+            by_day = [c + ["--memory-limit", args.memory_limit] for c in by_day]
         # Rotate which engine goes first, so that none always has the warmest cache.
-        order = [("job", publish)] + [(p, {"duckdb": duck, "polars": polars}[p]) for p in peers]
+        order = [[("job", publish)]] + [[(p, {"duckdb": duck, "polars": polars}[p])]
+                                        for p in peers]
+        if not args.no_digests:
+            order.append([("digests_first", by_day[0]), ("digests_kept", by_day[1])])
         order = order[run % len(order):] + order[:run % len(order)]
+        order = [step for steps in order for step in steps]
         scans = [("job_scan", job_scan)] + [
             (f"{p}_scan", {"duckdb": duck_scan, "polars": polars_scan}[p]) for p in peers]
         for name, command in order + scans:
@@ -206,6 +220,11 @@ def main():
                 continue
             rows = check_equal(published_dir(out), peer_out, peer)
             print(f"run {run + 1}: outputs equal to {peer}'s ({rows} rows compared)", flush=True)
+        if not args.no_digests:
+            for d in digests_out:
+                if published_dir(d).name != published_dir(out).name:
+                    sys.exit(f"error: {published_dir(d)} differs from {published_dir(out)}")
+            print(f"run {run + 1}: --day-digests published the same files", flush=True)
 
     def median(name, i):
         return statistics.median(f[i] for f in figures[name])
@@ -215,7 +234,10 @@ def main():
         "|---|---:|---:|---:|",
     ]
     polars_label = "Polars GM-1" + (" (no memory limit)" if args.memory_limit else "")
-    for name, label in [("job", "chart-job publish"), ("duckdb", "DuckDB GM-1"),
+    for name, label in [("job", "chart-job publish"),
+                        ("digests_first", "chart-job publish --day-digests, computing them"),
+                        ("digests_kept", "chart-job publish --day-digests, kept"),
+                        ("duckdb", "DuckDB GM-1"),
                         ("polars", polars_label),
                         ("job_scan", "scan floor, DataFusion"),
                         ("duckdb_scan", "scan floor, DuckDB"),
@@ -228,8 +250,18 @@ def main():
         lines.append(f"| chart-job / {label} | {median('job', 0) / median(peer, 0):.2f}× | "
                      f"{median('job', 1) / median(peer, 1):.2f}× | "
                      f"{median('job', 2) / median(peer, 2):.2f}× |")
+    if figures["digests_kept"]:
+        for peer, label in [(p, {"duckdb": "DuckDB", "polars": "Polars"}[p]) for p in peers]:
+            for name, what in [("digests_first", "computing them"), ("digests_kept", "kept")]:
+                lines.append(f"| --day-digests, {what} / {label} | "
+                             f"{median(name, 0) / median(peer, 0):.2f}× | "
+                             f"{median(name, 1) / median(peer, 1):.2f}× | "
+                             f"{median(name, 2) / median(peer, 2):.2f}× |")
     lines.append(f"| chart-job / its scan floor | {median('job', 0) / median('job_scan', 0):.2f}× "
                  f"| | |")
+    if figures["digests_kept"]:
+        lines.append(f"| --day-digests, kept / its scan floor | "
+                     f"{median('digests_kept', 0) / median('job_scan', 0):.2f}× | | |")
     table = "\n".join(lines)
     print(table)
     if not args.smoke:
@@ -247,7 +279,8 @@ def record(args, data, runs, table):
                               capture_output=True, text=True).stdout.strip()
     command = f"python3 benches/compare.py --plays {args.plays} --runs {runs}" + (
         f" --memory-limit {args.memory_limit}" if args.memory_limit else "") + (
-        f" --peers {args.peers}" if args.peers != "duckdb,polars" else "")
+        f" --peers {args.peers}" if args.peers != "duckdb,polars" else "") + (
+        " --no-digests" if args.no_digests else "")
     limit = f", --memory-limit {args.memory_limit}" if args.memory_limit else ""
     begin, end = f"<!-- compare.py: {args.plays} plays{limit} -->", "<!-- end -->"
     versions = ", ".join(f"{name} {version}" for name, version in

@@ -1,5 +1,6 @@
 //! The charts and metrics of a period, computed by the SQL of `queries/`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -7,18 +8,29 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::Int64Type;
 use std::sync::Arc;
 
-use datafusion::common::JoinType;
+use futures::{StreamExt, TryStreamExt, stream};
+
+use chrono::NaiveDate;
+use datafusion::common::{JoinType, ScalarValue};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::Expr;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col, lit};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate_stages::SingleStageAggregates;
+use crate::day_digests::{
+    CHUNK_ENTRIES, FORMAT as DIGEST_FORMAT, KeptDigest, MergeInputs, ROW_GROUP_ENTRIES,
+    compute_digest, groups_sharing_events, known_ids, merge,
+};
 use crate::error::{ChartError, Result};
 use crate::functions::{bucket_bits, register_event_buckets, register_functions};
 use crate::lookup_joins::LookupJoins;
 use crate::methodology::{Methodology, Period, PeriodKind};
-use crate::queries::{materialize, materialize_sharing, register_views};
+use crate::queries::{
+    keep_batch, materialize, materialize_sharing, register_views, register_views_after,
+};
+use crate::schema::PLAYS_PARTITION_COLUMN;
 use crate::store::Location;
 use crate::table_functions::register_table_functions;
 use crate::tables::{DataRoot, InputTables};
@@ -161,6 +173,20 @@ pub struct GoldenMic {
     ctx: SessionContext,
     methodology: Methodology,
     inputs: InputTables,
+    day_digests: Option<DigestLocation>,
+    /// Entries per range of songs when merging day digests (small in tests).
+    pub(crate) merge_chunk_entries: usize,
+    /// Entries per row group of a day digest's `entries.parquet` (small in tests).
+    pub(crate) digest_row_group_entries: usize,
+}
+
+/// Where [`GoldenMic::materialize_by_day`] keeps day digests.
+#[derive(Debug, Clone)]
+enum DigestLocation {
+    /// In a temporary directory, for one computation.
+    Temporary,
+    /// At a location, reused across runs.
+    Kept(Location),
 }
 
 impl GoldenMic {
@@ -219,6 +245,9 @@ impl GoldenMic {
             ctx,
             methodology,
             inputs,
+            day_digests: None,
+            merge_chunk_entries: CHUNK_ENTRIES,
+            digest_row_group_entries: ROW_GROUP_ENTRIES,
         })
     }
 
@@ -314,6 +343,221 @@ impl GoldenMic {
         )
         .await?;
         materialize(&self.ctx, "chart_entries", filter()).await
+    }
+
+    /// The same engine, computing the tables of a publication from day digests
+    /// ([`GoldenMic::materialize_by_day`]) when the plays come from files: kept at
+    /// `location` and reused by later runs, or for `None` in a temporary directory.
+    pub fn with_day_digests(mut self, location: Option<Location>) -> GoldenMic {
+        self.day_digests = Some(match location {
+            Some(location) => DigestLocation::Kept(location),
+            None => DigestLocation::Temporary,
+        });
+        self
+    }
+
+    /// What [`crate::publish`] runs: [`GoldenMic::materialize_by_day`] when the engine
+    /// was built [`GoldenMic::with_day_digests`] over files, else [`GoldenMic::materialize`].
+    pub async fn materialize_for_publication(&self, kind: PeriodKind) -> Result<()> {
+        if self.day_digests.is_some() && self.data().is_some() {
+            self.materialize_by_day(Some(kind)).await.map(|_| ())
+        } else {
+            self.materialize(Some(kind)).await
+        }
+    }
+
+    /// Computes the same tables as [`GoldenMic::materialize`] from day digests
+    /// (`room_day_events` of each `date=` partition of `plays` alone, partitions that
+    /// share an event id together), merged per period with the lookups of songs and
+    /// venues. The results are the same. Digests are kept under the engine's digest
+    /// location ([`GoldenMic::with_day_digests`]) and reused while a partition's files,
+    /// and the parameters they depend on, are unchanged; without one, in a temporary
+    /// directory removed after. Only inputs from files have partitions: in-memory
+    /// inputs are refused.
+    pub async fn materialize_by_day(&self, kind: Option<PeriodKind>) -> Result<DayDigestReport> {
+        let started = std::time::Instant::now();
+        let data = self.data().ok_or_else(|| {
+            ChartError::InvalidMethodology(
+                "day digests need plays from files (date= partitions)".to_string(),
+            )
+        })?;
+        let temporary;
+        let store = match &self.day_digests {
+            Some(DigestLocation::Kept(location)) => location.clone(),
+            _ => {
+                temporary = TemporaryDirectory::new()?;
+                Location::local(&temporary.0)?
+            }
+        };
+        let partitions = partition_files(data, &data.checksums().await?);
+        let mut report = DayDigestReport {
+            partitions: partitions.len(),
+            ..DayDigestReport::default()
+        };
+        // Kept digests are opened a few at a time; the missing ones computed two at a
+        // time (a partition's query alone keeps about one core busy).
+        let units: Vec<DigestUnit> = partitions
+            .iter()
+            .map(|(date, (rows, files))| (vec![(*date, files.as_slice())], *rows))
+            .collect();
+        let digests = self.kept_digests(&store, &units, &mut report).await?;
+        report.digesting = started.elapsed();
+        let threads = self.ctx.state().config().target_partitions();
+        let groups = groups_sharing_events(&digests, threads).await?;
+        let mut units: Vec<KeptDigest> = Vec::with_capacity(groups.len());
+        let mut digests: Vec<Option<KeptDigest>> = digests.into_iter().map(Some).collect();
+        let mut shared = Vec::new();
+        for group in &groups {
+            if let [only] = group[..] {
+                units.push(digests[only].take().expect("each digest in one group"));
+            } else {
+                report.shared_units += 1;
+                let unit: Vec<(NaiveDate, &[(String, String)])> = group
+                    .iter()
+                    .map(|&d| {
+                        let (date, (_, files)) = partitions.iter().nth(d).expect("a partition");
+                        (*date, files.as_slice())
+                    })
+                    .collect();
+                let rows = group
+                    .iter()
+                    .map(|&d| partitions.values().nth(d).expect("a partition").0)
+                    .sum();
+                shared.push((unit, rows));
+            }
+        }
+        units.extend(self.kept_digests(&store, &shared, &mut report).await?);
+        report.units = units.len();
+        report.entries = units.iter().map(|u| u.info.entries).sum();
+        report.grouping = started.elapsed() - report.digesting;
+        let known_songs = known_ids(&self.ctx, "songs", "song_id").await?;
+        let known_venues = known_ids(&self.ctx, "venues", "venue_id").await?;
+        let kinds: Vec<PeriodKind> = match kind {
+            Some(kind) => vec![kind],
+            None => vec![PeriodKind::Month, PeriodKind::Year],
+        };
+        let merged = merge(
+            units,
+            MergeInputs {
+                known_songs: Arc::new(known_songs),
+                known_venues,
+                // validated: at least 1
+                room_cap: self.methodology.room_cap.max(1) as u64,
+                kinds,
+                threads: self.ctx.state().config().target_partitions(),
+                chunk_entries: self.merge_chunk_entries,
+            },
+        )
+        .await?;
+        let song_schema = self
+            .ctx
+            .table("song_period_stats")
+            .await?
+            .schema()
+            .inner()
+            .clone();
+        let room_schema = self
+            .ctx
+            .table("room_period_outcomes")
+            .await?
+            .schema()
+            .inner()
+            .clone();
+        let songs = merged.song_period_stats(&song_schema)?;
+        let rooms = merged.room_period_outcomes(&room_schema)?;
+        drop(merged);
+        keep_batch(&self.ctx, "song_period_stats", songs)?;
+        keep_batch(&self.ctx, "room_period_outcomes", rooms)?;
+        register_views_after(
+            &self.ctx,
+            Some("classified_plays"),
+            &["song_period_stats", "room_period_outcomes"],
+        )
+        .await?;
+        report.merging = started.elapsed() - report.digesting - report.grouping;
+        let filter = kind.map(|kind| col("period_kind").eq(lit(kind.as_str())));
+        materialize(&self.ctx, "chart_entries", filter).await?;
+        tracing::info!(?report, "materialised from day digests");
+        Ok(report)
+    }
+
+    /// The digests of units (each partitions with their files' paths and SHA-256, and
+    /// its rows), kept in `store` under their keys: read if there, else computed and
+    /// written.
+    async fn kept_digests(
+        &self,
+        store: &Location,
+        units: &[DigestUnit<'_>],
+        report: &mut DayDigestReport,
+    ) -> Result<Vec<KeptDigest>> {
+        let dirs: Vec<Location> = units
+            .iter()
+            .map(|(unit, _)| store.join(&digest_key(&self.methodology, unit)))
+            .collect();
+        let opened: Vec<Option<KeptDigest>> = stream::iter(&dirs)
+            .map(KeptDigest::open)
+            .buffered(DIGESTS_OPENED_AT_ONCE)
+            .try_collect()
+            .await?;
+        report.reused += opened.iter().flatten().count();
+        let missing: Vec<usize> = (0..units.len()).filter(|&i| opened[i].is_none()).collect();
+        report.computed += missing.len();
+        let computed: Vec<(usize, KeptDigest)> = stream::iter(missing)
+            .map(|i| {
+                let (dir, (unit, rows)) = (&dirs[i], &units[i]);
+                async move {
+                    let digest = self.compute_kept_digest(dir, unit, *rows).await?;
+                    Ok::<_, ChartError>((i, digest))
+                }
+            })
+            .buffer_unordered(DIGESTS_COMPUTED_AT_ONCE)
+            .try_collect()
+            .await?;
+        let mut digests = opened;
+        for (i, digest) in computed {
+            digests[i] = Some(digest);
+        }
+        Ok(digests
+            .into_iter()
+            .map(|d| d.expect("opened or computed"))
+            .collect())
+    }
+
+    /// Computes the digest of a unit into `dir`.
+    async fn compute_kept_digest(
+        &self,
+        dir: &Location,
+        unit: &[(NaiveDate, &[(String, String)])],
+        rows: i64,
+    ) -> Result<KeptDigest> {
+        let dates: Vec<NaiveDate> = unit.iter().map(|(date, _)| *date).collect();
+        let state = session_builder()
+            .with_config(self.ctx.state().config().clone())
+            .with_runtime_env(self.ctx.runtime_env())
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        self.inputs.register(&ctx)?;
+        let days: Vec<Expr> = dates
+            .iter()
+            .map(|d| lit(ScalarValue::Date32(Some(days_since_epoch(*d)))))
+            .collect();
+        let plays = ctx
+            .table("plays")
+            .await?
+            .filter(col(PLAYS_PARTITION_COLUMN).in_list(days, false))?
+            .into_view();
+        ctx.deregister_table("plays")?;
+        ctx.register_table("plays", plays)?;
+        register_functions(&ctx, &self.methodology)?;
+        register_event_buckets(&ctx, bucket_bits(Some(rows.max(0) as u64)));
+        register_views(&ctx).await?;
+        compute_digest(&ctx, dates, dir, self.digest_row_group_entries).await?;
+        KeptDigest::open(dir)
+            .await?
+            .ok_or_else(|| ChartError::Corrupt {
+                file: dir.join("digest.json").to_string(),
+                problem: "not found right after it was written".into(),
+            })
     }
 
     /// Fails with [`ChartError::NoData`] when the inputs are files and no play
@@ -479,4 +723,121 @@ async fn province_inputs(
         .clone()
         .with_provider("plays", plays.into_view())
         .with_provider("venues", venues.into_view()))
+}
+
+/// What [`GoldenMic::materialize_by_day`] did, and how long each step took.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayDigestReport {
+    /// `date=` partitions of `plays`.
+    pub partitions: usize,
+    /// Units merged: partitions, and groups of partitions that share event ids.
+    pub units: usize,
+    /// Units of more than one partition (digested together).
+    pub shared_units: usize,
+    /// Digests computed (and kept).
+    pub computed: usize,
+    /// Digests found kept and reused.
+    pub reused: usize,
+    /// Entries of the units' digests.
+    pub entries: usize,
+    /// Reading or computing the digest of every partition.
+    pub digesting: std::time::Duration,
+    /// Finding the partitions that share events, and digesting those groups.
+    pub grouping: std::time::Duration,
+    /// Merging the units into `song_period_stats` and `room_period_outcomes`.
+    pub merging: std::time::Duration,
+}
+
+/// The files of each partition of `plays` (path and SHA-256, by path) and its rows.
+fn partition_files(
+    data: &DataRoot,
+    checksums: &[String],
+) -> BTreeMap<NaiveDate, (i64, Vec<(String, String)>)> {
+    let mut partitions: BTreeMap<NaiveDate, (i64, Vec<(String, String)>)> = data
+        .play_days()
+        .iter()
+        .map(|(&date, &rows)| (date, (rows, Vec::new())))
+        .collect();
+    for (file, sha) in data.files().iter().zip(checksums) {
+        if file.table != "plays" {
+            continue;
+        }
+        let date = file
+            .path
+            .split('/')
+            .nth(1)
+            .and_then(|dir| dir.strip_prefix("date="))
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+        if let Some((_, files)) = date.and_then(|d| partitions.get_mut(&d)) {
+            files.push((file.path.clone(), sha.clone()));
+        }
+    }
+    for (_, files) in partitions.values_mut() {
+        files.sort();
+    }
+    partitions
+}
+
+/// The directory name of a unit's digest: the SHA-256 of the digest format, the
+/// parameters `checked_plays` depends on, and the unit's files with their SHA-256.
+fn digest_key(methodology: &Methodology, unit: &[(NaiveDate, &[(String, String)])]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut line = |text: String| {
+        hasher.update(text.as_bytes());
+        hasher.update(b"\n");
+    };
+    line(DIGEST_FORMAT.to_string());
+    line(format!(
+        "timezone={} day_start_minutes={} min_played_ms={}",
+        methodology.timezone, methodology.day_start_minutes, methodology.min_played_ms
+    ));
+    for (date, files) in unit {
+        line(format!("date={date}"));
+        for (path, sha) in *files {
+            line(format!("{path} {sha}"));
+        }
+    }
+    crate::publication::hex(&hasher.finalize())
+}
+
+/// A directory under the system's temporary directory, removed when dropped.
+struct TemporaryDirectory(std::path::PathBuf);
+
+impl TemporaryDirectory {
+    fn new() -> Result<TemporaryDirectory> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "golden-mic-day-digests-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&path).map_err(|source| ChartError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(TemporaryDirectory(path))
+    }
+}
+
+impl Drop for TemporaryDirectory {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A unit to digest: its partitions, each with its files' paths and SHA-256, and
+/// its rows.
+type DigestUnit<'a> = (Vec<(NaiveDate, &'a [(String, String)])>, i64);
+
+/// Kept day digests opened at the same time.
+const DIGESTS_OPENED_AT_ONCE: usize = 8;
+
+/// Day digests computed at the same time.
+const DIGESTS_COMPUTED_AT_ONCE: usize = 2;
+
+/// Days from 1970-01-01 (`Date32`).
+fn days_since_epoch(day: NaiveDate) -> i32 {
+    (day - NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date")).num_days() as i32
 }

@@ -54,6 +54,7 @@
 mod aggregate_stages;
 pub mod analyst;
 pub mod charts;
+mod day_digests;
 pub mod error;
 pub mod functions;
 mod lookup_joins;
@@ -68,7 +69,9 @@ pub mod table_functions;
 pub mod tables;
 
 pub use aggregate_stages::SingleStageAggregates;
-pub use charts::{ChartKind, DataQuality, GoldenMic, session_builder, session_config};
+pub use charts::{
+    ChartKind, DataQuality, DayDigestReport, GoldenMic, session_builder, session_config,
+};
 pub use error::{ChartError, Result};
 pub use lookup_joins::{LookupJoinExec, LookupJoins};
 pub use methodology::{Methodology, Period, PeriodKind};

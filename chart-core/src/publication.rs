@@ -207,7 +207,7 @@ pub async fn publish(engine: &GoldenMic, period: &Period, out: &Location) -> Res
     }
 
     tracing::info!(%period, kind = period.kind().as_str(), "computing the figures of every period of this kind");
-    engine.materialize(Some(period.kind())).await?;
+    engine.materialize_for_publication(period.kind()).await?;
     let data_quality = engine.data_quality(period).await?;
     if data_quality.valid_plays == 0 {
         return Err(ChartError::NoData {

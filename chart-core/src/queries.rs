@@ -39,8 +39,10 @@ macro_rules! query {
 }
 
 /// Every query, each after the views it reads.
-pub const QUERIES: [Query; 14] = [
+pub const QUERIES: [Query; 16] = [
     query!("resent_events"),
+    query!("checked_plays"),
+    query!("room_day_events"),
     query!("classified_plays"),
     query!("valid_plays"),
     query!("room_day_plays"),
@@ -228,6 +230,15 @@ fn rewritten(ctx: &SessionContext, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<d
     let options = ctx.state().config_options().clone();
     let plan = SingleStageAggregates::golden_mic().optimize(plan, &options)?;
     Ok(LookupJoins.optimize(plan, &options)?)
+}
+
+/// Registers `batch` as the in-memory table `name` (a view computed another way).
+pub(crate) fn keep_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> Result<()> {
+    tracing::info!(view = name, rows = batch.num_rows(), "kept");
+    let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, Arc::new(table))?;
+    Ok(())
 }
 
 /// Registers the output of `plan` (of the view's `schema`) as the in-memory table

@@ -59,6 +59,8 @@ pub struct DataRoot {
     location: Location,
     files: Vec<InputFile>,
     play_days: BTreeMap<NaiveDate, i64>,
+    /// The files' SHA-256, once read.
+    checksums: Arc<tokio::sync::OnceCell<Vec<String>>>,
 }
 
 /// Footers read at the same time when opening a data root (object stores answer
@@ -140,6 +142,7 @@ impl DataRoot {
             location: location.clone(),
             files,
             play_days,
+            checksums: Arc::default(),
         })
     }
 
@@ -160,8 +163,15 @@ impl DataRoot {
 
     /// The SHA-256 (lowercase hex) of every input file, in the order of [`DataRoot::files`]:
     /// of its first [`InputFile::bytes`] bytes, the size it had when the root was read
-    /// (a file shorter now is an error).
+    /// (a file shorter now is an error). Read once per data root (and its clones).
     pub async fn checksums(&self) -> Result<Vec<String>> {
+        self.checksums
+            .get_or_try_init(|| self.read_checksums())
+            .await
+            .cloned()
+    }
+
+    async fn read_checksums(&self) -> Result<Vec<String>> {
         // One task per file, so that files are hashed on every core, each read in
         // large ranges (a local file's stream comes in small chunks, each a wake-up of
         // a blocking thread: most of the time, measured).

@@ -6,34 +6,21 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
 
-use arrow::array::{AsArray, Date32Array, RecordBatch};
+use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::concat_batches;
-use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use arrow::datatypes::Int64Type;
 use arrow::util::pretty::pretty_format_batches;
 use chart_core::analyst::{self, Access};
 use chart_core::{ChartError, ChartKind, GoldenMic, InputTables, Methodology, Period, publish};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use std::sync::Arc;
 use support::reference::{self, Grain, Rules};
-use support::{chart_rows, coverage_rows, fixture};
+use support::{batches_of, chart_rows, coverage_rows, fixture, read_parquet};
 
 async fn sql(engine: &GoldenMic, query: &str) -> RecordBatch {
     let df = engine.context().sql(query).await.unwrap();
     let schema = df.schema().inner().clone();
     concat_batches(&schema, &df.collect().await.unwrap()).unwrap()
-}
-
-fn read_parquet(path: &Path) -> RecordBatch {
-    let file = fs::File::open(path).unwrap();
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
-    concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
 /// Renders a batch with its column names and types, so that equal strings mean
@@ -422,50 +409,6 @@ async fn resent_events_are_found_once_per_query_and_afresh_by_the_next() {
 }
 
 /// Every fixture file as one batch, plays with their `date` partition as a column.
-fn batches_of(root: &Path, table: &str) -> Vec<RecordBatch> {
-    let mut files = Vec::new();
-    let mut dirs = vec![root.join(table)];
-    while let Some(dir) = dirs.pop() {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-        .iter()
-        .map(|path| {
-            let batch = read_parquet(path);
-            let Some(day) = path
-                .parent()
-                .and_then(|d| d.file_name())
-                .and_then(|d| d.to_str())
-                .and_then(|d| d.strip_prefix("date="))
-            else {
-                return batch;
-            };
-            let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
-            let days = (day - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days();
-            let mut fields: Vec<Field> = batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone())
-                .collect();
-            fields.push(Field::new("date", DataType::Date32, false));
-            let mut columns = batch.columns().to_vec();
-            columns.push(Arc::new(Date32Array::from(vec![
-                days as i32;
-                batch.num_rows()
-            ])));
-            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_memory_inputs_give_the_charts_of_the_files() {

@@ -5,14 +5,7 @@ mod support;
 
 use chart_core::{ChartKind, GoldenMic, Methodology, Period};
 use support::reference::{self, Grain, Rules};
-use support::{chart_rows, coverage_rows, fixture};
-
-fn grain(period: &Period) -> Grain {
-    match period {
-        Period::Month { .. } => Grain::Month,
-        Period::Year(_) => Grain::Year,
-    }
-}
+use support::{chart_rows, compare_period, fixture};
 
 /// Every period's results, on an engine that materialised both period kinds and on
 /// one that materialised only the period's kind (as `publish` does).
@@ -32,50 +25,6 @@ async fn compare_everything(methodology: Methodology, rules: Rules) {
             compare_period(engine, &data, &rules, &period).await;
         }
     }
-}
-
-async fn compare_period(
-    engine: &GoldenMic,
-    data: &reference::Data,
-    rules: &Rules,
-    period: &Period,
-) {
-    let p = period.to_string();
-    let p = p.as_str();
-    for (kind, new_only) in [(ChartKind::Hot, false), (ChartKind::New, true)] {
-        let got = chart_rows(&engine.chart(kind, period).await.unwrap());
-        let want = reference::chart(data, rules, grain(period), p, new_only);
-        assert!(
-            !want.is_empty(),
-            "{p} {kind:?}: the reference chart is empty"
-        );
-        assert_eq!(got.len(), want.len(), "{p} {kind:?}: chart length");
-        for (g, w) in got.iter().zip(&want) {
-            assert_eq!(g, w, "{p} {kind:?}: rank {}", w.rank);
-        }
-    }
-    let q = engine.data_quality(period).await.unwrap();
-    let w = reference::quality(data, rules, grain(period), p);
-    let got = reference::Quality {
-        rows_received: q.rows_received,
-        duplicate_copies: q.duplicate_copies,
-        missing_value: q.missing_value,
-        short_play: q.short_play,
-        unknown_song: q.unknown_song,
-        unknown_venue: q.unknown_venue,
-        valid_plays: q.valid_plays,
-        over_room_cap: q.over_room_cap,
-    };
-    assert_eq!(got, w, "{p}: data quality");
-
-    let mut want = reference::coverage(data, rules, grain(period), p);
-    let national = coverage_rows(&engine.coverage(period).await.unwrap());
-    assert_eq!(national, want[..1], "{p}: national coverage");
-    let provinces = coverage_rows(&engine.coverage_by_province(period).await.unwrap());
-    for w in &mut want[1..] {
-        w.provinces = None;
-    }
-    assert_eq!(provinces, want[1..], "{p}: coverage by province");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -217,6 +217,14 @@ struct PublishArgs {
     /// at 50 million plays: see docs/PERFORMANCE.md).
     #[arg(long, value_name = "SIZE")]
     memory_limit: Option<String>,
+    /// Compute each day's partition on its own and merge the days (day digests: the
+    /// same results; see docs/PERFORMANCE.md), in a temporary directory.
+    #[arg(long)]
+    by_day: bool,
+    /// Keep the day digests under DIR|URL and reuse those of unchanged partitions in
+    /// later runs (implies --by-day).
+    #[arg(long, value_name = "DIR|URL")]
+    day_digests: Option<String>,
     #[command(flatten)]
     methodology: MethodologyArgs,
     #[command(flatten)]
@@ -385,7 +393,12 @@ async fn run(command: Command) -> Result<()> {
                 .transpose()?;
             tracing::info!(data = %data, "reading the data root");
             let inputs = DataRoot::open_location(&data).await?.tables()?;
-            let engine = GoldenMic::attach(session(memory_limit)?, inputs, methodology).await?;
+            let mut engine = GoldenMic::attach(session(memory_limit)?, inputs, methodology).await?;
+            if let Some(digests) = &args.day_digests {
+                engine = engine.with_day_digests(Some(args.store.location(digests)?));
+            } else if args.by_day {
+                engine = engine.with_day_digests(None);
+            }
             let publication = publish(&engine, &period, &out).await?;
             print_summary(&publication)
         }

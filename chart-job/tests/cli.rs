@@ -387,3 +387,49 @@ fn output_directory_that_cannot_be_written() {
         &out,
     );
 }
+
+/// `--day-digests` and `--by-day` publish the same files as the plays read directly;
+/// a digest location that cannot be written is a one-line error and nothing is published.
+#[test]
+fn publish_from_day_digests() {
+    let publish = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "publish",
+            "--data",
+            data().to_str().unwrap(),
+            "--month",
+            "2024-11",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        chart_job(&args)
+    };
+    let plain = tempfile::tempdir().unwrap();
+    assert!(publish(plain.path(), &[]).status.success());
+    let want = published_dir(plain.path(), "month=2024-11");
+    let kept = tempfile::tempdir().unwrap();
+    let digests = kept.path().join("digests");
+    for extra in [
+        vec!["--day-digests", digests.to_str().unwrap()],
+        vec!["--day-digests", digests.to_str().unwrap()],
+        vec!["--by-day"],
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let output = publish(out.path(), &extra);
+        assert!(
+            output.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let got = published_dir(out.path(), "month=2024-11");
+        assert_eq!(got.file_name(), want.file_name(), "{extra:?}");
+    }
+    assert!(fs::read_dir(&digests).unwrap().count() > 50);
+
+    let blocker = kept.path().join("file");
+    fs::write(&blocker, b"x").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = publish(out.path(), &["--day-digests", blocker.to_str().unwrap()]);
+    assert_fails(&output, &blocker.display().to_string(), out.path());
+}

@@ -6,12 +6,17 @@ pub mod reference;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use arrow::array::{AsArray, Int32Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::array::{
+    AsArray, Date32Array, Int32Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
+use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, TimeUnit};
 use chrono::{NaiveDateTime, TimeZone};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use reference::{ChartRow, CoverageRow};
+use chart_core::{ChartKind, GoldenMic, Period};
+use reference::{ChartRow, CoverageRow, Grain, Rules};
 
 /// Small generated data (three months, 2024-10 to 2024-12) plus a file of
 /// hand-made traps; generated once per test binary.
@@ -409,4 +414,114 @@ pub fn coverage_rows(batch: &RecordBatch) -> Vec<CoverageRow> {
             active_rooms: active_r[i].unwrap(),
         })
         .collect()
+}
+
+/// The reference's grain of a period.
+pub fn grain(period: &Period) -> Grain {
+    match period {
+        Period::Month { .. } => Grain::Month,
+        Period::Year(_) => Grain::Year,
+    }
+}
+
+/// A period's charts, data quality and coverage on `engine` against the reference.
+pub async fn compare_period(
+    engine: &GoldenMic,
+    data: &reference::Data,
+    rules: &Rules,
+    period: &Period,
+) {
+    let p = period.to_string();
+    let p = p.as_str();
+    for (kind, new_only) in [(ChartKind::Hot, false), (ChartKind::New, true)] {
+        let got = chart_rows(&engine.chart(kind, period).await.unwrap());
+        let want = reference::chart(data, rules, grain(period), p, new_only);
+        assert!(
+            !want.is_empty(),
+            "{p} {kind:?}: the reference chart is empty"
+        );
+        assert_eq!(got.len(), want.len(), "{p} {kind:?}: chart length");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w, "{p} {kind:?}: rank {}", w.rank);
+        }
+    }
+    let q = engine.data_quality(period).await.unwrap();
+    let w = reference::quality(data, rules, grain(period), p);
+    let got = reference::Quality {
+        rows_received: q.rows_received,
+        duplicate_copies: q.duplicate_copies,
+        missing_value: q.missing_value,
+        short_play: q.short_play,
+        unknown_song: q.unknown_song,
+        unknown_venue: q.unknown_venue,
+        valid_plays: q.valid_plays,
+        over_room_cap: q.over_room_cap,
+    };
+    assert_eq!(got, w, "{p}: data quality");
+
+    let mut want = reference::coverage(data, rules, grain(period), p);
+    let national = coverage_rows(&engine.coverage(period).await.unwrap());
+    assert_eq!(national, want[..1], "{p}: national coverage");
+    let provinces = coverage_rows(&engine.coverage_by_province(period).await.unwrap());
+    for w in &mut want[1..] {
+        w.provinces = None;
+    }
+    assert_eq!(provinces, want[1..], "{p}: coverage by province");
+}
+
+/// Every record batch of a table's Parquet files under `root`.
+pub fn batches_of(root: &Path, table: &str) -> Vec<RecordBatch> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join(table)];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let batch = read_parquet(path);
+            let Some(day) = path
+                .parent()
+                .and_then(|d| d.file_name())
+                .and_then(|d| d.to_str())
+                .and_then(|d| d.strip_prefix("date="))
+            else {
+                return batch;
+            };
+            let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+            let days = (day - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days();
+            let mut fields: Vec<Field> = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields.push(Field::new("date", DataType::Date32, false));
+            let mut columns = batch.columns().to_vec();
+            columns.push(Arc::new(Date32Array::from(vec![
+                days as i32;
+                batch.num_rows()
+            ])));
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+        })
+        .collect()
+}
+
+/// A Parquet file's rows as one batch.
+pub fn read_parquet(path: &Path) -> RecordBatch {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    concat_batches(&batches[0].schema(), &batches).unwrap()
 }
