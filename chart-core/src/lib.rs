@@ -11,6 +11,8 @@
 //! functions) → [`queries`] (the SQL of `queries/`, registered as views) →
 //! [`charts`] (results of a period) → [`publication`] (versioned files on a
 //! [`store`]: a local directory or an S3 bucket).
+//! [`GoldenMic::with_day_digests`] computes the same results from per-partition day
+//! digests kept between runs, reading only the partitions whose files changed.
 //!
 //! The entry point is [`GoldenMic`]: open a data root, or attach the tables to a
 //! `SessionContext` of your own from files or in-memory data ([`InputTables`]); then
