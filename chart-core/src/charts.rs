@@ -492,7 +492,7 @@ impl GoldenMic {
     ) -> Result<Vec<KeptDigest>> {
         let dirs: Vec<Location> = units
             .iter()
-            .map(|(unit, _)| store.join(&digest_key(&self.methodology, unit)))
+            .map(|(unit, _)| store.join(&digest_key(&self.methodology, self.inputs.scope(), unit)))
             .collect();
         let opened: Vec<Option<KeptDigest>> = stream::iter(&dirs)
             .map(KeptDigest::open)
@@ -722,7 +722,8 @@ async fn province_inputs(
     Ok(inputs
         .clone()
         .with_provider("plays", plays.into_view())
-        .with_provider("venues", venues.into_view()))
+        .with_provider("venues", venues.into_view())
+        .scoped(format!("province={province}")))
 }
 
 /// What [`GoldenMic::materialize_by_day`] did, and how long each step took.
@@ -778,9 +779,14 @@ fn partition_files(
     partitions
 }
 
-/// The directory name of a unit's digest: the SHA-256 of the digest format, the
-/// parameters `checked_plays` depends on, and the unit's files with their SHA-256.
-fn digest_key(methodology: &Methodology, unit: &[(NaiveDate, &[(String, String)])]) -> String {
+/// The directory name of a unit's digest: the SHA-256 of the digest format, the plays'
+/// scope (a province's view), the parameters `checked_plays` depends on, and the unit's
+/// files with their SHA-256.
+fn digest_key(
+    methodology: &Methodology,
+    scope: Option<&str>,
+    unit: &[(NaiveDate, &[(String, String)])],
+) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     let mut line = |text: String| {
@@ -788,6 +794,9 @@ fn digest_key(methodology: &Methodology, unit: &[(NaiveDate, &[(String, String)]
         hasher.update(b"\n");
     };
     line(DIGEST_FORMAT.to_string());
+    if let Some(scope) = scope {
+        line(format!("scope {scope}"));
+    }
     line(format!(
         "timezone={} day_start_minutes={} min_played_ms={}",
         methodology.timezone, methodology.day_start_minutes, methodology.min_played_ms

@@ -225,6 +225,7 @@ impl DataRoot {
             songs: listing(&SONGS)?,
             venues: listing(&VENUES)?,
             root: Some(self.clone()),
+            scope: None,
         })
     }
 }
@@ -243,6 +244,8 @@ pub struct InputTables {
     songs: Arc<dyn TableProvider>,
     venues: Arc<dyn TableProvider>,
     root: Option<DataRoot>,
+    /// What the plays are restricted to, when not every play of the data root.
+    scope: Option<String>,
 }
 
 impl InputTables {
@@ -274,6 +277,7 @@ impl InputTables {
             songs: memory(&SONGS, songs)?,
             venues: memory(&VENUES, venues)?,
             root: None,
+            scope: None,
         })
     }
 
@@ -315,6 +319,7 @@ impl InputTables {
             songs: view(&SONGS, songs)?,
             venues: view(&VENUES, venues)?,
             root: None,
+            scope: None,
         })
     }
 
@@ -344,6 +349,18 @@ impl InputTables {
             "venues" => Some(&self.venues),
             _ => None,
         }
+    }
+
+    /// What the plays are restricted to (e.g. `province=广东`), when not every play of
+    /// the data root: part of the key of day digests computed from them.
+    pub(crate) fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    /// The same tables, restricted to `scope`.
+    pub(crate) fn scoped(mut self, scope: String) -> Self {
+        self.scope = Some(scope);
+        self
     }
 
     /// The same tables with another provider for `plays`, `songs` or `venues`.

@@ -303,3 +303,46 @@ async fn damaged_digests_and_in_memory_inputs_are_refused() {
         .to_string();
     assert!(error.contains("date= partitions"), "{error}");
 }
+
+/// A province's view keeps its own digests (its plays only, deduplicated among
+/// themselves), beside the national ones in the same location.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regional_digests_are_kept_apart_from_national_ones() {
+    let kept = tempfile::tempdir().unwrap();
+    let location = || Some(Location::local(kept.path()).unwrap());
+    let national = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    let report = national
+        .with_methodology(Methodology::default())
+        .await
+        .unwrap()
+        .with_day_digests(location())
+        .materialize_by_day(None)
+        .await
+        .unwrap();
+    let provinces = national
+        .context()
+        .sql("SELECT province, count(*) FROM venues GROUP BY province ORDER BY 2 DESC LIMIT 1")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let province = array_value_to_string(provinces[0].column(0), 0).unwrap();
+    let by_sql = national.regional(&province).await.unwrap();
+    by_sql.materialize(None).await.unwrap();
+    let by_day = national
+        .regional(&province)
+        .await
+        .unwrap()
+        .with_day_digests(location());
+    let regional = by_day.materialize_by_day(None).await.unwrap();
+    assert_eq!(regional.reused, 0, "{report:?} then {regional:?}");
+    assert_eq!(regional.computed, report.computed);
+    for table in ["song_period_stats", "room_period_outcomes", "chart_entries"] {
+        let want = rows(&by_sql, table).await;
+        assert!(want.len() > 10, "{table}: {} rows", want.len());
+        assert_eq!(rows(&by_day, table).await, want, "{table} of {province}");
+    }
+}
