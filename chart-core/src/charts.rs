@@ -376,11 +376,7 @@ impl GoldenMic {
     /// inputs are refused.
     pub async fn materialize_by_day(&self, kind: Option<PeriodKind>) -> Result<DayDigestReport> {
         let started = std::time::Instant::now();
-        let data = self.data().ok_or_else(|| {
-            ChartError::InvalidMethodology(
-                "day digests need plays from files (date= partitions)".to_string(),
-            )
-        })?;
+        let data = self.data().ok_or(ChartError::DayDigestsNeedFiles)?;
         let temporary;
         let store = match &self.day_digests {
             Some(DigestLocation::Kept(location)) => location.clone(),

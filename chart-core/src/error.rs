@@ -103,6 +103,9 @@ pub enum ChartError {
     /// A methodology parameter is out of range.
     #[error("invalid methodology: {0}")]
     InvalidMethodology(String),
+    /// Day digests were asked of plays that are not files in `date=` partitions.
+    #[error("day digests need plays from files in date= partitions; these plays are in memory")]
+    DayDigestsNeedFiles,
     /// An output could not be written.
     #[error("cannot write {path}: {source}")]
     Output {
