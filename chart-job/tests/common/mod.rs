@@ -26,6 +26,15 @@ pub fn assert_one_line_error(output: &Output, needle: &str) {
 }
 use std::sync::OnceLock;
 
+/// Asserts a successful run, showing its stderr otherwise.
+pub fn assert_ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Runs `chart-job` with `args`.
 pub fn chart_job(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_chart-job"))
