@@ -7,8 +7,9 @@
 --   Only the copies of re-sent events (resent_events.sql) are ranked.
 -- * business_day(started_at): the Asia/Shanghai date of started_at minus 06:00
 --   (methodology parameters). A row without started_at falls back to its partition date.
--- * first_rule: 1 missing_value (a required column is NULL), 2 short_play
---   (played_ms < gm_param('min_played_ms')), 5 none of these.
+-- * first_rule: the rank of the first exclusion rule the event fails among those on
+--   the plays alone, missing_value (a required column is NULL) and short_play
+--   (played_ms < gm_param('min_played_ms')), or exclusion_rank('none').
 WITH kept_copies AS (
     -- Of each re-sent event (resent_events.sql), the copy kept: the first of its copies
     -- in the order below, i.e. the one whose predecessor in that order is another
@@ -52,6 +53,7 @@ SELECT event_id, copies, venue_id, room_id, song_id, started_at, played_ms, vod_
        LEAST(
            CASE WHEN event_id IS NULL OR venue_id IS NULL OR room_id IS NULL
              OR song_id IS NULL OR started_at IS NULL OR played_ms IS NULL
-               THEN 1 ELSE 5 END,
-           CASE WHEN played_ms < gm_param('min_played_ms') THEN 2 ELSE 5 END) AS first_rule
+               THEN exclusion_rank('missing_value') ELSE exclusion_rank('none') END,
+           CASE WHEN played_ms < gm_param('min_played_ms')
+               THEN exclusion_rank('short_play') ELSE exclusion_rank('none') END) AS first_rule
 FROM deduplicated

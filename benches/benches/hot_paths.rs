@@ -10,7 +10,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 use std::sync::Arc;
 
-use chart_core::functions::register_room_figures;
+use chart_core::engine::register_room_figures;
 use chart_core::{GoldenMic, Methodology, SingleStageAggregates};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;

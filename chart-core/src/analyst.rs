@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use std::sync::Arc;
 
 use crate::error::{ChartError, Result};
-use crate::table_functions::TableFunctionKind;
+use crate::results::table_functions::TableFunctionKind;
 
 /// Whether analyst SQL may change the session or write files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -103,6 +103,26 @@ pub enum ChartError {
     /// A methodology parameter is out of range.
     #[error("invalid methodology: {0}")]
     InvalidMethodology(String),
+    /// A result was asked of an engine that keeps the tables of another period kind.
+    #[error(
+        "{period}: this engine was materialised for {materialized} periods only; ask the engine it was materialised from"
+    )]
+    NotMaterialized {
+        /// The period asked for.
+        period: String,
+        /// The period kind the engine keeps (`month` or `year`).
+        materialized: &'static str,
+    },
+    /// Computing, reading or merging day digests failed on data the digests do not
+    /// support (a value past what a merge can code, a failed task).
+    #[error("day digest: {problem}")]
+    DayDigest {
+        /// What went wrong, naming the value at fault.
+        problem: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// Day digests were asked of plays that are not files in `date=` partitions.
     #[error("day digests need plays from files in date= partitions; these plays are in memory")]
     DayDigestsNeedFiles,

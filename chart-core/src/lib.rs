@@ -2,22 +2,27 @@
 //!
 //! Karaoke venues' song-request (VOD) systems report every song each room plays.
 //! This library turns those play events, stored as Parquet in the data contract of
-//! [`schema`], into the monthly (and annual) hot-song and new-song charts with
-//! their history, the market-coverage metrics and a data-quality summary, under
+//! [`contract::schema`], into the monthly (and annual) hot-song and new-song charts
+//! with their history, the market-coverage metrics and a data-quality summary, under
 //! the methodology GM-1 ([`Methodology`]).
 //!
-//! The modules follow the data: [`schema`] (the contract) → [`tables`] (the files
-//! of a data root) → [`methodology`] (GM-1, periods) and [`functions`] (its SQL
-//! functions) → [`queries`] (the SQL of `queries/`, registered as views) →
-//! [`charts`] (results of a period) → [`publication`] (versioned files on a
-//! [`store`]: a local directory or an S3 bucket).
-//! [`GoldenMic::with_day_digests`] computes the same results from per-partition day
-//! digests kept between runs, reading only the partitions whose files changed.
+//! The modules follow the data, each importing only those before it:
+//!
+//! 1. [`contract`]: the tables of a data root, validated, on a local disk or S3;
+//! 2. [`methodology`]: GM-1's parameters, periods and SQL functions;
+//! 3. [`queries`]: the SQL of `queries/`, one view per file, in dependency order;
+//! 4. [`engine`]: the DataFusion extensions and session the views run on;
+//! 5. `day_digests`: the same tables from per-partition digests kept between runs
+//!    ([`GoldenMic::with_day_digests`]);
+//! 6. [`results`]: the charts, coverage and data quality of a period, and the same as
+//!    SQL table functions;
+//! 7. [`publication`]: versioned files of a period on a [`Location`];
+//! 8. [`analyst`]: what an SQL shell over the same session needs.
 //!
 //! The entry point is [`GoldenMic`]: open a data root, or attach the tables to a
 //! `SessionContext` of your own from files or in-memory data ([`InputTables`]); then
 //! compute a chart or coverage for a [`Period`], or ask SQL of the same session,
-//! where the charts are table functions ([`table_functions`]).
+//! where the charts are table functions ([`results::table_functions`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -53,31 +58,22 @@
 
 #![warn(missing_docs)]
 
-mod aggregate_stages;
 pub mod analyst;
-pub mod charts;
+pub mod contract;
 mod day_digests;
+pub mod engine;
 pub mod error;
-pub mod functions;
-mod lookup_joins;
 pub mod methodology;
-mod once_per_query;
 pub mod publication;
 pub mod queries;
-pub mod schema;
-mod shared_scan;
-pub mod store;
-pub mod table_functions;
-pub mod tables;
+pub mod results;
 
-pub use aggregate_stages::SingleStageAggregates;
-pub use charts::{
-    ChartKind, DataQuality, DayDigestReport, GoldenMic, session_builder, session_config,
+pub use contract::store::{Location, StoreOptions};
+pub use contract::tables::{DataRoot, InputTables};
+pub use engine::{
+    LookupJoinExec, LookupJoins, SingleStageAggregates, session_builder, session_config,
 };
 pub use error::{ChartError, Result};
-pub use lookup_joins::{LookupJoinExec, LookupJoins};
 pub use methodology::{Methodology, Period, PeriodKind};
 pub use publication::{Manifest, Outcome, Publication, history, publish, verify};
-pub use store::{Location, StoreOptions};
-pub use table_functions::TableFunctionKind;
-pub use tables::{DataRoot, InputTables};
+pub use results::{ChartKind, DataQuality, DayDigestReport, GoldenMic, TableFunctionKind};

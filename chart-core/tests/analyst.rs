@@ -288,8 +288,8 @@ async fn bucket_functions_in_sql() {
     // The session's buckets follow its plays: their whole range is used, no more.
     let plays = sql(&engine, "SELECT count(*) FROM plays").await;
     let plays = plays.column(0).as_primitive::<Int64Type>().value(0) as u64;
-    let bits = chart_core::functions::bucket_bits(Some(plays));
-    assert!(bits < chart_core::functions::DEFAULT_BUCKET_BITS, "{bits}");
+    let bits = chart_core::engine::bucket_bits(Some(plays));
+    assert!(bits < chart_core::engine::DEFAULT_BUCKET_BITS, "{bits}");
     let widest = sql(
         &engine,
         "SELECT max(event_bucket('E' || CAST(value AS VARCHAR))) AS b \
@@ -695,7 +695,7 @@ async fn backslash_d_lists_and_describes() {
         .iter()
         .map(Option::unwrap)
         .collect();
-    assert_eq!(columns, chart_core::charts::CHART_COLUMNS);
+    assert_eq!(columns, chart_core::results::CHART_COLUMNS);
     let error = analyst::describe(engine.context(), "nope")
         .await
         .unwrap_err();

@@ -49,9 +49,9 @@ async fn compare(
 ) -> chart_core::DayDigestReport {
     let data = reference::load(root);
     let by_sql = GoldenMic::open(root, methodology.clone()).await.unwrap();
-    by_sql.materialize(None).await.unwrap();
+    let by_sql = by_sql.materialize(None).await.unwrap();
     let by_day = GoldenMic::open(root, methodology.clone()).await.unwrap();
-    let report = by_day.materialize_by_day(None).await.unwrap();
+    let (by_day, report) = by_day.materialize_by_day(None).await.unwrap();
     for table in ["song_period_stats", "room_period_outcomes", "chart_entries"] {
         let (want, got) = (rows(&by_sql, table).await, rows(&by_day, table).await);
         assert!(want.len() > 100, "{table}: {} rows", want.len());
@@ -66,7 +66,7 @@ async fn compare(
     // Only one period kind, as `publish` materialises.
     for kind in [PeriodKind::Month, PeriodKind::Year] {
         let one_kind = GoldenMic::open(root, methodology.clone()).await.unwrap();
-        one_kind.materialize_by_day(Some(kind)).await.unwrap();
+        let (one_kind, _) = one_kind.materialize_by_day(Some(kind)).await.unwrap();
         for p in PERIODS {
             let period: Period = p.parse().unwrap();
             if period.kind() == kind {
@@ -156,7 +156,7 @@ async fn events_re_sent_in_another_partition_count_once() {
     let engine = GoldenMic::open(root.path(), Methodology::default())
         .await
         .unwrap();
-    engine
+    let (engine, _) = engine
         .materialize_by_day(Some(PeriodKind::Month))
         .await
         .unwrap();
@@ -190,7 +190,7 @@ async fn kept_digests_are_reused_until_their_inputs_change() {
                 .await
                 .unwrap()
                 .with_day_digests(Some(Location::local(&kept).unwrap()));
-            let report = engine.materialize_by_day(None).await.unwrap();
+            let (engine, report) = engine.materialize_by_day(None).await.unwrap();
             (report, rows(&engine, "song_period_stats").await)
         }
     };
@@ -232,7 +232,7 @@ async fn kept_digests_are_reused_until_their_inputs_change() {
     let by_sql = GoldenMic::open(root.path(), Methodology::default())
         .await
         .unwrap();
-    by_sql.materialize(None).await.unwrap();
+    let by_sql = by_sql.materialize(None).await.unwrap();
     assert_eq!(changed_rows, rows(&by_sql, "song_period_stats").await);
     assert_ne!(changed_rows, first_rows);
 
@@ -251,7 +251,7 @@ async fn kept_digests_are_reused_until_their_inputs_change() {
     let (cap, cap_rows) = run(capped.clone()).await;
     assert_eq!(cap.computed, 0, "{cap:?}");
     let by_sql = GoldenMic::open(root.path(), capped).await.unwrap();
-    by_sql.materialize(None).await.unwrap();
+    let by_sql = by_sql.materialize(None).await.unwrap();
     assert_eq!(cap_rows, rows(&by_sql, "song_period_stats").await);
 }
 
@@ -277,7 +277,8 @@ async fn damaged_digests_and_in_memory_inputs_are_refused() {
         .await
         .materialize_by_day(None)
         .await
-        .unwrap_err()
+        .err()
+        .unwrap()
         .to_string();
     assert!(
         error.contains(&damaged.display().to_string()) && !error.contains('\n'),
@@ -299,7 +300,8 @@ async fn damaged_digests_and_in_memory_inputs_are_refused() {
     let error = in_memory
         .materialize_by_day(None)
         .await
-        .unwrap_err()
+        .err()
+        .unwrap()
         .to_string();
     assert!(error.contains("date= partitions"), "{error}");
 }
@@ -320,7 +322,8 @@ async fn regional_digests_are_kept_apart_from_national_ones() {
         .with_day_digests(location())
         .materialize_by_day(None)
         .await
-        .unwrap();
+        .unwrap()
+        .1;
     let provinces = national
         .context()
         .sql("SELECT province, count(*) FROM venues GROUP BY province ORDER BY 2 DESC LIMIT 1")
@@ -331,13 +334,13 @@ async fn regional_digests_are_kept_apart_from_national_ones() {
         .unwrap();
     let province = array_value_to_string(provinces[0].column(0), 0).unwrap();
     let by_sql = national.regional(&province).await.unwrap();
-    by_sql.materialize(None).await.unwrap();
+    let by_sql = by_sql.materialize(None).await.unwrap();
     let by_day = national
         .regional(&province)
         .await
         .unwrap()
         .with_day_digests(location());
-    let regional = by_day.materialize_by_day(None).await.unwrap();
+    let (by_day, regional) = by_day.materialize_by_day(None).await.unwrap();
     assert_eq!(regional.reused, 0, "{report:?} then {regional:?}");
     assert_eq!(regional.computed, report.computed);
     for table in ["song_period_stats", "room_period_outcomes", "chart_entries"] {

@@ -3,7 +3,7 @@
 
 mod support;
 
-use chart_core::{ChartKind, GoldenMic, Methodology, Period};
+use chart_core::{ChartKind, GoldenMic, Methodology, Period, PeriodKind};
 use support::reference::{self, Grain, Rules};
 use support::{chart_rows, compare_period, fixture};
 
@@ -14,17 +14,47 @@ async fn compare_everything(methodology: Methodology, rules: Rules) {
     let both_kinds = GoldenMic::open(fixture(), methodology.clone())
         .await
         .unwrap();
-    both_kinds.materialize(None).await.unwrap();
+    let both_kinds = both_kinds.materialize(None).await.unwrap();
     for p in ["2024-10", "2024-11", "2024-12", "2024"] {
         let period: Period = p.parse().unwrap();
         let one_kind = GoldenMic::open(fixture(), methodology.clone())
             .await
             .unwrap();
-        one_kind.materialize(Some(period.kind())).await.unwrap();
+        let one_kind = one_kind.materialize(Some(period.kind())).await.unwrap();
         for engine in [&both_kinds, &one_kind] {
             compare_period(engine, &data, &rules, &period).await;
         }
     }
+}
+
+/// Materialising gives a new engine: the engine it came from still answers for every
+/// period, and the new one refuses periods of a kind it did not keep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn materialize_leaves_the_engine_it_came_from_unchanged() {
+    let engine = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    let (year, month): (Period, Period) = ("2024".parse().unwrap(), "2024-11".parse().unwrap());
+    let year_chart = engine.chart(ChartKind::Hot, &year).await.unwrap();
+    assert!(year_chart.num_rows() > 0);
+    let months = engine.materialize(Some(PeriodKind::Month)).await.unwrap();
+    assert_eq!(
+        engine.chart(ChartKind::Hot, &year).await.unwrap(),
+        year_chart
+    );
+    let error = months
+        .chart(ChartKind::Hot, &year)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("2024: this engine was materialised for month periods only"),
+        "{error}"
+    );
+    assert_eq!(
+        months.chart(ChartKind::Hot, &month).await.unwrap(),
+        engine.chart(ChartKind::Hot, &month).await.unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

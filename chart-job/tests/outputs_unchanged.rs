@@ -69,7 +69,9 @@ fn publish_all(extra: &[&str]) -> (tempfile::TempDir, BTreeMap<String, Vec<u8>>)
     let data_arg = data().to_str().unwrap();
     let mut files = BTreeMap::new();
     for (flag, period, period_dir) in PERIODS {
-        let mut args = vec!["publish", "--data", data_arg, flag, period, "--out", out_arg];
+        let mut args = vec![
+            "publish", "--data", data_arg, flag, period, "--out", out_arg,
+        ];
         args.extend_from_slice(extra);
         assert_ok(&chart_job(&args));
         files.extend(published_files(out.path(), period_dir));
@@ -122,7 +124,11 @@ fn check(actual: &BTreeMap<String, Vec<u8>>) {
         }
     }
     let names = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
-    assert_eq!(names(actual), names(&expected), "the set of outputs changed");
+    assert_eq!(
+        names(actual),
+        names(&expected),
+        "the set of outputs changed"
+    );
     for (name, bytes) in actual {
         if bytes != &expected[name] {
             let shown = String::from_utf8_lossy(bytes);

@@ -36,9 +36,11 @@ use parquet::file::metadata::ParquetMetaDataReader;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::contract::schema::{
+    ContractTable, PLAYS, PLAYS_PARTITION_COLUMN, SONGS, TABLES, VENUES,
+};
+use crate::contract::store::Location;
 use crate::error::{ChartError, Result};
-use crate::schema::{ContractTable, PLAYS, PLAYS_PARTITION_COLUMN, SONGS, TABLES, VENUES};
-use crate::store::Location;
 
 /// One input file, as recorded in the publication manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -192,7 +194,7 @@ impl DataRoot {
                         hasher.update(&bytes);
                         start = end;
                     }
-                    Ok::<_, ChartError>(crate::publication::hex(&hasher.finalize()))
+                    Ok::<_, ChartError>(crate::contract::hex(&hasher.finalize()))
                 })
                 .join()
                 .map(|joined| joined.map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))?)
@@ -232,7 +234,7 @@ impl DataRoot {
 
 /// The three tables of the data contract, ready to be registered on a session:
 /// from the files of a [`DataRoot`], or from data already in memory
-/// ([`RecordBatch`]es or [`DataFrame`]s) that follows the contract of [`crate::schema`].
+/// ([`RecordBatch`]es or [`DataFrame`]s) that follows the contract of [`crate::contract::schema`].
 ///
 /// In-memory data is checked like files are: every contract column present with an
 /// accepted type (extra columns are ignored), and exposed with the canonical types.

@@ -11,7 +11,7 @@
 //! length, exactly as `chart-job publish --top-n`: the history columns (prev_rank,
 //! peak_rank, months_on_chart, movement) are those of a chart of that length. A
 //! `province` gives the regional chart: the same methodology over only the plays of
-//! that province's venues ([`GoldenMic::regional`]). NULL for an optional argument
+//! that province's venues ([`crate::GoldenMic::regional`]). NULL for an optional argument
 //! means its default.
 //!
 //! Each call computes its result with the SQL of `queries/` on a new session over
@@ -32,13 +32,13 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
-use crate::charts::{
-    CHART_COLUMNS, COVERAGE_COLUMNS, ChartKind, GoldenMic, PROVINCE_COVERAGE_COLUMNS,
-    check_has_plays,
-};
+use crate::contract::tables::InputTables;
 use crate::error::{ChartError, Result};
 use crate::methodology::{Methodology, Period};
-use crate::tables::InputTables;
+use crate::results::period::{
+    self, CHART_COLUMNS, COVERAGE_COLUMNS, ChartKind, PROVINCE_COVERAGE_COLUMNS, check_has_plays,
+};
+use crate::results::session::derived_session;
 
 /// What a table function returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,19 +267,19 @@ impl ResultTable {
         if let Some(data) = self.inputs.data_root() {
             check_has_plays(data, &self.period)?;
         }
-        let engine = GoldenMic::derived(
+        let (ctx, _) = derived_session(
             state.config().clone(),
             state.runtime_env().clone(),
             &self.inputs,
-            self.methodology.clone(),
+            &self.methodology,
             self.province.as_deref(),
         )
         .await?;
         match self.kind {
-            TableFunctionKind::Chart(kind) => engine.chart(kind, &self.period).await,
-            TableFunctionKind::Coverage => engine.coverage(&self.period).await,
+            TableFunctionKind::Chart(kind) => period::chart(&ctx, kind, &self.period).await,
+            TableFunctionKind::Coverage => period::coverage(&ctx, &self.period).await,
             TableFunctionKind::CoverageByProvince => {
-                engine.coverage_by_province(&self.period).await
+                period::coverage_by_province(&ctx, &self.period).await
             }
         }
     }

@@ -8,6 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ChartError, Result};
 
+pub mod exclusion;
+pub mod functions;
+
+pub use exclusion::{Exclusion, NO_EXCLUSION_RANK};
+
 /// The methodology parameters. [`Methodology::default`] is GM-1; every output
 /// records the version and the parameters it was computed with.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -32,10 +32,11 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::charts::{ChartKind, DataQuality, GoldenMic};
+use crate::contract::hex;
+use crate::contract::store::Location;
 use crate::error::{ChartError, Result};
 use crate::methodology::{Methodology, Period, PeriodKind};
-use crate::store::Location;
+use crate::results::{ChartKind, DataQuality, GoldenMic};
 
 /// The published tables, in the order they are written.
 pub const TABLE_NAMES: [&str; 4] = ["hot", "new", "coverage", "coverage_by_province"];
@@ -207,7 +208,7 @@ pub async fn publish(engine: &GoldenMic, period: &Period, out: &Location) -> Res
     }
 
     tracing::info!(%period, kind = period.kind().as_str(), "computing the figures of every period of this kind");
-    engine.materialize_for_publication(period.kind()).await?;
+    let engine = &engine.materialize_for_publication(period.kind()).await?;
     let data_quality = engine.data_quality(period).await?;
     if data_quality.valid_plays == 0 {
         return Err(ChartError::NoData {
@@ -720,9 +721,4 @@ fn json_bytes(
     bytes.extend_from_slice(&rows);
     bytes.extend_from_slice(b"}\n");
     Ok(bytes)
-}
-
-/// Lowercase hex of a digest.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,43 +1,38 @@
-//! SQL functions of the methodology, registered on every session:
+//! The methodology's SQL functions, registered on every session:
 //!
 //! * `business_day(started_at)`: the business day (`Date32`) of a UTC instant: the local
 //!   date, in the methodology's time zone, of the instant minus the day-start offset;
 //! * `gm_param('name')`: an integer methodology parameter (folded to a literal at planning);
+//! * `exclusion_rank('name')`, `exclusion_name(rank)`: an exclusion rule's rank (folded
+//!   to a literal) and the name of a rank ([`Exclusion`]);
 //! * `period_of(kind, day)`: the `YYYY-MM` or `YYYY` period containing a day;
 //! * `period_start(kind, period)`, `period_end(kind, period)`: its first and last day;
-//! * `previous_period(kind, period)`: the period before it;
-//! * `room_figures(room_id, business_day, cap)`, an aggregate: the plays, room-capped
-//!   score and distinct rooms of a group of plays (one hash aggregate for the room cap);
-//! * `event_bucket(event_id)` and the aggregate `repeated_buckets(bucket)`: the buckets
-//!   of ids, and those hit more than once, to find re-sent events without a hash table
-//!   of every id (as many buckets as [`register_event_buckets`] was given bits for).
-
-mod event_buckets;
-mod room_figures;
-
-pub use event_buckets::{DEFAULT_BUCKET_BITS, bucket_bits};
+//! * `previous_period(kind, period)`: the period before it.
+//!
+//! The aggregates the SQL also calls (`room_figures`, `repeated_buckets`) are engine
+//! extensions: [`crate::engine::register_functions`] registers both sets.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Date32Array, StringArray};
-use arrow::datatypes::{DataType, Date32Type, TimeUnit, TimestampMillisecondType};
+use arrow::array::{ArrayRef, AsArray, Date32Array, StringArray, UInt32Array};
+use arrow::datatypes::{DataType, Date32Type, Int64Type, TimeUnit, TimestampMillisecondType};
 use chrono::{DateTime, Datelike, NaiveDate, Offset, TimeZone};
 use chrono_tz::Tz;
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
-    AggregateUDF, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
 use crate::error::Result;
+use crate::methodology::exclusion::{Exclusion, NO_EXCLUSION_RANK};
 use crate::methodology::{Methodology, Period, PeriodKind};
 
 /// Registers the methodology's SQL functions on `ctx`.
-pub fn register_functions(ctx: &SessionContext, methodology: &Methodology) -> Result<()> {
+pub fn register(ctx: &SessionContext, methodology: &Methodology) -> Result<()> {
     let tz = methodology.validate()?;
     ctx.register_udf(ScalarUDF::from(BusinessDay {
         tz,
@@ -50,13 +45,28 @@ pub fn register_functions(ctx: &SessionContext, methodology: &Methodology) -> Re
             Volatility::Immutable,
         ),
     }));
-    ctx.register_udf(ScalarUDF::from(GmParam {
+    ctx.register_udf(ScalarUDF::from(NamedIntegers {
+        function: "gm_param",
+        what: "parameter",
         values: methodology
             .integer_parameters()
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
         signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+    }));
+    ctx.register_udf(ScalarUDF::from(NamedIntegers {
+        function: "exclusion_rank",
+        what: "rule",
+        values: Exclusion::ALL
+            .into_iter()
+            .map(|e| (e.name().to_string(), i64::from(e.rank())))
+            .chain([("none".to_string(), i64::from(NO_EXCLUSION_RANK))])
+            .collect(),
+        signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+    }));
+    ctx.register_udf(ScalarUDF::from(ExclusionName {
+        signature: Signature::exact(vec![DataType::Int64], Volatility::Immutable),
     }));
     for op in [PeriodOp::Start, PeriodOp::End, PeriodOp::Previous] {
         ctx.register_udf(ScalarUDF::from(PeriodFunction {
@@ -73,32 +83,7 @@ pub fn register_functions(ctx: &SessionContext, methodology: &Methodology) -> Re
             Volatility::Immutable,
         ),
     }));
-    register_room_figures(ctx, true);
-    register_event_buckets(ctx, DEFAULT_BUCKET_BITS);
     Ok(())
-}
-
-/// Registers `room_figures` on `ctx`, replacing it. With `write_out` (what
-/// [`register_functions`] registers), under the session's memory limit an accumulator
-/// whose state passes a 64th of the limit writes its entries to a temporary file of
-/// the session's disk manager and computes its figures from it one 128th of its groups
-/// at a time; without, accumulators keep every entry in memory and DataFusion spills
-/// their states, as it does other aggregates'.
-pub fn register_room_figures(ctx: &SessionContext, write_out: bool) {
-    let function = match write_out {
-        true => room_figures::RoomFigures::for_runtime(&ctx.runtime_env()),
-        false => room_figures::RoomFigures::new(None),
-    };
-    ctx.register_udaf(AggregateUDF::from(function));
-}
-
-/// Registers `event_bucket` and `repeated_buckets` on `ctx` with buckets of `bits`
-/// bits (16 to 33; [`bucket_bits`] sizes them by the plays), replacing both.
-pub fn register_event_buckets(ctx: &SessionContext, bits: u32) {
-    ctx.register_udf(ScalarUDF::from(event_buckets::EventBucket::new(bits)));
-    ctx.register_udaf(AggregateUDF::from(event_buckets::RepeatedBuckets::new(
-        bits,
-    )));
 }
 
 /// The business day of a UTC instant in milliseconds: the reference formulation,
@@ -203,27 +188,34 @@ impl ScalarUDFImpl for BusinessDay {
     }
 }
 
+/// Integer constants by name, folded to literals at planning: `gm_param('name')`
+/// (the methodology's parameters) and `exclusion_rank('name')` (the exclusion rules'
+/// ranks, [`Exclusion`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct GmParam {
+struct NamedIntegers {
+    function: &'static str,
+    what: &'static str,
     values: BTreeMap<String, i64>,
     signature: Signature,
 }
 
-impl GmParam {
+impl NamedIntegers {
     fn lookup(&self, name: &str) -> DfResult<i64> {
         match self.values.get(name) {
             Some(v) => Ok(*v),
             None => plan_err!(
-                "gm_param: unknown parameter '{name}' (known: {})",
+                "{}: unknown {} '{name}' (known: {})",
+                self.function,
+                self.what,
                 self.values.keys().cloned().collect::<Vec<_>>().join(", ")
             ),
         }
     }
 }
 
-impl ScalarUDFImpl for GmParam {
+impl ScalarUDFImpl for NamedIntegers {
     fn name(&self) -> &str {
-        "gm_param"
+        self.function
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -251,6 +243,47 @@ impl ScalarUDFImpl for GmParam {
         Ok(ColumnarValue::Array(Arc::new(
             arrow::array::Int64Array::from(values),
         )))
+    }
+}
+
+/// `exclusion_name(rank)`: the name of the exclusion rule of a rank, NULL for
+/// [`NO_EXCLUSION_RANK`] (and for NULL); any other rank is an error.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ExclusionName {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ExclusionName {
+    fn name(&self) -> &str {
+        "exclusion_name"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let ranks = args.args[0].to_array(args.number_rows)?;
+        let ranks = ranks.as_primitive::<Int64Type>();
+        // The names by rank, and the index of each row's (NULL for no exclusion).
+        let names = StringArray::from_iter_values(Exclusion::ALL.iter().map(|e| e.name()));
+        let indices = ranks
+            .iter()
+            .map(|rank| match rank {
+                None => Ok(None),
+                Some(r) if r == i64::from(NO_EXCLUSION_RANK) => Ok(None),
+                Some(r) => match u8::try_from(r).ok().and_then(Exclusion::from_rank) {
+                    Some(rule) => Ok(Some(u32::from(rule.rank() - 1))),
+                    None => exec_err!(
+                        "exclusion_name: {r} is not the rank of an exclusion rule (1 to {NO_EXCLUSION_RANK})"
+                    ),
+                },
+            })
+            .collect::<DfResult<UInt32Array>>()?;
+        Ok(ColumnarValue::Array(arrow::compute::take(
+            &names, &indices, None,
+        )?))
     }
 }
 
@@ -422,7 +455,7 @@ mod tests {
     #[tokio::test]
     async fn functions_follow_the_methodology() {
         let ctx = SessionContext::new();
-        register_functions(&ctx, &Methodology::default()).unwrap();
+        register(&ctx, &Methodology::default()).unwrap();
         // 2024-11-30 21:59:59 UTC is 05:59:59 on 1 December in Shanghai: still 30 November.
         let bd = |ts: &str| format!("SELECT business_day(TIMESTAMP '{ts}' AT TIME ZONE 'UTC')");
         assert_eq!(one(&ctx, &bd("2024-11-30T21:59:59Z")).await, "2024-11-30");
@@ -453,7 +486,7 @@ mod tests {
     #[tokio::test]
     async fn gm_param_folds_to_a_literal() {
         let ctx = SessionContext::new();
-        register_functions(&ctx, &Methodology::default()).unwrap();
+        register(&ctx, &Methodology::default()).unwrap();
         let df = ctx.sql("SELECT gm_param('top_n') AS n").await.unwrap();
         let plan = format!(
             "{}",
@@ -533,7 +566,7 @@ mod tests {
         }
         // Through SQL: one kind for all rows, a kind per row, NULLs, a wrong kind.
         let ctx = SessionContext::new();
-        register_functions(&ctx, &Methodology::default()).unwrap();
+        register(&ctx, &Methodology::default()).unwrap();
         let sql = "SELECT period_of('year', d) AS y, period_of(k, d) AS p, period_of(NULL, d) AS n \
                    FROM (VALUES ('month', DATE '2024-12-31'), ('year', DATE '0999-01-01'), \
                                 ('month', NULL), (NULL, DATE '2024-01-01')) AS t(k, d)";

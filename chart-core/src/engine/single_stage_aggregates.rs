@@ -170,7 +170,7 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     use super::*;
-    use crate::functions::register_functions;
+    use crate::engine::register_functions;
     use crate::methodology::Methodology;
 
     /// `plays(song_id, venue_id, room_id, business_day)` in 3 partitions of 20 batches
@@ -325,7 +325,7 @@ mod tests {
             .with_batch_size(100);
         let ctx = session_of(SessionContext::new_with_config_rt(config, runtime));
         if !overflow {
-            crate::functions::register_room_figures(&ctx, false);
+            crate::engine::register_room_figures(&ctx, false);
         }
         ctx
     }

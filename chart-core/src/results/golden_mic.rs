@@ -1,0 +1,277 @@
+//! [`GoldenMic`], the library's entry point: a session with the Golden Mic tables,
+//! functions, views and table functions, and the results of a period computed on it.
+
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+use datafusion::prelude::{SessionContext, col, lit};
+
+use crate::contract::store::Location;
+use crate::contract::tables::{DataRoot, InputTables};
+use crate::day_digests::{
+    CHUNK_ENTRIES, DayDigestReport, DayDigests, DigestLocation, ROW_GROUP_ENTRIES,
+};
+use crate::engine::session_builder;
+use crate::engine::views::{materialize, materialize_sharing};
+use crate::error::{ChartError, Result};
+use crate::methodology::{Methodology, Period, PeriodKind};
+use crate::results::period::{self, ChartKind, DataQuality, check_has_plays};
+use crate::results::session::{check_unique, derived_session, register_views_over};
+use crate::results::table_functions::register_table_functions;
+
+/// A session with the Golden Mic tables, functions, views and table functions
+/// registered: the library's entry point.
+///
+/// Open one on a data root ([`GoldenMic::open`]), or attach the tables to a session
+/// of your own ([`GoldenMic::attach`]) from files or in-memory data ([`InputTables`]).
+pub struct GoldenMic {
+    ctx: SessionContext,
+    methodology: Methodology,
+    inputs: InputTables,
+    day_digests: Option<DigestLocation>,
+    /// The period kinds whose tables this engine's session keeps in memory: `None`
+    /// for a session computing from the inputs; `Some(None)` for both kinds.
+    materialized: Option<Option<PeriodKind>>,
+    /// Entries per range of songs when merging day digests (small in tests).
+    pub(crate) merge_chunk_entries: usize,
+    /// Entries per row group of a day digest's `entries.parquet` (small in tests).
+    pub(crate) digest_row_group_entries: usize,
+}
+
+impl GoldenMic {
+    /// Opens a data root on a new session (with `information_schema` enabled).
+    pub async fn open(root: impl AsRef<Path>, methodology: Methodology) -> Result<GoldenMic> {
+        let inputs = DataRoot::open(root).await?.tables()?;
+        GoldenMic::attach(
+            SessionContext::new_with_state(session_builder().build()),
+            inputs,
+            methodology,
+        )
+        .await
+    }
+
+    /// Opens a data root at a location (a local directory or an object-store prefix)
+    /// on a new session (with `information_schema` enabled).
+    pub async fn open_location(root: &Location, methodology: Methodology) -> Result<GoldenMic> {
+        let inputs = DataRoot::open_location(root).await?.tables()?;
+        GoldenMic::attach(
+            SessionContext::new_with_state(session_builder().build()),
+            inputs,
+            methodology,
+        )
+        .await
+    }
+
+    /// Registers on an existing session, replacing objects of the same names: the
+    /// tables `plays`, `songs` and `venues`; the methodology's and the engine's
+    /// functions ([`crate::engine::register_functions`]); the views of `queries/`
+    /// ([`crate::queries`]); and the table functions `hot_chart`, `new_chart`,
+    /// `coverage` and `coverage_by_province` ([`crate::results::table_functions`]).
+    /// Checks that song and venue ids are unique.
+    pub async fn attach(
+        ctx: SessionContext,
+        inputs: InputTables,
+        methodology: Methodology,
+    ) -> Result<GoldenMic> {
+        register_views_over(&ctx, &inputs, &methodology).await?;
+        for (table, column) in [("songs", "song_id"), ("venues", "venue_id")] {
+            check_unique(&ctx, table, column).await?;
+        }
+        GoldenMic::with_table_functions(ctx, inputs, methodology).await
+    }
+
+    /// The engine over a session whose tables, functions and views are registered.
+    async fn with_table_functions(
+        ctx: SessionContext,
+        inputs: InputTables,
+        methodology: Methodology,
+    ) -> Result<GoldenMic> {
+        register_table_functions(&ctx, &inputs, &methodology).await?;
+        Ok(GoldenMic {
+            ctx,
+            methodology,
+            inputs,
+            day_digests: None,
+            materialized: None,
+            merge_chunk_entries: CHUNK_ENTRIES,
+            digest_row_group_entries: ROW_GROUP_ENTRIES,
+        })
+    }
+
+    /// The same inputs under another methodology, on a new session that shares this
+    /// one's configuration and runtime (memory pool, disk manager).
+    pub async fn with_methodology(&self, methodology: Methodology) -> Result<GoldenMic> {
+        self.derived(methodology, None).await
+    }
+
+    /// The regional view of one province: the same methodology over only the plays
+    /// of that province's venues (and only those venues), on a new session that
+    /// shares this one's configuration and runtime. Its charts are the regional
+    /// charts, its coverage that of the province.
+    pub async fn regional(&self, province: &str) -> Result<GoldenMic> {
+        self.derived(self.methodology.clone(), Some(province)).await
+    }
+
+    /// An engine over this one's inputs (restricted to `province`, if any) on a new
+    /// session sharing this one's configuration and runtime.
+    async fn derived(&self, methodology: Methodology, province: Option<&str>) -> Result<GoldenMic> {
+        let state = self.ctx.state();
+        let (ctx, inputs) = derived_session(
+            state.config().clone(),
+            state.runtime_env().clone(),
+            &self.inputs,
+            &methodology,
+            province,
+        )
+        .await?;
+        let mut engine = GoldenMic::with_table_functions(ctx, inputs, methodology).await?;
+        engine.day_digests = self.day_digests.clone();
+        engine.merge_chunk_entries = self.merge_chunk_entries;
+        engine.digest_row_group_entries = self.digest_row_group_entries;
+        Ok(engine)
+    }
+
+    /// The session, for ad-hoc SQL over the same tables and views.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The methodology in force.
+    pub fn methodology(&self) -> &Methodology {
+        &self.methodology
+    }
+
+    /// The input tables.
+    pub fn inputs(&self) -> &InputTables {
+        &self.inputs
+    }
+
+    /// The validated input files, when the inputs are files.
+    pub fn data(&self) -> Option<&DataRoot> {
+        self.inputs.data_root()
+    }
+
+    /// A new engine, on its own session, where the small tables every result of a
+    /// period is derived from are computed once and kept in memory, so that the
+    /// charts, coverage and data quality that follow do not re-read the plays:
+    /// `resent_events`, then `song_period_stats` and `room_period_outcomes` (from one
+    /// pass over the classified plays) and `chart_entries` of the periods of `kind`
+    /// (of both kinds for `None`). This engine and its session are unchanged.
+    ///
+    /// The new engine answers for periods of `kind` only: a result of a period of
+    /// another kind is [`ChartError::NotMaterialized`] (and SQL over its views finds
+    /// no rows of that kind). Later changes to the files are not seen by it.
+    pub async fn materialize(&self, kind: Option<PeriodKind>) -> Result<GoldenMic> {
+        let mut engine = self.derived(self.methodology.clone(), None).await?;
+        let ctx = &engine.ctx;
+        let filter = || kind.map(|kind| col("period_kind").eq(lit(kind.as_str())));
+        materialize(ctx, "resent_events", None).await?;
+        // Both read every classified play: one pass of classified_plays feeds both.
+        materialize_sharing(
+            ctx,
+            "classified_plays",
+            &[
+                ("song_period_stats", filter()),
+                ("room_period_outcomes", filter()),
+            ],
+        )
+        .await?;
+        materialize(ctx, "chart_entries", filter()).await?;
+        engine.materialized = Some(kind);
+        Ok(engine)
+    }
+
+    /// The same engine, computing the tables of a publication from day digests
+    /// ([`GoldenMic::materialize_by_day`]) when the plays come from files: kept at
+    /// `location` and reused by later runs, or for `None` in a temporary directory.
+    pub fn with_day_digests(mut self, location: Option<Location>) -> GoldenMic {
+        self.day_digests = Some(match location {
+            Some(location) => DigestLocation::Kept(location),
+            None => DigestLocation::Temporary,
+        });
+        self
+    }
+
+    /// What [`crate::publish`] runs: [`GoldenMic::materialize_by_day`] when the engine
+    /// was built [`GoldenMic::with_day_digests`] over files, else [`GoldenMic::materialize`].
+    pub async fn materialize_for_publication(&self, kind: PeriodKind) -> Result<GoldenMic> {
+        if self.day_digests.is_some() && self.data().is_some() {
+            Ok(self.materialize_by_day(Some(kind)).await?.0)
+        } else {
+            self.materialize(Some(kind)).await
+        }
+    }
+
+    /// [`GoldenMic::materialize`] computed from day digests (`room_day_events` of each
+    /// `date=` partition of `plays` alone, partitions that share an event id
+    /// together), merged per period with the lookups of songs and venues: the same
+    /// tables, and what the computation did. Digests are kept under the engine's
+    /// digest location ([`GoldenMic::with_day_digests`]) and reused while a
+    /// partition's files, and the parameters they depend on, are unchanged; without
+    /// one, in a temporary directory removed after. Only inputs from files have
+    /// partitions: in-memory inputs are refused.
+    pub async fn materialize_by_day(
+        &self,
+        kind: Option<PeriodKind>,
+    ) -> Result<(GoldenMic, DayDigestReport)> {
+        let mut engine = self.derived(self.methodology.clone(), None).await?;
+        let report = DayDigests {
+            ctx: &engine.ctx,
+            inputs: &engine.inputs,
+            methodology: &engine.methodology,
+            day_digests: &engine.day_digests,
+            merge_chunk_entries: engine.merge_chunk_entries,
+            digest_row_group_entries: engine.digest_row_group_entries,
+        }
+        .materialize(kind)
+        .await?;
+        engine.materialized = Some(kind);
+        Ok((engine, report))
+    }
+
+    /// Fails with [`ChartError::NoData`] when the inputs are files and no play
+    /// partition lies in the period (in-memory inputs are not checked).
+    pub fn check_has_plays(&self, period: &Period) -> Result<()> {
+        match self.data() {
+            Some(data) => check_has_plays(data, period),
+            None => Ok(()),
+        }
+    }
+
+    /// A chart of a period: the columns of [`crate::results::CHART_COLUMNS`], by rank.
+    pub async fn chart(&self, kind: ChartKind, period: &Period) -> Result<RecordBatch> {
+        self.check_materialized(period)?;
+        period::chart(&self.ctx, kind, period).await
+    }
+
+    /// National coverage of a period: one row, the columns of
+    /// [`crate::results::COVERAGE_COLUMNS`].
+    pub async fn coverage(&self, period: &Period) -> Result<RecordBatch> {
+        self.check_materialized(period)?;
+        period::coverage(&self.ctx, period).await
+    }
+
+    /// Coverage per province: the columns of
+    /// [`crate::results::PROVINCE_COVERAGE_COLUMNS`], by province.
+    pub async fn coverage_by_province(&self, period: &Period) -> Result<RecordBatch> {
+        self.check_materialized(period)?;
+        period::coverage_by_province(&self.ctx, period).await
+    }
+
+    /// What became of the period's play rows.
+    pub async fn data_quality(&self, period: &Period) -> Result<DataQuality> {
+        self.check_materialized(period)?;
+        period::data_quality(&self.ctx, period).await
+    }
+
+    /// Fails when this engine keeps the tables of another period kind only.
+    fn check_materialized(&self, period: &Period) -> Result<()> {
+        match self.materialized {
+            Some(Some(kind)) if kind != period.kind() => Err(ChartError::NotMaterialized {
+                period: period.to_string(),
+                materialized: kind.as_str(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
