@@ -182,6 +182,16 @@ pub enum ChartError {
         /// More about what was asked, e.g. ` as version 3`.
         detail: String,
     },
+    /// Other publishers took every version number this one tried.
+    #[error(
+        "{period}: other publishers wrote {attempts} versions in a row before this one could; nothing of this run is referenced, run it again"
+    )]
+    CommitConflict {
+        /// The period directory.
+        period: String,
+        /// The attempts made.
+        attempts: u32,
+    },
     /// A published file does not match its manifest.
     #[error("{file}: {problem}")]
     Corrupt {
