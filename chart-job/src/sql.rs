@@ -255,51 +255,6 @@ fn humantime(d: Duration) -> String {
     }
 }
 
-/// `--timeout`: `30`, `30s`, `500ms`, `5m` or `1h`.
-pub fn parse_duration(value: &str) -> Result<Duration> {
-    let bad = || anyhow!("--timeout `{value}`: expected a duration such as 30s, 500ms, 5m or 1h");
-    let value_trimmed = value.trim();
-    let split = value_trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(value_trimmed.len());
-    let (number, unit) = value_trimmed.split_at(split);
-    let number: u64 = number.parse().map_err(|_| bad())?;
-    let duration = match unit {
-        "" | "s" => Duration::from_secs(number),
-        "ms" => Duration::from_millis(number),
-        "m" | "min" => Duration::from_secs(number * 60),
-        "h" => Duration::from_secs(number * 3600),
-        _ => return Err(bad()),
-    };
-    if duration.is_zero() {
-        return Err(bad());
-    }
-    Ok(duration)
-}
-
-/// `--memory-limit`: bytes, or a number with K, M, G or T (powers of 1024), e.g. `512M`, `1.5G`.
-pub fn parse_size(value: &str) -> Result<usize> {
-    let bad = || anyhow!("--memory-limit `{value}`: expected a size such as 512M, 2G or 1.5G");
-    let v = value.trim().to_ascii_uppercase();
-    let v = v.strip_suffix('B').unwrap_or(&v);
-    let (number, multiplier) = match v.chars().last() {
-        Some('K') => (&v[..v.len() - 1], 1u64 << 10),
-        Some('M') => (&v[..v.len() - 1], 1 << 20),
-        Some('G') => (&v[..v.len() - 1], 1 << 30),
-        Some('T') => (&v[..v.len() - 1], 1 << 40),
-        _ => (v, 1),
-    };
-    let number: f64 = number.trim().parse().map_err(|_| bad())?;
-    if !number.is_finite() || number <= 0.0 {
-        return Err(bad());
-    }
-    let bytes = number * multiplier as f64;
-    if bytes < 1.0 || bytes > usize::MAX as f64 {
-        return Err(bad());
-    }
-    Ok(bytes as usize)
-}
-
 /// Lines of a reader, as the shell reads them.
 pub fn lines(reader: impl BufRead) -> impl Iterator<Item = Result<String>> {
     reader
@@ -310,28 +265,4 @@ pub fn lines(reader: impl BufRead) -> impl Iterator<Item = Result<String>> {
 /// Whether stdin is a terminal (the prompt) or a pipe (a script).
 pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_sizes_parse_like_their_help_says() {
-        assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
-        for bad in ["", "0", "-1s", "1.5s", "10x", "s"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(parse_size("1024").unwrap(), 1024);
-        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
-        assert_eq!(parse_size("512mb").unwrap(), 512 << 20);
-        assert_eq!(parse_size("1.5G").unwrap(), 3 << 29);
-        for bad in ["", "0", "-1G", "G", "12Q", "NaN"] {
-            assert!(parse_size(bad).is_err(), "{bad:?}");
-        }
-    }
 }

@@ -341,13 +341,13 @@ fn a_query_past_the_timeout_is_cancelled() {
 
 #[test]
 fn bad_flags_are_one_line_errors() {
-    assert_error(
+    common::assert_refused_flag(
         &sql(&["--memory-limit", "12Q", "-c", "SELECT 1"]),
-        "--memory-limit `12Q`",
+        "'12Q' for '--memory-limit <SIZE>'",
     );
-    assert_error(
+    common::assert_refused_flag(
         &sql(&["--timeout", "soon", "-c", "SELECT 1"]),
-        "--timeout `soon`",
+        "'soon' for '--timeout <DURATION>'",
     );
     assert_error(
         &sql(&["-f", "/no/such/file.sql"]),

@@ -26,6 +26,17 @@ pub fn assert_one_line_error(output: &Output, needle: &str) {
 }
 use std::sync::OnceLock;
 
+/// Asserts a flag refused by the argument parser: exit code 2, a first stderr line
+/// `error: invalid value …` containing `needle` (the flag and its value), no panic.
+pub fn assert_refused_flag(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error: invalid value"), "{stderr}");
+    assert!(first.contains(needle), "`{needle}` not in: {first}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// Asserts a successful run, showing its stderr otherwise.
 pub fn assert_ok(output: &Output) {
     assert!(

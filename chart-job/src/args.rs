@@ -1,0 +1,425 @@
+//! The command line: every subcommand's flags, parsed and checked by clap's value
+//! parsers (periods, sizes, durations, times of day), so that a bad flag is refused
+//! with its name before anything runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chart_core::{Location, Methodology, Period, PeriodKind, StoreOptions};
+use clap::{Args, Parser, Subcommand};
+
+use crate::output;
+
+#[derive(Parser)]
+#[command(
+    name = "chart-job",
+    version,
+    about = "Publishes the Golden Mic (金麦榜) karaoke charts and market-coverage metrics",
+    long_about = "Publishes the Golden Mic (金麦榜) karaoke charts - the hot-song and the new-song \
+chart with movement, peak and months on chart - and the market-coverage metrics, computed with \
+the GM-1 methodology from venues' play data stored as Parquet.\n\n\
+Progress goes to stderr (set RUST_LOG=warn to silence it), a short summary to stdout. \
+Errors are one line on stderr with a non-zero exit code."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Publish the charts and coverage of a month (or a year) from a data root.
+    Publish(PublishArgs),
+    /// Generate sample data if absent, publish its latest month and print the charts.
+    Demo(DemoArgs),
+    /// Generate report-calibrated sample data in the data contract.
+    Generate(GenerateArgs),
+    /// Ask your own questions in SQL: an interactive prompt, or -c / -f.
+    #[command(
+        long_about = "Ask your own questions of the play data in SQL (Apache DataFusion's dialect).\n\n\
+Registered: the tables plays (partitioned by `date`: a filter on it prunes partitions), songs and \
+venues; the views of queries/ (valid_plays, song_month_stats, ...); and the table functions \
+hot_chart(period [, top_n [, province]]), new_chart(...), coverage(period [, province]) and \
+coverage_by_province(period), which return exactly what `publish` writes.\n\n\
+Without -c or -f, statements are read from a prompt (or from stdin when it is not a terminal): \
+they end with `;` and may span lines; \\d lists tables, \\d NAME describes one, \\q quits. \
+Scripts (-c, -f, piped stdin) stop at the first error with exit code 1; the prompt reports \
+errors and goes on.\n\n\
+Read-only unless --allow-writes: DDL, DML, COPY, CREATE EXTERNAL TABLE and SET are refused."
+    )]
+    Sql(SqlArgs),
+    /// List the published versions of a month (or a year), oldest first.
+    History(HistoryArgs),
+    /// Re-read a published version and check every file against its manifest.
+    Verify(VerifyArgs),
+}
+
+/// Settings for s3:// locations, over the AWS_* environment variables.
+#[derive(Args, Clone, Default)]
+pub struct StoreArgs {
+    /// S3-compatible endpoint, e.g. http://127.0.0.1:8333 (else AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// S3 region (else AWS_REGION / AWS_DEFAULT_REGION, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    s3_region: Option<String>,
+    /// Path-style addressing, endpoint/bucket/key (the default); false for bucket.endpoint/key.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    s3_path_style: Option<bool>,
+    /// Give up on an unanswered connection after this long, e.g. 5s.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    s3_connect_timeout: Duration,
+    /// Give up on a request, retries included, after this long, e.g. 30s.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    s3_request_timeout: Duration,
+}
+
+impl StoreArgs {
+    fn options(&self) -> StoreOptions {
+        StoreOptions {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            credentials: None,
+            path_style: self.s3_path_style,
+            connect_timeout: self.s3_connect_timeout,
+            request_timeout: self.s3_request_timeout,
+        }
+    }
+
+    /// A local path, `file://` or `s3://` URL as a location.
+    pub fn location(&self, text: &str) -> Result<Location> {
+        Ok(Location::parse(text, &self.options())?)
+    }
+}
+
+/// The period: a month or a year.
+#[derive(Args)]
+pub struct PeriodChoice {
+    /// Month, as YYYY-MM (its business days; history from the earliest month with data).
+    #[arg(
+        long,
+        value_name = "YYYY-MM",
+        conflicts_with = "year",
+        required_unless_present = "year",
+        value_parser = month
+    )]
+    pub month: Option<Period>,
+    /// Year instead of a month, as YYYY (annual charts and coverage).
+    #[arg(long, value_name = "YYYY", value_parser = year)]
+    pub year: Option<Period>,
+}
+
+impl PeriodChoice {
+    /// The month or the year given.
+    pub fn period(&self) -> Result<Period> {
+        self.month
+            .or(self.year)
+            .context("give --month YYYY-MM or --year YYYY")
+    }
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    /// Output root (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    pub out: String,
+    #[command(flatten)]
+    pub period: PeriodChoice,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// Output root (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    pub out: String,
+    #[command(flatten)]
+    pub period: PeriodChoice,
+    /// The version to check (default: the current one).
+    #[arg(long, value_name = "N")]
+    pub version: Option<u32>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct SqlArgs {
+    /// Data root holding plays/date=YYYY-MM-DD/*.parquet, songs/*.parquet and venues/*.parquet
+    /// (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    pub data: String,
+    /// Run these statements and exit (`;`-separated; meta-commands such as \\d on their own line).
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "SQL",
+        conflicts_with = "file"
+    )]
+    pub command: Option<String>,
+    /// Run the statements of a file and exit.
+    #[arg(short = 'f', long = "file", value_name = "FILE.sql|URL")]
+    pub file: Option<String>,
+    /// Result format.
+    #[arg(long, value_enum, default_value_t = output::Format::Table)]
+    pub format: output::Format,
+    /// Write results to FILE (it appears only when every statement succeeded).
+    #[arg(short = 'o', long = "output", value_name = "FILE|URL")]
+    pub output: Option<String>,
+    /// Allow statements that change the session or write files (DDL, DML, COPY, SET).
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// Memory for query execution, e.g. 512M or 2G; sorts, joins and aggregations spill
+    /// to the temporary directory past it, others fail with "Resources exhausted".
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    pub memory_limit: Option<usize>,
+    /// Cancel any statement that runs longer, e.g. 30s, 500ms, 5m.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub methodology: MethodologyArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct PublishArgs {
+    /// Data root holding plays/date=YYYY-MM-DD/*.parquet, songs/*.parquet and venues/*.parquet
+    /// (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    pub data: String,
+    #[command(flatten)]
+    pub period: PeriodChoice,
+    /// Output root (local path, file:// or s3://bucket/prefix): the period is published
+    /// as a new version under OUT/charts/month=YYYY-MM/ (or year=YYYY/).
+    #[arg(long, value_name = "DIR|URL")]
+    pub out: String,
+    /// Memory for query execution, e.g. 4G; sorts, joins and aggregations spill to the
+    /// temporary directory past it. The process needs some more beside it (about 200 MiB
+    /// at 50 million plays: see docs/PERFORMANCE.md).
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    pub memory_limit: Option<usize>,
+    /// Compute each day's partition on its own and merge the days (day digests: the
+    /// same results; see docs/PERFORMANCE.md), in a temporary directory.
+    #[arg(long)]
+    pub by_day: bool,
+    /// Keep the day digests under DIR|URL and reuse those of unchanged partitions in
+    /// later runs (implies --by-day).
+    #[arg(long, value_name = "DIR|URL")]
+    pub day_digests: Option<String>,
+    #[command(flatten)]
+    pub methodology: MethodologyArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// GM-1 parameters; each flag overrides one default.
+#[derive(Args, Clone)]
+pub struct MethodologyArgs {
+    /// Entries per chart.
+    #[arg(long, value_name = "N", default_value_t = Methodology::default().top_n)]
+    pub top_n: i64,
+    /// Most plays counted per venue, room, song and business day.
+    #[arg(long, value_name = "N", default_value_t = Methodology::default().room_cap)]
+    pub room_cap: i64,
+    /// Shortest play that counts, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = Methodology::default().min_played_ms)]
+    pub min_played_ms: i32,
+    /// New-song chart window: songs released in the last N days up to the period's last day.
+    #[arg(long, value_name = "DAYS", default_value_t = Methodology::default().new_song_window_days)]
+    pub new_song_window_days: i64,
+    /// IANA time zone of the business day.
+    #[arg(long, value_name = "TZ", default_value_t = Methodology::default().timezone)]
+    pub timezone: String,
+    /// Local time at which a business day starts (a night out before it belongs to the day before).
+    #[arg(long, value_name = "HH:MM", default_value = "06:00", value_parser = day_start)]
+    pub day_start: u32,
+}
+
+impl MethodologyArgs {
+    /// The methodology of these flags, checked.
+    pub fn methodology(&self) -> Result<Methodology> {
+        let methodology = Methodology {
+            top_n: self.top_n,
+            room_cap: self.room_cap,
+            min_played_ms: self.min_played_ms,
+            new_song_window_days: self.new_song_window_days,
+            timezone: self.timezone.clone(),
+            day_start_minutes: self.day_start,
+            ..Methodology::default()
+        };
+        methodology.validate()?;
+        Ok(methodology)
+    }
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Where the sample data lives (generated there if absent).
+    #[arg(long, value_name = "DIR", default_value = "sample")]
+    pub data: PathBuf,
+    /// Output root (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL", default_value = "out")]
+    pub out: String,
+    /// Play events per month when generating the sample data.
+    #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().plays_per_month)]
+    pub plays_per_month: usize,
+    /// Songs in the catalogue when generating the sample data.
+    #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().catalogue_size)]
+    pub catalogue: usize,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// Data root to write (local path, file:// or s3://bucket/prefix; its plays, songs and
+    /// venues tables are replaced).
+    #[arg(long, value_name = "DIR|URL")]
+    pub out: String,
+    /// Seed of every random choice: the same flags write the same data.
+    #[arg(long, default_value_t = sample_data::SampleSpec::default().seed)]
+    pub seed: u64,
+    /// Play events per month.
+    #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().plays_per_month)]
+    pub plays_per_month: usize,
+    /// First month with plays.
+    #[arg(long, value_name = "YYYY-MM", default_value = "2024-07", value_parser = month)]
+    pub first_month: Period,
+    /// Number of months with plays.
+    #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().months)]
+    pub months: u32,
+    /// Songs in the catalogue.
+    #[arg(long, value_name = "N", default_value_t = sample_data::SampleSpec::default().catalogue_size)]
+    pub catalogue: usize,
+    /// Row order inside each business day's files.
+    #[arg(long, value_enum, default_value_t = PlayOrderArg::from(sample_data::PlayOrder::default()))]
+    pub play_order: PlayOrderArg,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `--play-order` values: the order of the rows inside a day's files.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum PlayOrderArg {
+    /// As the rooms' sessions were generated.
+    Arrival,
+    /// By venue, room and start time.
+    VenueRoom,
+    /// By song, venue, room and start time.
+    Song,
+}
+
+impl From<sample_data::PlayOrder> for PlayOrderArg {
+    fn from(order: sample_data::PlayOrder) -> Self {
+        match order {
+            sample_data::PlayOrder::Arrival => PlayOrderArg::Arrival,
+            sample_data::PlayOrder::VenueRoom => PlayOrderArg::VenueRoom,
+            sample_data::PlayOrder::Song => PlayOrderArg::Song,
+        }
+    }
+}
+
+impl From<PlayOrderArg> for sample_data::PlayOrder {
+    fn from(order: PlayOrderArg) -> Self {
+        match order {
+            PlayOrderArg::Arrival => sample_data::PlayOrder::Arrival,
+            PlayOrderArg::VenueRoom => sample_data::PlayOrder::VenueRoom,
+            PlayOrderArg::Song => sample_data::PlayOrder::Song,
+        }
+    }
+}
+
+/// `--month`: `YYYY-MM`.
+fn month(value: &str) -> Result<Period, String> {
+    Period::parse_kind(PeriodKind::Month, value).map_err(|e| e.to_string())
+}
+
+/// `--year`: `YYYY`.
+fn year(value: &str) -> Result<Period, String> {
+    Period::parse_kind(PeriodKind::Year, value).map_err(|e| e.to_string())
+}
+
+/// `--day-start`: `HH:MM`, as minutes after midnight.
+fn day_start(value: &str) -> Result<u32, String> {
+    use chrono::Timelike;
+    let time = chrono::NaiveTime::parse_from_str(value, "%H:%M")
+        .map_err(|_| "expected a time of day as HH:MM, e.g. 06:00".to_string())?;
+    Ok(time.hour() * 60 + time.minute())
+}
+
+/// A duration: `30` (seconds), `30s`, `500ms`, `5m` or `1h`.
+pub fn duration(value: &str) -> Result<Duration, String> {
+    let bad = || "expected a duration such as 30s, 500ms, 5m or 1h".to_string();
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let duration = match unit {
+        "" | "s" => Duration::from_secs(number),
+        "ms" => Duration::from_millis(number),
+        "m" | "min" => Duration::from_secs(number * 60),
+        "h" => Duration::from_secs(number * 3600),
+        _ => return Err(bad()),
+    };
+    if duration.is_zero() {
+        return Err(bad());
+    }
+    Ok(duration)
+}
+
+/// A size: bytes, or a number with K, M, G or T (powers of 1024), e.g. `512M`, `1.5G`.
+pub fn size(value: &str) -> Result<usize, String> {
+    let bad = || "expected a size such as 512M, 2G or 1.5G".to_string();
+    let v = value.trim().to_ascii_uppercase();
+    let v = v.strip_suffix('B').unwrap_or(&v);
+    let (number, multiplier) = match v.chars().last() {
+        Some('K') => (&v[..v.len() - 1], 1u64 << 10),
+        Some('M') => (&v[..v.len() - 1], 1 << 20),
+        Some('G') => (&v[..v.len() - 1], 1 << 30),
+        Some('T') => (&v[..v.len() - 1], 1 << 40),
+        _ => (v, 1),
+    };
+    let number: f64 = number.trim().parse().map_err(|_| bad())?;
+    if !number.is_finite() || number <= 0.0 {
+        return Err(bad());
+    }
+    let bytes = number * multiplier as f64;
+    if bytes < 1.0 || bytes > usize::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_parse_like_their_help_says() {
+        assert_eq!(duration("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(duration("1h").unwrap(), Duration::from_secs(3600));
+        for bad in ["", "0", "-1s", "1.5s", "10x", "s"] {
+            assert!(duration(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(size("1024").unwrap(), 1024);
+        assert_eq!(size("512M").unwrap(), 512 << 20);
+        assert_eq!(size("512mb").unwrap(), 512 << 20);
+        assert_eq!(size("1.5G").unwrap(), 3 << 29);
+        for bad in ["", "0", "-1G", "G", "12Q", "NaN"] {
+            assert!(size(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(day_start("06:00").unwrap(), 360);
+        for bad in ["25:00", "6", "06:60", ""] {
+            assert!(day_start(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(month("2024-11").unwrap().to_string(), "2024-11");
+        assert!(month("2024").is_err() && year("24").is_err() && year("2024").is_ok());
+    }
+}

@@ -1,0 +1,119 @@
+//! What the subcommands print on stdout.
+
+use anyhow::Result;
+use arrow::array::RecordBatch;
+use chart_core::publication::{Manifest, Outcome};
+use chart_core::{Location, Period, Publication};
+
+/// Prints the versions of a period, oldest first.
+pub fn print_history(out: &Location, period: &Period, versions: &[Manifest]) {
+    if versions.is_empty() {
+        println!("{period} has no published version under {out}");
+        return;
+    }
+    println!(
+        "{:>7}  {:<24}  {:<16}  {:>6}  {:>11}  {:<10}  changes",
+        "version", "published", "input digest", "inputs", "play rows", "data"
+    );
+    for (i, m) in versions.iter().enumerate() {
+        let current = if i + 1 == versions.len() {
+            " (current)"
+        } else {
+            ""
+        };
+        let changes = match &m.changes {
+            None => "first version".to_string(),
+            Some(c) => {
+                let mut parts = Vec::new();
+                for (n, what) in [
+                    (c.inputs_added.len(), "input files added"),
+                    (c.inputs_removed.len(), "removed"),
+                    (c.inputs_modified.len(), "modified"),
+                ] {
+                    if n > 0 {
+                        parts.push(format!("{n} {what}"));
+                    }
+                }
+                if c.methodology_changed {
+                    parts.push("methodology changed".into());
+                }
+                if c.publisher_changed {
+                    parts.push("publisher changed".into());
+                }
+                parts.push(format!(
+                    "play rows {:+}",
+                    m.input_rows.plays - c.previous_input_rows.plays
+                ));
+                parts.push(format!("{} output files changed", c.outputs_changed.len()));
+                parts.join(", ")
+            }
+        };
+        println!(
+            "{:>7}  {:<24}  {:<16}  {:>6}  {:>11}  {:<10}  {changes}{current}",
+            m.version,
+            m.run.finished_at,
+            &m.input_digest[..16],
+            m.inputs.len(),
+            m.input_rows.plays,
+            m.directory.trim_start_matches("data/"),
+        );
+    }
+}
+
+/// Prints what a publication did, its top 10 of both charts and the coverage.
+pub fn print_summary(publication: &Publication) -> Result<()> {
+    let m = &publication.manifest;
+    let what = match publication.outcome {
+        Outcome::Published => "published as version",
+        Outcome::Unchanged => "unchanged: inputs identical to version",
+    };
+    println!(
+        "Golden Mic {} {} ({}) {what} {} in {}",
+        m.period_kind.as_str(),
+        m.period,
+        m.methodology.version,
+        m.version,
+        publication.directory
+    );
+    for (name, chart) in [
+        ("Hot songs 热歌榜", &publication.hot),
+        ("New songs 新歌榜", &publication.new),
+    ] {
+        println!("\n{name}: top 10 of {}", chart.num_rows());
+        println!("{}", top10(chart)?);
+    }
+    let q = &m.data_quality;
+    println!(
+        "\nPlays: {} rows received, {} valid ({} re-sent copies, {} short, {} unknown song, {} unknown venue, {} missing a value)",
+        q.rows_received,
+        q.valid_plays,
+        q.duplicate_copies,
+        q.short_play,
+        q.unknown_song,
+        q.unknown_venue,
+        q.missing_value
+    );
+    println!(
+        "\nCoverage:\n{}",
+        arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&publication.coverage))?
+    );
+    Ok(())
+}
+
+fn top10(chart: &RecordBatch) -> Result<String> {
+    let columns = [
+        "rank",
+        "title",
+        "artist",
+        "score",
+        "venues",
+        "prev_rank",
+        "movement",
+    ];
+    let indices: Vec<usize> = columns
+        .iter()
+        .map(|c| chart.schema().index_of(c))
+        .collect::<Result<_, _>>()?;
+    let top = chart.project(&indices)?.slice(0, chart.num_rows().min(10));
+    Ok(arrow::util::pretty::pretty_format_batches(&[top])?.to_string())
+}
