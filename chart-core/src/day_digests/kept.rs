@@ -18,10 +18,13 @@ use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::statistics::Statistics;
 
+use super::digest::{DigestInfo, HASH_PARTS};
 use super::*;
-use super::{digest::*, merge::*};
 use crate::contract::store::Location;
 use crate::error::{ChartError, Result};
+
+/// A song id bounding a range of songs (`None`: the missing id, first of all).
+pub(super) type Bound = Option<String>;
 
 /// Event hashes read at a time.
 const HASHES_PER_READ: u64 = 1 << 17;

@@ -1,5 +1,19 @@
 //! Merging the digests of disjoint units into `song_period_stats` and
-//! `room_period_outcomes`, with the lookups of songs and venues and the room cap.
+//! `room_period_outcomes`: GM-1's steps after the rules on the plays alone, in Rust
+//! over the digests' coded entries instead of SQL over the plays. Each step mirrors a
+//! view of `queries/`, and `tests/day_digests.rs` checks every row against the SQL
+//! and the reference implementation:
+//!
+//! | step here | the SQL it mirrors |
+//! |---|---|
+//! | a `first_rule` of [`NO_EXCLUSION_RANK`] whose song is not in `songs`, or whose venue is not in `venues`, becomes `unknown_song` or `unknown_venue` ([`Exclusion`]) | `classified_plays.sql` (the lookups and `LEAST` of ranks) |
+//! | events and rows summed per period, room and outcome | `room_period_outcomes.sql` |
+//! | a room-day's valid plays summed over units, then `least(plays, cap)` | `room_day_plays.sql` (the room cap) |
+//! | per period and song: the capped score, plays, distinct rooms and venues | `song_period_stats.sql` (`room_figures`) |
+//! | a business day's month and year (`Calendar`) | `period_of(kind, day)` |
+//!
+//! The song ids are cut into ranges merged in parallel, each reading every unit's
+//! entries of its songs once, in order.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +28,7 @@ use foldhash::HashSet;
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::kept::*;
+use super::kept::{Bound, KeptDigest};
 use super::*;
 use crate::error::Result;
 use crate::methodology::{Exclusion, NO_EXCLUSION_RANK, PeriodKind};
@@ -27,9 +41,6 @@ const OUTCOMES: usize = Exclusion::ALL.len() + 1;
 fn outcome_slot(exclusion: Option<Exclusion>) -> usize {
     exclusion.map_or(0, |e| usize::from(e.rank()))
 }
-
-/// A song id bounding a range of songs (`None`: the missing id, first of all).
-pub(super) type Bound = Option<String>;
 
 /// What the merge needs besides the digests.
 pub(crate) struct MergeInputs {

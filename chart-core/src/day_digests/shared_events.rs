@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::digest::HASH_PARTS;
+use super::kept::{HashCursor, KeptDigest};
 use super::*;
-use super::{digest::*, kept::*};
 use crate::error::Result;
 
 /// Groups of digests (indices into `digests`) that share an event id hash, each group
