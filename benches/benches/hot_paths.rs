@@ -1,4 +1,4 @@
-//! Criterion micro-benchmarks of the hot paths optimised in issue 5, each side by side
+//! Criterion micro-benchmarks of the hot paths, each side by side
 //! with the formulations it replaced or a built-in one (`benches/peers/*.sql`, or the same
 //! query planned by DataFusion alone), on the same
 //! generated month of 500,000 plays, and one on a table of groups with long chains. Before
@@ -31,6 +31,15 @@ async fn run(engine: &GoldenMic, sql: &str) -> String {
         .expect("formats")
         .to_string()
 }
+
+/// A hot path: its name, the project's query, the engine it runs on, and its peers
+/// (name, query, engine).
+type HotPath<'a> = (
+    &'a str,
+    String,
+    &'a GoldenMic,
+    Vec<(&'a str, String, &'a GoldenMic)>,
+);
 
 fn hot_paths(c: &mut Criterion) {
     let data = tempfile::tempdir().expect("temp dir");
@@ -108,19 +117,6 @@ fn hot_paths(c: &mut Criterion) {
         })
     };
     let (written_out, in_memory) = (limited(true), limited(false));
-    let classified = |source: &str| {
-        format!(
-            "SELECT COUNT(*) AS events, SUM(copies) AS rows_received, \
-             COUNT(exclusion) AS excluded, COUNT(DISTINCT business_day) AS days \
-             FROM ({source}) AS classified"
-        )
-    };
-    let resent = |source: &str| {
-        format!(
-            "SELECT COUNT(*) AS events, SUM(copies) AS copies, MIN(event_id) AS first, \
-             MAX(event_id) AS last FROM ({source}) AS resent"
-        )
-    };
     // Groups with long chains (`room_figures`' blocks): 2,000 groups of 1,000 plays each
     // over 40 rooms and 10 days (400 (room, day) pairs a group, played 2 or 3 times: a cap
     // of 2 binds), the groups interleaved as songs are in the plays. The generated month
@@ -150,91 +146,48 @@ fn hot_paths(c: &mut Criterion) {
         COUNT(*) AS n FROM busy_groups GROUP BY group_id, room_id, business_day) AS d \
         GROUP BY group_id) AS g"
         .to_string();
-    let song_figures = "SELECT COUNT(*) AS songs, SUM(score) AS score, SUM(venues) AS venues, \
-        SUM(rooms) AS rooms FROM song_period_stats WHERE period_kind = 'month'"
-        .to_string();
     let many_songs = "SELECT COUNT(*) AS songs, SUM(f['score']) AS score, SUM(f['plays']) AS plays, \
         SUM(f['rooms']) AS rooms, SUM(f['venues']) AS venues FROM (SELECT song_id, \
         room_figures(venue_id, room_id, business_day, 3) AS f FROM many_songs GROUP BY song_id) AS s"
         .to_string();
     // (hot path, the project's query, the engine it runs on, [(peer, its query, the
-    // engine it runs on)])
-    let paths = [
-        (
-            "re-sent events",
-            resent("SELECT * FROM resent_events"),
-            &engine,
-            vec![(
-                "one aggregate",
-                resent(include_str!("../peers/group_by_resent_events.sql")),
+    // engine it runs on)]): the peers of `benches/peers/`, then the same queries on
+    // sessions without one of the library's rewrites.
+    let mut paths: Vec<HotPath> = Vec::new();
+    for p in benches::sql_peers() {
+        match paths.iter_mut().find(|(name, ..)| *name == p.hot_path) {
+            Some((.., peers)) => peers.push((p.peer, p.theirs, &engine)),
+            None => paths.push((
+                p.hot_path,
+                p.ours,
                 &engine,
-            )],
-        ),
-        (
-            "deduplication",
-            classified("SELECT * FROM classified_plays"),
-            &engine,
-            vec![
-                (
-                    "peer",
-                    classified(include_str!("../peers/window_classified_plays.sql")),
-                    &engine,
-                ),
-                (
-                    "hash joins",
-                    classified("SELECT * FROM classified_plays"),
-                    &hash_joins,
-                ),
-            ],
-        ),
-        (
-            "song figures of the months",
-            song_figures.clone(),
-            &engine,
-            vec![
-                (
-                    "peer",
-                    include_str!("../peers/cross_join_song_stats.sql").to_string(),
-                    &engine,
-                ),
-                (
-                    "three aggregates",
-                    include_str!("../peers/three_aggregates_song_stats.sql").to_string(),
-                    &engine,
-                ),
-                (
-                    "per venue first",
-                    include_str!("../peers/per_venue_song_stats.sql").to_string(),
-                    &engine,
-                ),
-                ("two stages", song_figures.clone(), &two_stages),
-            ],
-        ),
-        (
-            "room figures under a memory limit",
-            many_songs.clone(),
-            &written_out,
-            vec![("DataFusion spilling", many_songs, &in_memory)],
-        ),
-        (
-            "room figures of long chains",
-            long_chains,
-            &engine,
-            vec![("two aggregates", long_chains_peer, &engine)],
-        ),
-        (
-            "business month of every play",
-            "SELECT period_of('month', business_day(started_at)) AS period, COUNT(*) AS plays \
-             FROM plays GROUP BY 1 ORDER BY 1"
-                .to_string(),
-            &engine,
-            vec![(
-                "peer",
-                include_str!("../peers/builtin_business_month.sql").to_string(),
-                &engine,
-            )],
-        ),
-    ];
+                vec![(p.peer, p.theirs, &engine)],
+            )),
+        }
+    }
+    for (name, peer, peer_engine) in [
+        ("deduplication", "hash joins", &hash_joins),
+        ("song figures of the months", "two stages", &two_stages),
+    ] {
+        let path = paths
+            .iter_mut()
+            .find(|(n, ..)| *n == name)
+            .expect("a hot path");
+        let ours = path.1.clone();
+        path.3.push((peer, ours, peer_engine));
+    }
+    paths.push((
+        "room figures under a memory limit",
+        many_songs.clone(),
+        &written_out,
+        vec![("DataFusion spilling", many_songs, &in_memory)],
+    ));
+    paths.push((
+        "room figures of long chains",
+        long_chains,
+        &engine,
+        vec![("two aggregates", long_chains_peer, &engine)],
+    ));
     for (name, ours, our_engine, peers) in &paths {
         let expected = runtime.block_on(run(our_engine, ours));
         for (peer, sql, peer_engine) in peers {
