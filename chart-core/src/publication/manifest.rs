@@ -42,7 +42,7 @@ pub struct InputRecord {
 /// how, and what changed since the version before.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
-    /// [`MANIFEST_FORMAT`].
+    /// [`super::MANIFEST_FORMAT`].
     pub format: String,
     /// The version number, from 1.
     pub version: u32,
