@@ -1,4 +1,4 @@
--- The earlier formulation of the per-song figures (before issue 5), kept as the peer of
+-- The earlier formulation of the per-song figures, kept as the peer of
 -- queries/room_period_plays.sql and song_period_stats.sql in benches/benches/hot_paths.rs:
 -- both period kinds from a cross join (a constant group key once filtered on, which
 -- DataFusion 55 aggregates in its partially-ordered mode) and COUNT(DISTINCT venue_id).

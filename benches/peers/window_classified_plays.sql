@@ -1,4 +1,4 @@
--- The earlier formulation of classified_plays.sql (before issue 5), kept as the peer
+-- The earlier formulation of classified_plays.sql, kept as the peer
 -- of queries/classified_plays.sql in benches/benches/hot_paths.rs: every play ranked
 -- by a window over event_id, i.e. a sort of all plays with their columns.
 WITH copies AS (

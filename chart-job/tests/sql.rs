@@ -296,7 +296,7 @@ fn a_query_over_the_memory_limit_fails_cleanly() {
     let sort = "SELECT event_id, song_id, started_at FROM plays ORDER BY event_id, started_at";
     let unlimited = stdout(&sql(&["--format", "csv", "-c", sort]));
     // Within the limit, the same rows. (The test data is too small for a sort to
-    // spill; spilling at scale is for the benchmark of issue 5.)
+    // spill; spilling at scale is measured by the benchmark.)
     let limited = stdout(&sql(&[
         "--format",
         "csv",
