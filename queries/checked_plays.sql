@@ -15,7 +15,7 @@ WITH kept_copies AS (
     -- in the order below, i.e. the one whose predecessor in that order is another
     -- event's. (The same as ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ...) = 1,
     -- which DataFusion 55 computes several times slower over a million two-row
-    -- partitions: docs/PERFORMANCE.md.)
+    -- partitions, as measured when this was written: git log -S previous_event_id.)
     SELECT event_id, copies, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date
     FROM (
         SELECT
@@ -47,7 +47,7 @@ deduplicated AS (
 )
 -- The business day and the rules that need no lookup, computed before the joins
 -- of classified_plays.sql with songs and venues, so that the joins carry these
--- instead of the columns they are computed from (docs/PERFORMANCE.md).
+-- instead of the columns they are computed from.
 SELECT event_id, copies, venue_id, room_id, song_id, started_at, played_ms, vod_vendor, date,
        COALESCE(business_day(started_at), date) AS business_day,
        LEAST(

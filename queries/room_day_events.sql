@@ -2,7 +2,7 @@
 -- (the rank of missing_value or short_play, or exclusion_rank('none')), with the play
 -- rows they came from:
 -- what the plays contribute to the charts before songs and venues are looked up.
--- Over one date= partition this is the partition's day digest (docs/PERFORMANCE.md).
+-- Over one date= partition this is the partition's day digest (docs/ARCHITECTURE.md).
 SELECT business_day, venue_id, room_id, song_id, first_rule,
        COUNT(*) AS events,
        SUM(copies) AS rows_received

@@ -8,7 +8,7 @@
 -- distinct venues, so this equals aggregating room_period_plays by song, with one hash
 -- aggregate instead of four. The plays are grouped by the period's first day
 -- (date_trunc: an integer key, cheaper to hash and compare than period_of's text;
--- docs/PERFORMANCE.md), named by period_of after.
+-- measured when this was written: git log -S date_trunc), named by period_of after.
 SELECT 'month' AS period_kind, period_of('month', CAST(period_start AS DATE)) AS period, song_id,
        f['score'] AS score, f['plays'] AS plays, f['venues'] AS venues, f['rooms'] AS rooms
 FROM (

@@ -73,7 +73,7 @@ pub fn register_event_buckets(ctx: &SessionContext, bits: u32) {
 /// `information_schema` enabled, and hash joins whose build side is under 256 MiB or 8 million rows
 /// built once and probed in place (`CollectLeft`), rather than both sides
 /// repartitioned: the plays probe the song, venue and re-sent event tables that
-/// way without being reshuffled (see docs/PERFORMANCE.md for the figure). Strings are
+/// way without being reshuffled (measured when set: `git log -S hash_join_single_partition_threshold`). Strings are
 /// `Utf8`, as in the library's tables, also in Parquet files of the user's own
 /// (`CREATE EXTERNAL TABLE`) and in `CAST(… AS VARCHAR)`: over `Utf8View`,
 /// DataFusion 55's `COUNT(DISTINCT …)` beside other aggregates takes memory its
