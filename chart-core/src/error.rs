@@ -36,12 +36,12 @@ pub enum ChartError {
         source: std::io::Error,
     },
     /// A file is not readable as Parquet.
-    #[error("{file}: unreadable Parquet file: {reason}")]
+    #[error("{file}: unreadable Parquet file: {source}")]
     UnreadableParquet {
         /// The file.
         file: PathBuf,
         /// What the Parquet reader said.
-        reason: String,
+        source: datafusion::parquet::errors::ParquetError,
     },
     /// A required column is absent from a file or in-memory table.
     #[error("{input}: missing column `{column}` required by table {table}")]
@@ -135,12 +135,12 @@ pub enum ChartError {
         source: std::io::Error,
     },
     /// Encoding an output failed.
-    #[error("cannot encode {path}: {reason}")]
+    #[error("cannot encode {path}: {source}")]
     Encode {
         /// The output file.
         path: PathBuf,
-        /// What the encoder said.
-        reason: String,
+        /// What the encoder (Parquet, CSV, JSON) said.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A read-only session refused a statement that changes the session or writes files.
     #[error(
@@ -164,13 +164,17 @@ pub enum ChartError {
         /// Why it cannot be used.
         reason: String,
     },
-    /// Reading or writing an object store failed.
+    /// Reading or writing an object store failed. The message is the store's answer in
+    /// short (`NoSuchBucket`, `access denied`, `cannot reach the endpoint`); the full
+    /// error is the source.
     #[error("{location}: {reason}")]
     Store {
         /// The object or prefix.
         location: String,
         /// What the store said, in short.
         reason: String,
+        /// The store's error.
+        source: object_store::Error,
     },
     /// A period has no published version (or not the one asked for).
     #[error("{period} is not published under {out}{detail}")]

@@ -230,19 +230,23 @@ impl Shell {
     }
 }
 
-/// An error and its causes on one line.
+/// An error and its causes on one line. A library error's message is complete (it
+/// names the file, column or value and says what the cause said, in short), so the
+/// chain stops there; DataFusion's errors already include their causes' text, so
+/// repeated causes are skipped.
 pub fn one_line(e: &anyhow::Error) -> String {
-    // DataFusion's errors already include their causes' text: skip repeated causes.
     let mut message = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
-        if message.contains(&text) {
-            continue;
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
         }
-        if !message.is_empty() {
-            message.push_str(": ");
+        if cause.is::<ChartError>() {
+            break;
         }
-        message.push_str(&text);
     }
     message.replace('\n', " ")
 }

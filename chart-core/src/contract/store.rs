@@ -278,6 +278,7 @@ impl Location {
         ChartError::Store {
             location: self.describe(path),
             reason: store_reason(&error),
+            source: error,
         }
     }
 }

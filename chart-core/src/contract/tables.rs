@@ -473,9 +473,9 @@ impl MetadataFetch for FooterFetch<'_> {
 /// Reads a file's footer, checks its schema against the contract and returns its row count.
 async fn check_file(table: &ContractTable, dir: &Location, object: &ObjectMeta) -> Result<i64> {
     let file = PathBuf::from(dir.describe(&object.location));
-    let unreadable = |e: ParquetError| ChartError::UnreadableParquet {
+    let unreadable = |source: ParquetError| ChartError::UnreadableParquet {
         file: file.clone(),
-        reason: e.to_string(),
+        source,
     };
     let fetch = FooterFetch {
         store: dir.store().as_ref(),

@@ -47,10 +47,13 @@ pub(super) fn encode_table(
         .collect())
 }
 
-fn encode_error(path: &Path) -> impl FnOnce(String) -> ChartError + '_ {
-    move |reason| ChartError::Encode {
+fn encode_error<E>(path: &Path) -> impl FnOnce(E) -> ChartError + '_
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |source| ChartError::Encode {
         path: PathBuf::from(path),
-        reason,
+        source: Box::new(source),
     }
 }
 
@@ -74,13 +77,9 @@ fn parquet_bytes(
         .build();
     let mut bytes = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(props))
-        .map_err(|e| encode_error(&path)(e.to_string()))?;
-    writer
-        .write(batch)
-        .map_err(|e| encode_error(&path)(e.to_string()))?;
-    writer
-        .close()
-        .map_err(|e| encode_error(&path)(e.to_string()))?;
+        .map_err(encode_error(&path))?;
+    writer.write(batch).map_err(encode_error(&path))?;
+    writer.close().map_err(encode_error(&path))?;
     Ok(bytes)
 }
 
@@ -90,9 +89,7 @@ fn csv_bytes(dir: &Path, name: &str, batch: &RecordBatch) -> Result<Vec<u8>> {
     let mut writer = arrow::csv::WriterBuilder::new()
         .with_header(true)
         .build(&mut bytes);
-    writer
-        .write(batch)
-        .map_err(|e| encode_error(&path)(e.to_string()))?;
+    writer.write(batch).map_err(encode_error(&path))?;
     drop(writer);
     Ok(bytes)
 }
@@ -111,12 +108,8 @@ fn json_bytes(
         let mut writer = arrow::json::WriterBuilder::new()
             .with_explicit_nulls(true)
             .build::<_, arrow::json::writer::JsonArray>(&mut rows);
-        writer
-            .write(batch)
-            .map_err(|e| encode_error(&path)(e.to_string()))?;
-        writer
-            .finish()
-            .map_err(|e| encode_error(&path)(e.to_string()))?;
+        writer.write(batch).map_err(encode_error(&path))?;
+        writer.finish().map_err(encode_error(&path))?;
     }
     if rows.is_empty() {
         rows.extend_from_slice(b"[]");

@@ -93,7 +93,7 @@ pub(super) async fn commit(
                 .join(&version_file(manifest.version))
                 .to_string()
                 .into(),
-            reason: source.to_string(),
+            source: Box::new(source),
         })?;
         tracing::info!(version = manifest.version, "writing the manifest");
         if period_dir
