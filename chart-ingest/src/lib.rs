@@ -1,0 +1,42 @@
+//! Live plays from the venues' song-request (VOD) systems: an HTTP service that
+//! validates each batch a vendor sends, makes it durable in a write-ahead log before it
+//! answers, and lands the log as Parquet files of the data contract, each accepted batch
+//! exactly once.
+//!
+//! The flow, top to bottom:
+//!
+//! ```text
+//!  POST /v1/plays ──► http: auth (vendors), limits, body (gzip/zstd, NDJSON or Arrow IPC)
+//!                       │
+//!                       ▼
+//!                     event: each line checked against the contract ─► rejects (with reasons)
+//!                       │ accepted rows + rejects + the batch's reply
+//!                       ▼
+//!                     idempotency: a retried batch is answered from its first reply
+//!                       │
+//!                       ▼
+//!                     wal: one record per batch, group commit, fsync ──► reply 200
+//!                       │ sealed segments (every N seconds or M rows)
+//!                       ▼
+//!                     landing: plays/date=<business day>/ and rejects/date=<day>/
+//!                              Parquet, create-only names ──► segment deleted
+//! ```
+//!
+//! [`serve`] runs it; [`simulator`] is the vendor side, used by `chart-job replay`, the
+//! tests and the benchmark.
+
+pub mod body;
+pub mod error;
+pub mod event;
+pub mod http;
+pub mod idempotency;
+pub mod landing;
+pub mod metrics;
+pub mod server;
+pub mod simulator;
+pub mod vendors;
+pub mod wal;
+
+pub use error::{IngestError, Result};
+pub use server::{IngestOptions, Limits, serve};
+pub use vendors::Vendors;

@@ -1,0 +1,313 @@
+//! Running the service: recover the log, start the writer and the lander, serve HTTP
+//! until shutdown, then land everything and return.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use chart_core::{Location, Methodology};
+use chrono::{Datelike, Months, NaiveDate, TimeZone};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::error::{IngestError, Result};
+use crate::event::Window;
+use crate::idempotency::{Keys, KeysLog};
+use crate::landing::{BusinessDay, Lander, delete_segment};
+use crate::metrics::Metrics;
+use crate::vendors::Vendors;
+use crate::wal::{self, SealPolicy, Sealed, Wal};
+
+/// Request limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest body as sent (`413` past it).
+    pub max_body_bytes: usize,
+    /// Largest body once decompressed.
+    pub max_decompressed_bytes: usize,
+    /// Largest decompressed / compressed ratio.
+    pub max_ratio: usize,
+    /// Longest time to receive a body (`408` past it).
+    pub body_timeout: Duration,
+    /// Log bytes waiting to land past which batches get `429`.
+    pub max_unlanded_bytes: u64,
+    /// Requests waiting for the log writer past which batches get `429`.
+    pub queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 16 << 20,
+            max_decompressed_bytes: 64 << 20,
+            max_ratio: 100,
+            body_timeout: Duration::from_secs(30),
+            max_unlanded_bytes: 1 << 30,
+            queue: 4096,
+        }
+    }
+}
+
+/// Everything the service needs.
+pub struct IngestOptions {
+    /// The data root plays land in.
+    pub data: Location,
+    /// The local directory of the write-ahead log.
+    pub wal_dir: PathBuf,
+    /// Who may send.
+    pub vendors: Vendors,
+    /// The methodology (time zone and day start of the business day).
+    pub methodology: Methodology,
+    /// Request limits.
+    pub limits: Limits,
+    /// When segments land.
+    pub seal: SealPolicy,
+    /// How far back `started_at` may be; `None`: back to the first business day of
+    /// the previous month (whose chart is still open).
+    pub late_window: Option<Duration>,
+    /// How far ahead of this clock `started_at` may be.
+    pub max_future: Duration,
+    /// How long a batch's key answers retries.
+    pub retry_window: Duration,
+}
+
+impl IngestOptions {
+    /// Options with the defaults: land every 10 s or 100,000 plays, 5 minutes of
+    /// clock skew, a 24 h retry window.
+    pub fn new(data: Location, wal_dir: PathBuf, vendors: Vendors) -> IngestOptions {
+        IngestOptions {
+            data,
+            wal_dir,
+            vendors,
+            methodology: Methodology::default(),
+            limits: Limits::default(),
+            seal: SealPolicy {
+                every: Duration::from_secs(10),
+                rows: 100_000,
+            },
+            late_window: None,
+            max_future: Duration::from_secs(300),
+            retry_window: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// The state the HTTP handlers share.
+pub struct Service {
+    pub(crate) vendors: Vendors,
+    pub(crate) keys: Keys,
+    pub(crate) wal: Wal,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limits: Limits,
+    days: BusinessDay,
+    late_window: Option<Duration>,
+    max_future: Duration,
+}
+
+impl Service {
+    /// The instants `started_at` may take now.
+    pub(crate) fn window(&self) -> Window {
+        let now = now_ms();
+        let earliest_ms = match self.late_window {
+            Some(window) => now - window.as_millis() as i64,
+            None => self.first_day_of_previous_month(now),
+        };
+        Window {
+            earliest_ms,
+            latest_ms: now + self.max_future.as_millis() as i64,
+        }
+    }
+
+    fn first_day_of_previous_month(&self, now: i64) -> i64 {
+        let today = self.days.of(now);
+        let first = NaiveDate::from_ymd_opt(today.year(), today.month(), 1)
+            .and_then(|d| d.checked_sub_months(Months::new(1)))
+            .unwrap_or(today);
+        let start = first.and_hms_opt(0, 0, 0).expect("midnight")
+            + chrono::Duration::minutes(i64::from(self.days.day_start_minutes));
+        self.days
+            .tz
+            .from_local_datetime(&start)
+            .earliest()
+            .map_or(i64::MIN, |t| t.timestamp_millis())
+    }
+}
+
+/// Epoch milliseconds now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Serves on `listener` until `shutdown` resolves; then finishes in-flight requests,
+/// lands the whole log and returns.
+pub async fn serve(
+    options: IngestOptions,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let tz = options.methodology.validate()?;
+    let days = BusinessDay {
+        tz,
+        day_start_minutes: options.methodology.day_start_minutes,
+    };
+    let dir = options.wal_dir.clone();
+    let node = node_id(&dir)?;
+    let retry_ms = options.retry_window.as_millis() as i64;
+    let (keys_log, loaded) = KeysLog::open(&dir, now_ms() - retry_ms)?;
+    let recovered = wal::open(&dir, loaded.landed)?;
+    let keys = Keys::new(retry_ms);
+    let now = now_ms();
+    for k in loaded.keys {
+        keys.insert(k, now);
+    }
+    for b in recovered.batches {
+        keys.insert(b.key, now);
+    }
+    let (sealed_tx, sealed_rx) = mpsc::unbounded_channel();
+    let unlanded: u64 = recovered.segments.iter().map(|s| s.bytes).sum();
+    if !recovered.segments.is_empty() {
+        tracing::info!(
+            segments = recovered.segments.len(),
+            bytes = unlanded,
+            "landing the log left by the last run"
+        );
+    }
+    for s in recovered.segments {
+        let _ = sealed_tx.send(s);
+    }
+    let wal = Wal::start(
+        dir.clone(),
+        recovered.next_seq,
+        options.seal,
+        options.limits.queue,
+        unlanded,
+        sealed_tx,
+    );
+    let metrics = Arc::new(Metrics::default());
+    let service = Arc::new(Service {
+        vendors: options.vendors,
+        keys,
+        wal,
+        metrics: metrics.clone(),
+        limits: options.limits,
+        days,
+        late_window: options.late_window,
+        max_future: options.max_future,
+    });
+    let lander = Lander {
+        root: options.data,
+        node,
+        days,
+    };
+    let landing = tokio::spawn(land_forever(lander, keys_log, sealed_rx, service.clone()));
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| "?".to_string(), |a| a.to_string());
+    tracing::info!(%addr, "accepting plays");
+    let served = axum::serve(listener, crate::http::router(service.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| IngestError::Listen {
+            addr: addr.clone(),
+            source,
+        });
+    tracing::info!("stopped accepting; landing the log");
+    let stopping = service.clone();
+    tokio::task::spawn_blocking(move || stopping.wal.stop())
+        .await
+        .map_err(|e| IngestError::Simulator(format!("stopping the log writer: {e}")))?;
+    drop(service);
+    landing
+        .await
+        .map_err(|e| IngestError::Simulator(format!("the lander failed: {e}")))?;
+    tracing::info!("the log has landed");
+    served
+}
+
+/// Lands each sealed segment, retrying failures with a growing pause, until the
+/// writer has stopped and every segment has landed.
+async fn land_forever(
+    lander: Lander,
+    mut keys_log: KeysLog,
+    mut sealed: mpsc::UnboundedReceiver<Sealed>,
+    service: Arc<Service>,
+) {
+    let metrics = service.metrics.clone();
+    while let Some(segment) = sealed.recv().await {
+        metrics
+            .oldest_unlanded_ms
+            .store(segment.sealed_at_ms as u64, Ordering::Relaxed);
+        let mut pause = Duration::from_millis(200);
+        loop {
+            match land_one(&lander, &mut keys_log, &segment).await {
+                Ok(landed) => {
+                    metrics
+                        .landed_plays
+                        .fetch_add(landed.plays, Ordering::Relaxed);
+                    metrics
+                        .landed_files
+                        .fetch_add(landed.files_created, Ordering::Relaxed);
+                    service
+                        .wal
+                        .gauges
+                        .unlanded_bytes
+                        .fetch_sub(segment.bytes, Ordering::Relaxed);
+                    tracing::debug!(
+                        seq = segment.seq,
+                        plays = landed.plays,
+                        rejects = landed.rejects,
+                        "landed a segment"
+                    );
+                    break;
+                }
+                Err(e) => {
+                    metrics.landing_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(seq = segment.seq, error = %e, retry_in = ?pause, "landing failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        if sealed.is_empty() {
+            metrics.oldest_unlanded_ms.store(0, Ordering::Relaxed);
+        }
+        service.keys.expire(now_ms());
+    }
+}
+
+async fn land_one(
+    lander: &Lander,
+    keys_log: &mut KeysLog,
+    segment: &Sealed,
+) -> Result<crate::landing::Landed> {
+    let (landed, keys) = lander.land(segment).await?;
+    keys_log.landed(segment.seq, &keys)?;
+    delete_segment(segment)?;
+    Ok(landed)
+}
+
+/// This receiver's name in landed file names: random at the first start, then kept in
+/// `wal/node-id`, so that two receivers never write the same file name.
+fn node_id(dir: &std::path::Path) -> Result<String> {
+    let io = |path: PathBuf| move |source| IngestError::Wal { path, source };
+    std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
+    let path = dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(path)(e)),
+    }
+    let id = format!("{:016x}", rand::random::<u64>());
+    let tmp = dir.join("node-id.tmp");
+    std::fs::write(&tmp, &id)
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .and_then(|()| std::fs::File::open(dir)?.sync_all())
+        .map_err(io(path))?;
+    Ok(id)
+}
