@@ -53,6 +53,19 @@ Read-only unless --allow-writes: DDL, DML, COPY, CREATE EXTERNAL TABLE and SET a
     History(HistoryArgs),
     /// Re-read a published version and check every file against its manifest.
     Verify(VerifyArgs),
+    /// Receive live plays from VOD vendors over HTTP and land them in a data root.
+    #[command(
+        long_about = "Receive live plays from VOD vendors over HTTP and land them in a data root.\n\n\
+POST /v1/plays takes a batch (NDJSON, or an Arrow IPC stream; gzip or zstd allowed) with \
+`Authorization: Bearer <vendor token>` and `Idempotency-Key: <batch id>`; the reply comes only \
+after the accepted plays are synced to the write-ahead log. The log lands as \
+plays/date=<business day>/*.parquet (rejected lines as rejects/date=<day>/*.parquet) every \
+--land-every or --land-rows. GET /healthz, /readyz and /metrics (Prometheus) are for operators. \
+SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, land the log, exit 0."
+    )]
+    Serve(ServeArgs),
+    /// Send a data root's plays to a running `serve`, as VOD vendors would.
+    Replay(ReplayArgs),
 }
 
 /// Settings for s3:// locations, over the AWS_* environment variables.
@@ -351,7 +364,7 @@ fn day_start(value: &str) -> Result<u32, String> {
 
 /// A duration: `30` (seconds), `30s`, `500ms`, `5m` or `1h`.
 pub fn duration(value: &str) -> Result<Duration, String> {
-    let bad = || "expected a duration such as 30s, 500ms, 5m or 1h".to_string();
+    let bad = || "expected a duration such as 30s, 500ms, 5m, 1h or 2d".to_string();
     let value = value.trim();
     let split = value
         .find(|c: char| !c.is_ascii_digit())
@@ -363,6 +376,7 @@ pub fn duration(value: &str) -> Result<Duration, String> {
         "ms" => Duration::from_millis(number),
         "m" | "min" => Duration::from_secs(number * 60),
         "h" => Duration::from_secs(number * 3600),
+        "d" => Duration::from_secs(number * 86_400),
         _ => return Err(bad()),
     };
     if duration.is_zero() {
@@ -422,4 +436,101 @@ mod tests {
         assert_eq!(month("2024-11").unwrap().to_string(), "2024-11");
         assert!(month("2024").is_err() && year("24").is_err() && year("2024").is_ok());
     }
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Data root the plays land in (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    pub data: String,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0: any free port, printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The vendors allowed to send: each name with the SHA-256 of its token.
+    #[arg(long, value_name = "FILE")]
+    pub vendors: PathBuf,
+    /// Local directory of the write-ahead log (kept between runs: it is replayed at start).
+    #[arg(long, value_name = "DIR", default_value = "ingest-wal")]
+    pub wal: PathBuf,
+    /// Land the log at least this often.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub land_every: Duration,
+    /// Land the log as soon as it holds this many plays.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub land_rows: usize,
+    /// How far back `started_at` may be (default: back to the first business day of the
+    /// previous month, whose chart is still open).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub late_window: Option<Duration>,
+    /// How far ahead of this machine's clock `started_at` may be.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    pub max_future: Duration,
+    /// How long a batch's Idempotency-Key answers retries (at least 24h is advised).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration)]
+    pub retry_window: Duration,
+    /// Largest request body as sent (413 past it).
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = size)]
+    pub max_body: usize,
+    /// Largest body once decompressed (413 past it, or past 100 times the compressed size).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = size)]
+    pub max_decompressed: usize,
+    /// Log not yet landed past which batches get 429 with Retry-After.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size)]
+    pub max_unlanded: usize,
+    /// Longest time to receive a request body (408 past it).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    pub body_timeout: Duration,
+    /// Time zone of the business day (the methodology's).
+    #[arg(long, value_name = "TZ", default_value_t = Methodology::default().timezone)]
+    pub timezone: String,
+    /// Start of the business day (the methodology's), HH:MM.
+    #[arg(long, value_name = "HH:MM", default_value = "06:00", value_parser = day_start)]
+    pub day_start: u32,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// Data root whose plays are sent.
+    #[arg(long, value_name = "DIR|URL")]
+    pub data: String,
+    /// The service's base URL, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// TOML file of each vendor's token: `"雷石" = "<token>"` per line.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: PathBuf,
+    /// Vendor that sends the plays without a vod_vendor (or of a vendor without a token).
+    #[arg(long, value_name = "NAME")]
+    pub fallback_vendor: Option<String>,
+    /// Connections sending at the same time.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub vendors: usize,
+    /// Plays per batch.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub batch: usize,
+    /// Plays per second over all connections (default: as fast as acknowledged).
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+    /// Share of acknowledged batches sent again with the same key (answered as duplicates).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub duplicates: f64,
+    /// Share of batches given one malformed line (answered as rejected).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub malformed: f64,
+    /// Seed of the random choices.
+    #[arg(long, default_value_t = 2024)]
+    pub seed: u64,
+    /// Prefix of the Idempotency-Keys: running again with the same prefix retries the same batches.
+    #[arg(long, value_name = "TEXT", default_value = "replay")]
+    pub key_prefix: String,
+    /// Time limit of one request.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    pub timeout: Duration,
+    /// Give up on a batch not acknowledged after this long of retries.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    pub give_up_after: Duration,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }

@@ -12,12 +12,14 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
 
 use crate::args::{Command, SqlArgs};
-use crate::{output, report, sql};
+use crate::{live, output, report, sql};
 
 /// Runs one subcommand.
 pub async fn run(command: Command) -> Result<()> {
     match command {
         Command::Sql(args) => run_sql(args).await,
+        Command::Serve(args) => live::serve(args).await,
+        Command::Replay(args) => live::replay(args).await,
         Command::Publish(args) => {
             let period = args.period.period()?;
             let methodology = args.methodology.methodology()?;

@@ -11,6 +11,7 @@ use clap::Parser;
 
 mod args;
 mod commands;
+mod live;
 mod malloc;
 mod output;
 mod report;

@@ -1,0 +1,115 @@
+//! `serve` and `replay`: the ingestion service and the vendor simulator of
+//! `chart-ingest`, configured from flags.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use chart_core::Methodology;
+use chart_ingest::simulator::{self, ReplayOptions};
+use chart_ingest::wal::SealPolicy;
+use chart_ingest::{IngestOptions, Limits, Vendors};
+
+use crate::args::{ReplayArgs, ServeArgs};
+
+/// Runs the service until SIGTERM or Ctrl-C, then lands the log and returns.
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    let vendors = Vendors::load(&args.vendors)?;
+    let data = args.store.location(&args.data)?;
+    let mut options = IngestOptions::new(data, args.wal, vendors);
+    options.methodology = Methodology {
+        timezone: args.timezone,
+        day_start_minutes: args.day_start,
+        ..Methodology::default()
+    };
+    options.limits = Limits {
+        max_body_bytes: args.max_body,
+        max_decompressed_bytes: args.max_decompressed,
+        max_unlanded_bytes: args.max_unlanded as u64,
+        body_timeout: args.body_timeout,
+        ..Limits::default()
+    };
+    options.seal = SealPolicy {
+        every: args.land_every,
+        rows: args.land_rows,
+    };
+    options.late_window = args.late_window;
+    options.max_future = args.max_future;
+    options.retry_window = args.retry_window;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("the listener has no address")?;
+    println!("listening on http://{addr}");
+    std::io::stdout().flush().ok();
+    chart_ingest::serve(options, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves at SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutting down");
+}
+
+/// Sends a data root's plays and prints what the service answered.
+pub async fn replay(args: ReplayArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&args.tokens)
+        .with_context(|| format!("cannot read {}", args.tokens.display()))?;
+    let tokens: BTreeMap<String, String> = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", args.tokens.display(), e.message()))?;
+    let data = args.store.location(&args.data)?;
+    let plays = simulator::read_plays(&data).await?;
+    let report = simulator::replay(
+        plays,
+        ReplayOptions {
+            url: args.to,
+            tokens,
+            fallback_vendor: args.fallback_vendor,
+            concurrency: args.vendors,
+            batch: args.batch,
+            rate: args.rate,
+            duplicate_share: args.duplicates,
+            malformed_share: args.malformed,
+            seed: args.seed,
+            key_prefix: args.key_prefix,
+            timeout: args.timeout,
+            give_up_after: args.give_up_after,
+        },
+    )
+    .await?;
+    println!(
+        "sent {} plays in {} batches: {} acknowledged, {} duplicate, {} rejected, {} retries; \
+         acknowledgement p50 {:.1} ms, p99 {:.1} ms",
+        report.sent,
+        report.batches,
+        report.acknowledged,
+        report.duplicate,
+        report.rejected,
+        report.retries,
+        report.p50_micros as f64 / 1000.0,
+        report.p99_micros as f64 / 1000.0,
+    );
+    Ok(())
+}
