@@ -237,13 +237,13 @@ impl<'a> Columns<'a> {
         };
         let played_ms = i32::try_from(played_ms)
             .map_err(|_| ("played_ms", format!("{played_ms} is not in 0..=86400000")))?;
-        if let Some(sent) = self.vod_vendor.and_then(|c| string(c, row)) {
-            if sent != vendor {
-                return Err((
-                    "vod_vendor",
-                    format!("`{sent}` is not the authenticated vendor `{vendor}`"),
-                ));
-            }
+        if let Some(sent) = self.vod_vendor.and_then(|c| string(c, row))
+            && sent != vendor
+        {
+            return Err((
+                "vod_vendor",
+                format!("`{sent}` is not the authenticated vendor `{vendor}`"),
+            ));
         }
         let [event_id, venue_id, room_id, song_id] = ids;
         Ok(PlayEvent {

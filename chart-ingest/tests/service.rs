@@ -213,15 +213,7 @@ async fn requests_refused_as_a_whole_land_nothing() {
     let service = Running::start(opts).await;
     let url = service.url.clone();
     let one = body(&[line("e1", NOV_30_EVENING_MS)]);
-    let cases: Vec<(
-        &str,
-        u16,
-        &str,
-        Option<&str>,
-        Option<&str>,
-        Vec<(&str, &str)>,
-        Vec<u8>,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             "no token",
             401,
@@ -437,6 +429,18 @@ async fn operators_read_health_readiness_and_metrics() {
     assert!(!text.contains(LEISHI), "tokens never appear in metrics");
     service.stop().await.unwrap();
 }
+
+/// What a refused request sends: a name, the expected status and error text, the
+/// token, the key, headers and the body.
+type Case<'a> = (
+    &'a str,
+    u16,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Vec<(&'a str, &'a str)>,
+    Vec<u8>,
+);
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());

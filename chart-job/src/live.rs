@@ -36,6 +36,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     options.late_window = args.late_window;
     options.max_future = args.max_future;
     options.retry_window = args.retry_window;
+    // Signals are taken over before the address is printed: a supervisor may send
+    // SIGTERM as soon as it reads it.
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -44,33 +47,29 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .context("the listener has no address")?;
     println!("listening on http://{addr}");
     std::io::stdout().flush().ok();
-    chart_ingest::serve(options, listener, shutdown_signal()).await?;
+    chart_ingest::serve(options, listener, shutdown).await?;
     Ok(())
 }
 
-/// Resolves at SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// A future that resolves at SIGTERM or Ctrl-C (SIGINT); the handlers are installed
+/// when this returns.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = interrupt.await;
-            }
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot handle SIGTERM")?;
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot handle SIGINT")?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
-    tracing::info!("shutting down");
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
 }
 
 /// Sends a data root's plays and prints what the service answered.

@@ -87,7 +87,7 @@ pub fn register(ctx: &SessionContext, methodology: &Methodology) -> Result<()> {
 }
 
 /// The business day of a UTC instant in milliseconds: the definition, which
-/// [`BusinessDays`] computes faster and the ingestion service uses to partition plays.
+/// the SQL functions compute faster and the ingestion service uses to partition plays.
 pub fn business_day_of(tz: &Tz, day_start_ms: i64, instant_ms: i64) -> Option<NaiveDate> {
     let shifted = DateTime::from_timestamp_millis(instant_ms.checked_sub(day_start_ms)?)?;
     Some(shifted.with_timezone(tz).date_naive())
