@@ -3,7 +3,7 @@
 //! | request | answers |
 //! |---|---|
 //! | `POST /v1/plays` | `200` with `{"accepted", "duplicate", "rejected", "rejects": [{"line", "field", "reason"}]}` once the accepted plays are synced to the log; `422` with the same body when every line was rejected |
-//! | | `400` no or bad `Idempotency-Key`, empty body · `401` no or unknown token · `408` body too slow · `409` the same batch is in flight · `413` body or its decompression too large · `415` unknown `Content-Type` or `Content-Encoding` · `422` key reused with another body · `429` + `Retry-After` log or queue full · `503` log stopped · `507` disk full |
+//! | | `400` no or bad `Idempotency-Key`, empty body · `401` no or unknown token · `408` body too slow · `409` the same batch is in flight · `413` body or its decompression too large · `415` unknown `Content-Type` or `Content-Encoding` · `422` key reused with another body · `429` + `Retry-After` log, queue or requests in flight full · `503` log stopped · `507` disk full |
 //! | `GET /healthz` | `200` while the process serves |
 //! | `GET /readyz` | `200` when the log accepts, `503` otherwise |
 //! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
@@ -222,6 +222,14 @@ async fn receive(service: &Service, headers: &HeaderMap, body: Body) -> Result<R
         }
     };
     let limits = &service.limits;
+    let _permit = service.in_flight.try_acquire().map_err(|_| Refusal {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        message: format!(
+            "{} batches are being received; retry later",
+            limits.max_in_flight
+        ),
+        retry_after: Some(1),
+    })?;
     if service.wal.gauges.unlanded_bytes.load(Ordering::Relaxed) > limits.max_unlanded_bytes {
         return Err(Refusal {
             status: StatusCode::TOO_MANY_REQUESTS,

@@ -35,6 +35,9 @@ pub struct Limits {
     pub max_unlanded_bytes: u64,
     /// Requests waiting for the log writer past which batches get `429`.
     pub queue: usize,
+    /// Requests read and checked at the same time past which batches get `429`: with
+    /// `max_decompressed_bytes`, this bounds the memory bodies take.
+    pub max_in_flight: usize,
 }
 
 impl Default for Limits {
@@ -46,6 +49,7 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(30),
             max_unlanded_bytes: 1 << 30,
             queue: 4096,
+            max_in_flight: 256,
         }
     }
 }
@@ -101,6 +105,7 @@ pub struct Service {
     pub(crate) wal: Wal,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: Limits,
+    pub(crate) in_flight: tokio::sync::Semaphore,
     days: BusinessDay,
     late_window: Option<Duration>,
     max_future: Duration,
@@ -193,6 +198,7 @@ pub async fn serve(
         keys,
         wal,
         metrics: metrics.clone(),
+        in_flight: tokio::sync::Semaphore::new(options.limits.max_in_flight.max(1)),
         limits: options.limits,
         days,
         late_window: options.late_window,

@@ -476,3 +476,54 @@ fn arrow_body() -> Vec<u8> {
     drop(writer);
     bytes
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_times_out_and_holds_back_others_only_until_then() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (data, wal) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut opts = options(data.path(), wal.path());
+    opts.limits.body_timeout = std::time::Duration::from_millis(700);
+    opts.limits.max_in_flight = 1;
+    let service = Running::start(opts).await;
+    let addr = service.url.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/plays HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {LEISHI}\r\nIdempotency-Key: slow\r\nContent-Length: 1000\r\n\r\n{{\"event_id\""
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (status, reply, headers) = post(
+        &service.url,
+        Some(LEISHI),
+        Some("other"),
+        &[],
+        body(&[line("e1", NOV_30_EVENING_MS)]),
+    )
+    .await;
+    assert_eq!(
+        status, 429,
+        "the one slot is taken by the slow body: {reply}"
+    );
+    assert!(headers.contains_key("retry-after"));
+    let mut answer = vec![0u8; 4096];
+    let n = slow.read(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not arrive within"), "{answer}");
+    let (status, _, _) = post(
+        &service.url,
+        Some(LEISHI),
+        Some("other"),
+        &[],
+        body(&[line("e1", NOV_30_EVENING_MS)]),
+    )
+    .await;
+    assert_eq!(status, 200, "the slot is free again");
+    service.stop().await.unwrap();
+    let ids: Vec<String> = landed_rows(data.path(), "plays")
+        .iter()
+        .map(|r| r["event_id"].clone())
+        .collect();
+    assert_eq!(ids, ["e1"]);
+}

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Ingestion benchmark: `chart-job serve` under `wrk` on loopback, fsync on.
+
+    python3 benches/ingest.py                       # release build, 15 s per configuration
+    python3 benches/ingest.py --smoke --chart-job target/debug/chart-job   # seconds: checks it runs
+
+For 1, 16 and 64 concurrent connections (each request sent as one of as many vendors)
+and batches of 1, 100 and 1,000 plays, a fresh service (its write-ahead log and data
+root under --work) takes NDJSON batches from wrk for --duration seconds: every play is
+validated, synced to the log before the reply and landed as Parquet. Reported: accepted
+plays/s (from the service's own metrics), requests/s, p50 and p99 latency (wrk), the
+service's CPU (user + system, /proc) and peak RSS (VmHWM), and the share of non-200
+replies. Also measured on the same disk: the latency of one 4 KiB write + fdatasync,
+which bounds the rate of group commits.
+
+Unless --smoke, writes the table with the machine and the command to docs/PERFORMANCE.md.
+Needs `wrk` (Debian: apt-get install wrk).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import pathlib
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CONCURRENCY = [1, 16, 64]
+BATCHES = [1, 100, 1000]
+START = "<!-- ingest.py -->"
+END = "<!-- end ingest.py -->"
+
+LUA = """
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+
+local tokens = {%(tokens)s}
+local body = io.open("%(body)s"):read("*a")
+local n = 0
+local run = "%(run)s"
+request = function()
+  n = n + 1
+  local token = tokens[(n %% #tokens) + 1]
+  return wrk.format("POST", "/v1/plays", {
+    ["Authorization"] = "Bearer " .. token,
+    ["Idempotency-Key"] = run .. "-" .. tostring(id) .. "-" .. tostring(n),
+    ["Content-Type"] = "application/x-ndjson",
+  }, body)
+end
+"""
+
+
+def fsync_latency(directory):
+    """Median and p99 of one 4 KiB append + fdatasync, milliseconds."""
+    path = directory / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    samples = []
+    try:
+        for _ in range(200):
+            start = time.perf_counter()
+            os.write(fd, b"x" * 4096)
+            os.fdatasync(fd)
+            samples.append((time.perf_counter() - start) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+
+
+def cpu_seconds(pid):
+    fields = (pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1]).split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def metric_sum(url, name):
+    import urllib.request
+
+    text = urllib.request.urlopen(f"{url}/metrics").read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+def wrk_seconds(text):
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if not match:
+        sys.exit(f"error: unreadable wrk latency `{text}`")
+    value, unit = match.groups()
+    return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+
+def run_one(args, work, concurrency, batch, tokens):
+    case = work / f"c{concurrency}-b{batch}"
+    shutil.rmtree(case, ignore_errors=True)
+    case.mkdir(parents=True)
+    now_ms = int(time.time() * 1000) - 3_600_000
+    lines = [json.dumps({"event_id": f"e{i:06d}", "venue_id": f"V{i % 997:06d}", "room_id": f"R{i % 37:02d}",
+                         "song_id": f"S{i % 5000:07d}", "started_at": now_ms + i, "played_ms": 180000})
+             for i in range(batch)]
+    (case / "body.ndjson").write_text("\n".join(lines) + "\n")
+    (case / "bench.lua").write_text(LUA % {
+        "tokens": ", ".join(f'"{t}"' for t in tokens[:concurrency]),
+        "body": case / "body.ndjson",
+        "run": f"c{concurrency}b{batch}",
+    })
+    server = subprocess.Popen(
+        [args.chart_job, "serve", "--data", case / "data", "--wal", case / "wal", "--listen", "127.0.0.1:0",
+         "--vendors", work / "vendors.toml", "--max-unlanded", "4G"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"}, text=True)
+    url = server.stdout.readline().strip().removeprefix("listening on ")
+    cpu_before = cpu_seconds(server.pid)
+    threads = min(2, concurrency)
+    result = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{args.duration}s", "--latency",
+         "-s", case / "bench.lua", url], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(server.pid) - cpu_before
+    accepted = metric_sum(url, "ingest_plays_accepted_total")
+    statuses = {}
+    import urllib.request
+
+    for line in urllib.request.urlopen(f"{url}/metrics").read().decode().splitlines():
+        m = re.match(r'ingest_requests_total\{status="(\d+)"\} (\d+)', line)
+        if m:
+            statuses[m.group(1)] = int(m.group(2))
+    rss = peak_rss_mib(server.pid)
+    server.send_signal(signal.SIGTERM)
+    if server.wait(timeout=300) != 0:
+        sys.exit(f"error: serve exited {server.returncode} after SIGTERM")
+    landed = sum(1 for _ in (case / "data" / "plays").rglob("*.parquet")) if (case / "data" / "plays").exists() else 0
+    requests = float(re.search(r"Requests/sec:\s+([\d.]+)", result).group(1))
+    percentiles = re.search(r"Latency Distribution.*?50%\s+(\S+).*?99%\s+(\S+)", result, re.S)
+    if not percentiles:
+        sys.exit(f"error: c{concurrency} b{batch}: no latency distribution in wrk's output:\n{result}")
+    p50, p99 = (wrk_seconds(p) for p in percentiles.groups())
+    total = sum(statuses.values()) or 1
+    refused = 1 - statuses.get("200", 0) / total
+    if statuses.get("200", 0) and not landed:
+        sys.exit(f"error: c{concurrency} b{batch}: plays were accepted but no file landed")
+    shutil.rmtree(case, ignore_errors=True)
+    return {
+        "concurrency": concurrency, "batch": batch, "plays_per_s": accepted / args.duration,
+        "requests_per_s": requests, "p50_ms": p50 * 1000, "p99_ms": p99 * 1000,
+        "cpu_s": cpu, "rss_mib": rss, "refused": refused, "statuses": statuses,
+    }
+
+
+def table(results):
+    rows = ["| vendors | batch | accepted plays/s | requests/s | p50 (ms) | p99 (ms) | service CPU (s) | peak RSS (MiB) | not 200 |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        rows.append(f"| {r['concurrency']} | {r['batch']:,} | {r['plays_per_s']:,.0f} | {r['requests_per_s']:,.0f} | "
+                    f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['cpu_s']:.1f} | {r['rss_mib']:.0f} | {r['refused']:.1%} |")
+    return "\n".join(rows)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chart-job", type=pathlib.Path, help="binary to run (default: build release)")
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load per configuration")
+    parser.add_argument("--work", type=pathlib.Path, default=ROOT / "target/bench-ingest")
+    parser.add_argument("--smoke", action="store_true", help="2 s per configuration, no docs")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("error: wrk is not installed (Debian: apt-get install wrk)")
+    if args.smoke:
+        args.duration = 2
+    if args.chart_job is None:
+        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "chart-job"], cwd=ROOT, check=True)
+        args.chart_job = ROOT / "target/release/chart-job"
+    args.work.mkdir(parents=True, exist_ok=True)
+    tokens = [f"bench-token-{i:02d}-{'x' * 16}" for i in range(max(CONCURRENCY))]
+    (args.work / "vendors.toml").write_text("".join(
+        f'[[vendor]]\nname = "vendor-{i:02d}"\ntoken_sha256 = "{hashlib.sha256(t.encode()).hexdigest()}"\n'
+        for i, t in enumerate(tokens)))
+    fsync_p50, fsync_p99 = fsync_latency(args.work)
+    results = []
+    for concurrency in CONCURRENCY:
+        for batch in BATCHES:
+            r = run_one(args, args.work, concurrency, batch, tokens)
+            print(f"vendors {concurrency:>2}, batch {batch:>4}: {r['plays_per_s']:>10,.0f} plays/s, "
+                  f"{r['requests_per_s']:>8,.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
+                  f"CPU {r['cpu_s']:.1f} s, RSS {r['rss_mib']:.0f} MiB, statuses {r['statuses']}", flush=True)
+            results.append(r)
+    text = table(results)
+    print(text)
+    print(f"fsync of 4 KiB on this disk: p50 {fsync_p50:.2f} ms, p99 {fsync_p99:.2f} ms")
+    if args.smoke:
+        return
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    section = (f"{START}\n### Ingestion (`chart-job serve`, loopback, fsync on)\n\n"
+               f"`python3 benches/ingest.py --duration {args.duration}` at commit {commit}, {time.strftime('%Y-%m-%d')}: "
+               f"{os.cpu_count()} × {cpu}, Linux {platform.release()}; wrk on the same 2 cores as the service. "
+               f"One 4 KiB write + fdatasync on this disk: p50 {fsync_p50:.2f} ms, p99 {fsync_p99:.2f} ms.\n\n"
+               f"{text}\n{END}")
+    doc = ROOT / "docs/PERFORMANCE.md"
+    current = doc.read_text()
+    if START in current:
+        before, rest = current.split(START, 1)
+        current = before + section + rest.split(END, 1)[1]
+    else:
+        current = current.rstrip() + "\n\n" + section + "\n"
+    doc.write_text(current)
+
+
+if __name__ == "__main__":
+    main()
