@@ -54,6 +54,14 @@ pub enum IngestError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A TLS certificate or key cannot be used.
+    #[error("TLS {file}: {problem}")]
+    Tls {
+        /// The PEM file.
+        file: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
     /// The write-ahead log's writer stopped (after an earlier error).
     #[error("the write-ahead log writer has stopped")]
     WalStopped,

@@ -34,6 +34,7 @@ pub mod landing;
 pub mod metrics;
 pub mod server;
 pub mod simulator;
+pub mod tls;
 pub mod vendors;
 pub mod wal;
 

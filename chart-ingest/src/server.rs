@@ -17,6 +17,7 @@ use crate::event::Window;
 use crate::idempotency::{Keys, KeysLog};
 use crate::landing::{BusinessDay, Lander, delete_segment};
 use crate::metrics::Metrics;
+use crate::tls::{TlsFiles, TlsListener};
 use crate::vendors::Vendors;
 use crate::wal::{self, SealPolicy, Sealed, Wal};
 
@@ -75,6 +76,8 @@ pub struct IngestOptions {
     pub max_future: Duration,
     /// How long a batch's key answers retries.
     pub retry_window: Duration,
+    /// Serve HTTPS with this certificate and key; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 impl IngestOptions {
@@ -94,6 +97,7 @@ impl IngestOptions {
             late_window: None,
             max_future: Duration::from_secs(300),
             retry_window: Duration::from_secs(24 * 3600),
+            tls: None,
         }
     }
 }
@@ -155,6 +159,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let tz = options.methodology.validate()?;
+    let acceptor = options.tls.as_ref().map(TlsFiles::acceptor).transpose()?;
     let days = BusinessDay {
         tz,
         day_start_minutes: options.methodology.day_start_minutes,
@@ -214,13 +219,26 @@ pub async fn serve(
         .local_addr()
         .map_or_else(|_| "?".to_string(), |a| a.to_string());
     tracing::info!(%addr, "accepting plays");
-    let served = axum::serve(listener, crate::http::router(service.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| IngestError::Listen {
-            addr: addr.clone(),
-            source,
-        });
+    let router = crate::http::router(service.clone());
+    let served = match acceptor {
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(acceptor) => match TlsListener::new(listener, acceptor) {
+            Ok(tls) => {
+                axum::serve(tls, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+    }
+    .map_err(|source| IngestError::Listen {
+        addr: addr.clone(),
+        source,
+    });
     tracing::info!("stopped accepting; landing the log");
     let stopping = service.clone();
     tokio::task::spawn_blocking(move || stopping.wal.stop())

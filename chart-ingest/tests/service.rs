@@ -527,3 +527,97 @@ async fn a_slow_body_times_out_and_holds_back_others_only_until_then() {
         .collect();
     assert_eq!(ids, ["e1"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_certificate_and_key() {
+    let (data, wal, certs) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl makes a self-signed certificate");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut opts = options(data.path(), wal.path());
+    opts.tls = Some(chart_ingest::tls::TlsFiles {
+        cert: cert.clone(),
+        key,
+    });
+    let service = Running::start(opts).await;
+    let https = service.url.replace("http://", "https://");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("{https}/v1/plays"))
+        .header("authorization", format!("Bearer {LEISHI}"))
+        .header("idempotency-key", "tls-1")
+        .body(line("t1", NOV_30_EVENING_MS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        reqwest::get(format!("{}/healthz", service.url))
+            .await
+            .is_err(),
+        "plain HTTP gets no answer"
+    );
+    assert_eq!(
+        client
+            .get(format!("{https}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    service.stop().await.unwrap();
+    assert_eq!(landed_rows(data.path(), "plays").len(), 1);
+}
+
+#[tokio::test]
+async fn unusable_certificate_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.pem"), "").unwrap();
+    let files = chart_ingest::tls::TlsFiles {
+        cert: dir.path().join("empty.pem"),
+        key: dir.path().join("missing.pem"),
+    };
+    let err = files.acceptor().err().unwrap().to_string();
+    assert!(
+        err.contains("empty.pem") && err.contains("no certificate"),
+        "{err}"
+    );
+}

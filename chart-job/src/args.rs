@@ -480,6 +480,12 @@ pub struct ServeArgs {
     /// Longest time to receive a request body (408 past it).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     pub body_timeout: Duration,
+    /// Serve HTTPS with this certificate chain (PEM; with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Time zone of the business day (the methodology's).
     #[arg(long, value_name = "TZ", default_value_t = Methodology::default().timezone)]
     pub timezone: String,

@@ -36,6 +36,15 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     options.late_window = args.late_window;
     options.max_future = args.max_future;
     options.retry_window = args.retry_window;
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    options.tls = args
+        .tls_cert
+        .zip(args.tls_key)
+        .map(|(cert, key)| chart_ingest::tls::TlsFiles { cert, key });
     // Signals are taken over before the address is printed: a supervisor may send
     // SIGTERM as soon as it reads it.
     let shutdown = shutdown_signal()?;
@@ -45,7 +54,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let addr = listener
         .local_addr()
         .context("the listener has no address")?;
-    println!("listening on http://{addr}");
+    println!("listening on {scheme}://{addr}");
     std::io::stdout().flush().ok();
     chart_ingest::serve(options, listener, shutdown).await?;
     Ok(())
