@@ -4,7 +4,7 @@
 //!
 //! | field | rule |
 //! |---|---|
-//! | `event_id`, `venue_id`, `room_id`, `song_id` | strings of 1–[`MAX_ID_BYTES`] bytes: letters, digits, `-`, `_`, `.`, `:` |
+//! | `event_id`, `venue_id`, `room_id`, `song_id` | strings of 1–[`MAX_ID_BYTES`] bytes: letters and digits of any script, and [`ID_PUNCTUATION`]; no spaces or control characters |
 //! | `started_at` | RFC 3339 text with an offset, or epoch milliseconds; within the [`Window`] |
 //! | `played_ms` | an integer in 0..=86,400,000 (24 h) |
 //! | `vod_vendor` | absent, null, or the authenticated vendor's name |
@@ -17,6 +17,8 @@ use serde_json::{Map, Value};
 
 use crate::vendors::Vendor;
 
+/// The characters besides letters and digits (any script) an id may use.
+pub const ID_PUNCTUATION: &str = "-_.:/#";
 /// The longest id accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 64;
 /// The longest `played_ms`: a whole day.
@@ -200,11 +202,11 @@ fn check_id(id: &str) -> Result<&str, String> {
     }
     if let Some(c) = id
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+        .find(|c| !(c.is_alphanumeric() || ID_PUNCTUATION.contains(*c)))
     {
         return Err(format!(
-            "`{}` has the character {c:?}; ids use letters, digits, - _ . :",
-            id.escape_default()
+            "`{}` has the character {c:?}; ids use letters, digits and {ID_PUNCTUATION}",
+            id.escape_debug()
         ));
     }
     Ok(id)
@@ -290,7 +292,7 @@ mod tests {
         let event = check(rfc).unwrap();
         assert_eq!(event.started_at_ms, 1_732_976_100_000);
         assert_eq!(event.played_ms, 180_000);
-        let epoch = r#"{"event_id":"e1","venue_id":"V1","room_id":"R1","song_id":"S1","started_at":1732976100000,"played_ms":0,"vod_vendor":"雷石"}"#;
+        let epoch = r#"{"event_id":"e1","venue_id":"V1","room_id":"包厢#3","song_id":"S1","started_at":1732976100000,"played_ms":0,"vod_vendor":"雷石"}"#;
         assert_eq!(check(epoch).unwrap().started_at_ms, 1_732_976_100_000);
     }
 
@@ -310,6 +312,7 @@ mod tests {
             (format!(r#"{{{base},"started_at":1732976100000,"played_ms":-1}}"#), "played_ms", "not an integer in"),
             (format!(r#"{{{base},"started_at":1732976100000,"played_ms":1,"vod_vendor":"视易"}}"#), "vod_vendor", "not the authenticated vendor"),
             (r#"{"event_id":"e 1","venue_id":"V1","room_id":"R1","song_id":"S1","started_at":1732976100000,"played_ms":1}"#.to_string(), "event_id", "has the character ' '"),
+            (r#"{"event_id":"e1","venue_id":"V1","room_id":"R\u0000","song_id":"S1","started_at":1732976100000,"played_ms":1}"#.to_string(), "room_id", "has the character '\\0'"),
             (r#"{"event_id":"","venue_id":"V1","room_id":"R1","song_id":"S1","started_at":1732976100000,"played_ms":1}"#.to_string(), "event_id", "1 to 64 bytes"),
             (r#"{"event_id":"e1","venue_id":7,"room_id":"R1","song_id":"S1","started_at":1732976100000,"played_ms":1}"#.to_string(), "venue_id", "expected a string, got a number"),
             (r#"{"event_id":"e1","venue_id":"V1","song_id":"S1","started_at":1732976100000,"played_ms":1}"#.to_string(), "room_id", "missing"),
