@@ -319,9 +319,25 @@ fn replayed_sample_data_publishes_the_same_charts() {
     }
 }
 
+/// How the service is stopped mid-load.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// SIGKILL: nothing is finished; the log is replayed at the next start.
+    Kill,
+    /// SIGTERM: in-flight requests finish, the log lands, exit 0.
+    Term,
+}
+
 /// SIGKILLs the service at 20 random points while the simulator sends (and retries),
 /// then checks that every play landed exactly once and the charts are the source's.
 fn survives_sigkill(target: Target) {
+    survives(target, Stop::Kill, 20);
+}
+
+/// Stops the service `times` times at random points while the simulator sends (and
+/// retries), then checks that every play landed exactly once and the charts are the
+/// source's.
+fn survives(target: Target, stop: Stop, times: usize) {
     let seed: u64 = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -360,15 +376,18 @@ fn survives_sigkill(target: Target) {
     .spawn()
     .unwrap();
     let started = Instant::now();
-    for _ in 0..20 {
+    for _ in 0..times {
         std::thread::sleep(Duration::from_millis(rng.random_range(50..400)));
-        server.sigkill();
+        match stop {
+            Stop::Kill => server.sigkill(),
+            Stop::Term => server.terminate(),
+        }
         server = start_server(&target, &vendors, &wal, &listen);
     }
     let output = sender.wait_with_output().unwrap();
     assert_ok(&output);
     eprintln!(
-        "20 kills in {:?}; replay: {}",
+        "{times} × {stop:?} in {:?}; replay: {}",
         started.elapsed(),
         String::from_utf8_lossy(&output.stdout)
     );
@@ -397,6 +416,12 @@ fn survives_sigkill(target: Target) {
 fn local_landing_survives_sigkill_under_load() {
     let dir = tempfile::tempdir().unwrap();
     survives_sigkill(Target::Local(dir.path().join("landed")));
+}
+
+#[test]
+fn sigterm_under_load_lands_everything_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    survives(Target::Local(dir.path().join("landed")), Stop::Term, 5);
 }
 
 #[test]
