@@ -26,6 +26,7 @@
 //! tests and the benchmark.
 
 pub mod body;
+pub mod connections;
 pub mod error;
 pub mod event;
 pub mod http;

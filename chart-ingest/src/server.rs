@@ -12,6 +12,7 @@ use chrono::{Datelike, Months, NaiveDate, TimeZone};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use crate::connections::serve_connections;
 use crate::error::{IngestError, Result};
 use crate::event::Window;
 use crate::idempotency::{Keys, KeysLog};
@@ -32,6 +33,9 @@ pub struct Limits {
     pub max_ratio: usize,
     /// Longest time to receive a body (`408` past it).
     pub body_timeout: Duration,
+    /// Longest time a client may take to send its request headers (the connection is
+    /// closed past it).
+    pub header_timeout: Duration,
     /// Log bytes waiting to land past which batches get `429`.
     pub max_unlanded_bytes: u64,
     /// Requests waiting for the log writer past which batches get `429`.
@@ -48,6 +52,7 @@ impl Default for Limits {
             max_decompressed_bytes: 64 << 20,
             max_ratio: 100,
             body_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
             max_unlanded_bytes: 1 << 30,
             queue: 4096,
             max_in_flight: 256,
@@ -220,25 +225,23 @@ pub async fn serve(
         .map_or_else(|_| "?".to_string(), |a| a.to_string());
     tracing::info!(%addr, "accepting plays");
     let router = crate::http::router(service.clone());
+    let header_timeout = service.limits.header_timeout;
     let served = match acceptor {
         None => {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
+            serve_connections(listener, router, header_timeout, shutdown).await;
+            Ok(())
         }
         Some(acceptor) => match TlsListener::new(listener, acceptor) {
             Ok(tls) => {
-                axum::serve(tls, router)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                serve_connections(tls, router, header_timeout, shutdown).await;
+                Ok(())
             }
-            Err(e) => Err(e),
+            Err(source) => Err(IngestError::Listen {
+                addr: addr.clone(),
+                source,
+            }),
         },
-    }
-    .map_err(|source| IngestError::Listen {
-        addr: addr.clone(),
-        source,
-    });
+    };
     tracing::info!("stopped accepting; landing the log");
     let stopping = service.clone();
     tokio::task::spawn_blocking(move || stopping.wal.stop())

@@ -621,3 +621,41 @@ async fn unusable_certificate_files_are_named() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (data, wal) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut opts = options(data.path(), wal.path());
+    opts.limits.header_timeout = std::time::Duration::from_millis(300);
+    let service = Running::start(opts).await;
+    let addr = service.url.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"POST /v1/plays HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        slow.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection is still open after 5 s");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, _, _) = post(
+        &service.url,
+        Some(LEISHI),
+        Some("after"),
+        &[],
+        body(&[line("e1", NOV_30_EVENING_MS)]),
+    )
+    .await;
+    assert_eq!(status, 200, "others are served");
+    service.stop().await.unwrap();
+}

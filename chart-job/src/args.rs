@@ -480,6 +480,9 @@ pub struct ServeArgs {
     /// Longest time to receive a request body (408 past it).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     pub body_timeout: Duration,
+    /// Longest time a client may take to send its request headers (the connection is closed past it).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub header_timeout: Duration,
     /// Serve HTTPS with this certificate chain (PEM; with --tls-key).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

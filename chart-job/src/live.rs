@@ -27,6 +27,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         max_decompressed_bytes: args.max_decompressed,
         max_unlanded_bytes: args.max_unlanded as u64,
         body_timeout: args.body_timeout,
+        header_timeout: args.header_timeout,
         ..Limits::default()
     };
     options.seal = SealPolicy {
