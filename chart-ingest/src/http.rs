@@ -3,7 +3,7 @@
 //! | request | answers |
 //! |---|---|
 //! | `POST /v1/plays` | `200` with `{"accepted", "duplicate", "rejected", "rejects": [{"line", "field", "reason"}]}` once the accepted plays are synced to the log; `422` with the same body when every line was rejected |
-//! | | `400` no or bad `Idempotency-Key`, empty body · `401` no or unknown token · `408` body too slow · `409` the same batch is in flight · `413` body or its decompression too large · `415` unknown `Content-Type` or `Content-Encoding` · `422` key reused with another body · `429` + `Retry-After` log, queue or requests in flight full · `503` log stopped · `507` disk full |
+//! | | `400` no or bad `Idempotency-Key`, empty body · `401` no or unknown token · `408` body too slow · `409` the same batch is in flight · `413` body or its decompression too large · `415` unknown `Content-Type` or `Content-Encoding` · `422` key reused with another body · `429` + `Retry-After` log, queue or requests in flight full, or the vendor past its rate · `503` log stopped · `507` disk full |
 //! | `GET /healthz` | `200` while the process serves |
 //! | `GET /readyz` | `200` when the log accepts, `503` otherwise |
 //! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
@@ -311,6 +311,16 @@ async fn receive(service: &Service, headers: &HeaderMap, body: Body) -> Result<R
     if parsed.events.is_empty() && parsed.rejects.is_empty() {
         return Err(refuse(StatusCode::BAD_REQUEST, "empty batch: no lines"));
     }
+    vendor
+        .take(parsed.events.len() + parsed.rejects.len())
+        .map_err(|seconds| Refusal {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: format!(
+                "vendor `{}` is past its max_plays_per_second; retry later",
+                vendor.name
+            ),
+            retry_after: Some(seconds),
+        })?;
     let mut seen = HashSet::with_capacity(parsed.events.len());
     let repeated = parsed
         .events

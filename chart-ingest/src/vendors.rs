@@ -6,6 +6,7 @@
 //! name = "雷石"
 //! token_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 //! venues = ["V000001", "V000002"]   # optional: plays of other venues are rejected
+//! max_plays_per_second = 5000          # optional: past it, batches get 429 and Retry-After
 //! ```
 //!
 //! `printf %s "$TOKEN" | sha256sum` gives the hash. A token is compared in constant time
@@ -14,6 +15,8 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -29,6 +32,36 @@ pub struct Vendor {
     token_sha256: [u8; 32],
     /// The venues it may report for; `None`: any.
     pub venues: Option<HashSet<String>>,
+    /// Its rate limit, if any, shared by every request it sends.
+    limit: Option<Arc<Mutex<Bucket>>>,
+}
+
+/// A token bucket of plays: it refills at `rate` per second up to one second's worth; a
+/// batch passes while the bucket is not empty and may take it below zero, so that a
+/// batch larger than a second's worth still passes, after a pause as long as its size.
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Vendor {
+    /// Takes `plays` from the vendor's rate limit; `Err` is the seconds to wait.
+    pub fn take(&self, plays: usize) -> Result<(), u64> {
+        let Some(limit) = &self.limit else {
+            return Ok(());
+        };
+        let mut b = limit.lock().expect("rate limit lock");
+        let now = Instant::now();
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * b.rate).min(b.rate);
+        b.at = now;
+        if b.tokens <= 0.0 {
+            return Err((-b.tokens / b.rate).ceil().max(1.0) as u64);
+        }
+        b.tokens -= plays as f64;
+        Ok(())
+    }
 }
 
 /// Every vendor of `vendors.toml`.
@@ -50,6 +83,7 @@ struct Entry {
     name: String,
     token_sha256: String,
     venues: Option<Vec<String>>,
+    max_plays_per_second: Option<u32>,
 }
 
 impl Vendors {
@@ -86,10 +120,24 @@ impl Vendors {
             if !hashes.insert(token_sha256) {
                 return Err(format!("vendor `{name}`: token_sha256 is another vendor's"));
             }
+            let limit = match entry.max_plays_per_second {
+                None => None,
+                Some(0) => {
+                    return Err(format!(
+                        "vendor `{name}`: max_plays_per_second must be above 0"
+                    ));
+                }
+                Some(rate) => Some(Arc::new(Mutex::new(Bucket {
+                    rate: f64::from(rate),
+                    tokens: f64::from(rate),
+                    at: Instant::now(),
+                }))),
+            };
             vendors.push(Vendor {
                 name,
                 token_sha256,
                 venues: entry.venues.map(|v| v.into_iter().collect()),
+                limit,
             });
         }
         Ok(Vendors { vendors })
@@ -156,6 +204,31 @@ mod tests {
         assert_eq!(vendors.authenticate("secret-b").unwrap().name, "视易");
         assert!(vendors.authenticate("secret-c").is_none());
         assert!(vendors.authenticate("").is_none());
+    }
+
+    #[test]
+    fn a_rate_limit_lets_a_second_s_worth_through_then_asks_to_wait() {
+        let text = format!(
+            "[[vendor]]\nname = \"a\"\ntoken_sha256 = \"{}\"\nmax_plays_per_second = 10\n",
+            token_sha256("t")
+        );
+        let vendors = Vendors::parse(&text).unwrap();
+        let vendor = vendors.authenticate("t").unwrap();
+        assert_eq!(vendor.take(5), Ok(()));
+        assert_eq!(
+            vendor.take(25),
+            Ok(()),
+            "a non-empty bucket lets a large batch through"
+        );
+        assert_eq!(vendor.take(1), Err(2), "20 plays of debt at 10 a second");
+        let unlimited = Vendors::parse(&file(&[("b", "u")])).unwrap();
+        assert_eq!(unlimited.authenticate("u").unwrap().take(1_000_000), Ok(()));
+        let zero = text.replace("= 10", "= 0");
+        assert!(
+            Vendors::parse(&zero)
+                .unwrap_err()
+                .contains("must be above 0")
+        );
     }
 
     #[test]

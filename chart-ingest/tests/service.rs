@@ -659,3 +659,43 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     assert_eq!(status, 200, "others are served");
     service.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_past_its_rate_gets_429_and_lands_nothing_of_that_batch() {
+    let (data, wal) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut opts = options(data.path(), wal.path());
+    opts.vendors = chart_ingest::Vendors::parse(&format!(
+        "{}max_plays_per_second = 3\n",
+        support::vendors_toml()
+    ))
+    .unwrap();
+    let service = Running::start(opts).await;
+    // The limit is the last vendor's (视易); 雷石 has none.
+    let four: Vec<String> = (0..4)
+        .map(|i| line(&format!("r{i}"), NOV_30_EVENING_MS))
+        .collect();
+    let (status, _, _) = post(&service.url, Some(SHIYI), Some("r1"), &[], body(&four)).await;
+    assert_eq!(status, 200, "a full bucket lets a batch through");
+    let (status, reply, headers) = post(
+        &service.url,
+        Some(SHIYI),
+        Some("r2"),
+        &[],
+        body(&[line("late", NOV_30_EVENING_MS)]),
+    )
+    .await;
+    assert_eq!(status, 429, "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_plays_per_second")
+    );
+    assert_eq!(headers["retry-after"], "1");
+    let (status, _, _) = post(&service.url, Some(LEISHI), Some("r3"), &[], body(&four)).await;
+    assert_eq!(status, 200, "other vendors are not held back");
+    service.stop().await.unwrap();
+    let landed = landed_rows(data.path(), "plays");
+    assert_eq!(landed.len(), 8);
+    assert!(landed.iter().all(|r| r["event_id"] != "late"));
+}
