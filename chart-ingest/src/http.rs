@@ -29,7 +29,7 @@ use crate::body::{self, BodyError, Encoding, Format};
 use crate::event::Rejection;
 use crate::idempotency::Claim;
 use crate::metrics::Gauges;
-use crate::server::Service;
+use crate::state::Service;
 use crate::wal::AppendError;
 use crate::wal::record::{self, BatchRecord, KeyRecord, Record};
 
@@ -65,7 +65,7 @@ async fn metrics(State(service): State<Arc<Service>>) -> Response {
         wal_commits: g.commits.load(Ordering::Relaxed),
         wal_sync: Duration::from_micros(g.sync_micros.load(Ordering::Relaxed)),
         idempotency_keys: service.keys.len(),
-        now_ms: crate::server::now_ms() as u64,
+        now_ms: crate::clock::now_ms() as u64,
     });
     (
         [(
@@ -332,7 +332,7 @@ async fn receive(service: &Service, headers: &HeaderMap, body: Body) -> Result<R
         vendor: vendor.name.clone(),
         key,
         body_sha256,
-        received_at_ms: crate::server::now_ms(),
+        received_at_ms: crate::clock::now_ms(),
         accepted: parsed.events.len() as u32,
         rejections,
     };

@@ -26,6 +26,7 @@
 //! tests and the benchmark.
 
 pub mod body;
+pub mod clock;
 pub mod connections;
 pub mod error;
 pub mod event;
@@ -35,10 +36,12 @@ pub mod landing;
 pub mod metrics;
 pub mod server;
 pub mod simulator;
+pub mod state;
 pub mod tls;
 pub mod vendors;
 pub mod wal;
 
 pub use error::{IngestError, Result};
-pub use server::{IngestOptions, Limits, serve};
+pub use server::{IngestOptions, serve};
+pub use state::Limits;
 pub use vendors::Vendors;

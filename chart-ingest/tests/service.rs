@@ -142,7 +142,7 @@ async fn bad_lines_are_rejected_with_reasons_and_quarantined_not_landed() {
     let mut opts = options(data.path(), wal.path());
     opts.late_window = Some(std::time::Duration::from_secs(3600));
     let service = Running::start(opts).await;
-    let now = chart_ingest::server::now_ms();
+    let now = chart_ingest::clock::now_ms();
     let lines = vec![
         "{\"event_id\": ".to_string(),
         r#"{"event_id":"e1","venue_id":"V1","room_id":"R1","song_id":"S1","started_at":"noon","played_ms":1}"#.to_string(),

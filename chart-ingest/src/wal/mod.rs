@@ -163,7 +163,7 @@ pub fn open(dir: &Path, landed: u64) -> Result<Recovered> {
             seq,
             path,
             bytes: end as u64,
-            sealed_at_ms: crate::server::now_ms(),
+            sealed_at_ms: crate::clock::now_ms(),
         });
     }
     let next_seq = newest.unwrap_or(0).max(landed) + 1;
@@ -391,7 +391,7 @@ impl Writer {
                 seq: active.seq,
                 path: active.path,
                 bytes: active.len,
-                sealed_at_ms: crate::server::now_ms(),
+                sealed_at_ms: crate::clock::now_ms(),
             });
         }
     }
