@@ -68,7 +68,12 @@ impl TlsListener {
         let (tx, ready) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {
-                let (stream, addr) = match tcp.accept().await {
+                let accepted = tokio::select! {
+                    accepted = tcp.accept() => accepted,
+                    // The server stopped accepting: release the port.
+                    () = tx.closed() => return,
+                };
+                let (stream, addr) = match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
                         tracing::warn!(error = %e, "accepting a connection failed");
@@ -86,9 +91,6 @@ impl TlsListener {
                         Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
                     }
                 });
-                if tx.is_closed() {
-                    return;
-                }
             }
         });
         Ok(TlsListener { local, ready })
