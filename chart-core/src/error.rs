@@ -71,6 +71,30 @@ pub enum ChartError {
         /// The file.
         file: PathBuf,
     },
+    /// A row of an input holds a value the data contract does not allow.
+    #[error("{input}: row {row}, column `{column}`: {problem}")]
+    BadValue {
+        /// The file, or the in-memory table.
+        input: String,
+        /// The row, from 1.
+        row: usize,
+        /// The column.
+        column: &'static str,
+        /// What is wrong, quoting the value.
+        problem: String,
+    },
+    /// The distribution was asked of a data root without a `fees` table.
+    #[error("{root}: no fees/*.parquet: the distribution needs the licence fees collected")]
+    NoFees {
+        /// The data root.
+        root: String,
+    },
+    /// A sum of amounts does not fit in a signed 64-bit number of fen.
+    #[error("{what}: the sum of amounts exceeds 9223372036854775807 fen")]
+    AmountOverflow {
+        /// What was being added up.
+        what: String,
+    },
     /// A key that must be unique appears more than once.
     #[error("table {table}: {column} `{value}` appears more than once")]
     DuplicateKey {

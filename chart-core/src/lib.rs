@@ -14,10 +14,11 @@
 //! 4. [`engine`]: the DataFusion extensions and session the views run on;
 //! 5. `day_digests`: the same tables from per-partition digests kept between runs
 //!    ([`GoldenMic::with_day_digests`]);
-//! 6. [`results`]: the charts, coverage and data quality of a period, and the same as
-//!    SQL table functions;
-//! 7. [`publication`]: versioned files of a period on a [`Location`];
-//! 8. [`analyst`]: what an SQL shell over the same session needs.
+//! 6. [`distribution`]: licence fees to rights holders under D-1, in integer fen;
+//! 7. [`results`]: the charts, coverage, data quality and distribution of a period,
+//!    and the same as SQL table functions;
+//! 8. [`publication`]: versioned files of a period on a [`Location`];
+//! 9. [`analyst`]: what an SQL shell over the same session needs.
 //!
 //! The entry point is [`GoldenMic`]: open a data root, or attach the tables to a
 //! `SessionContext` of your own from files or in-memory data ([`InputTables`]); then
@@ -61,6 +62,7 @@
 pub mod analyst;
 pub mod contract;
 mod day_digests;
+pub mod distribution;
 pub mod engine;
 pub mod error;
 pub mod methodology;
@@ -70,10 +72,14 @@ pub mod results;
 
 pub use contract::store::{Location, StoreOptions};
 pub use contract::tables::{DataRoot, InputTables};
+pub use distribution::Distribution;
 pub use engine::{
     LookupJoinExec, LookupJoins, SingleStageAggregates, session_builder, session_config,
 };
 pub use error::{ChartError, Result};
-pub use methodology::{Methodology, Period, PeriodKind};
-pub use publication::{Manifest, Outcome, Publication, history, publish, verify};
+pub use methodology::{DistributionMethodology, Methodology, Period, PeriodKind};
+pub use publication::{
+    DistributionPublication, Manifest, Outcome, Product, Publication, history, publish,
+    publish_distribution, verify,
+};
 pub use results::{ChartKind, DataQuality, DayDigestReport, GoldenMic, TableFunctionKind};

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use chart_core::{Location, Methodology, Period, PeriodKind, StoreOptions};
+use chart_core::methodology::money::Share;
+use chart_core::{
+    DistributionMethodology, Location, Methodology, Period, PeriodKind, Product, StoreOptions,
+};
 use clap::{Args, Parser, Subcommand};
 
 use crate::output;
@@ -49,6 +52,18 @@ errors and goes on.\n\n\
 Read-only unless --allow-writes: DDL, DML, COPY, CREATE EXTERNAL TABLE and SET are refused."
     )]
     Sql(SqlArgs),
+    /// Distribute a month's (or a year's) licence fees to rights holders under D-1.
+    #[command(
+        long_about = "Distribute a month's (or a year's) licence fees to rights holders under D-1, \
+in integer fen, and publish the statements, lines, venues and reconciliation as a new version \
+under OUT/distribution/month=YYYY-MM/.\n\n\
+Each fee pays its business line's management fee; the works share of the rest goes to the works \
+payee; the rest follows the plays counted at the venue (the chart flags set the counting rules, \
+e.g. --room-cap), or, for a venue without counted plays, its province's (else the country's) \
+counted plays, labelled as sampled. Songs without a rights holder, venues not in the register \
+and months without plays go to the reserve. Every split is by largest remainder."
+    )]
+    Distribute(DistributeArgs),
     /// List the published versions of a month (or a year), oldest first.
     History(HistoryArgs),
     /// Re-read a published version and check every file against its manifest.
@@ -132,6 +147,25 @@ impl PeriodChoice {
     }
 }
 
+/// `--product`: what a version publishes.
+#[derive(Clone, Copy, Default, clap::ValueEnum)]
+pub enum ProductArg {
+    /// The charts and coverage (`publish`).
+    #[default]
+    Charts,
+    /// The distribution of licence fees (`distribute`).
+    Distribution,
+}
+
+impl From<ProductArg> for Product {
+    fn from(product: ProductArg) -> Self {
+        match product {
+            ProductArg::Charts => Product::Charts,
+            ProductArg::Distribution => Product::Distribution,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct HistoryArgs {
     /// Output root (local path, file:// or s3://bucket/prefix).
@@ -139,6 +173,9 @@ pub struct HistoryArgs {
     pub out: String,
     #[command(flatten)]
     pub period: PeriodChoice,
+    /// What was published.
+    #[arg(long, value_enum, default_value_t = ProductArg::Charts)]
+    pub product: ProductArg,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -153,6 +190,9 @@ pub struct VerifyArgs {
     /// The version to check (default: the current one).
     #[arg(long, value_name = "N")]
     pub version: Option<u32>,
+    /// What was published.
+    #[arg(long, value_enum, default_value_t = ProductArg::Charts)]
+    pub product: ProductArg,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -225,6 +265,74 @@ pub struct PublishArgs {
     pub methodology: MethodologyArgs,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct DistributeArgs {
+    /// Data root holding plays, songs, venues and fees/*.parquet (local path, file:// or
+    /// s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    pub data: String,
+    #[command(flatten)]
+    pub period: PeriodChoice,
+    /// Output root (local path, file:// or s3://bucket/prefix): the period is published
+    /// as a new version under OUT/distribution/month=YYYY-MM/ (or year=YYYY/).
+    #[arg(long, value_name = "DIR|URL")]
+    pub out: String,
+    /// Memory for query execution, e.g. 4G (as for publish).
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    pub memory_limit: Option<usize>,
+    /// A business line's management fee, e.g. ktv=27% or bgm=25% (repeatable; adds to
+    /// or replaces D-1's ktv=27%, mini_ktv=30%, vod=30%).
+    #[arg(long, value_name = "LINE=SHARE", value_parser = line_share)]
+    pub management_fee: Vec<(String, Share)>,
+    /// The works payee's share of each venue's net, e.g. 36% or 116.85/324.89.
+    #[arg(long, value_name = "SHARE", value_parser = share)]
+    pub works_share: Option<Share>,
+    /// Who receives the works share.
+    #[arg(long, value_name = "ID")]
+    pub works_payee: Option<String>,
+    #[command(flatten)]
+    pub methodology: MethodologyArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+impl DistributeArgs {
+    /// D-1 with these flags, checked.
+    pub fn distribution_methodology(&self) -> Result<DistributionMethodology> {
+        let mut methodology = DistributionMethodology {
+            counting: self.methodology.methodology()?,
+            ..DistributionMethodology::default()
+        };
+        for (line, rate) in &self.management_fee {
+            methodology.management_fee.insert(line.clone(), *rate);
+        }
+        if let Some(works) = self.works_share {
+            methodology.works_share = works;
+        }
+        if let Some(payee) = &self.works_payee {
+            methodology.works_payee = payee.clone();
+        }
+        methodology.validate()?;
+        Ok(methodology)
+    }
+}
+
+/// `--works-share`: an exact share.
+fn share(value: &str) -> Result<Share, String> {
+    value.parse::<Share>().map_err(|e| e.to_string())
+}
+
+/// `--management-fee`: `LINE=SHARE`.
+fn line_share(value: &str) -> Result<(String, Share), String> {
+    let (line, rate) = value
+        .split_once('=')
+        .ok_or_else(|| "expected LINE=SHARE, e.g. ktv=27%".to_string())?;
+    if line.trim().is_empty() {
+        return Err("expected LINE=SHARE, e.g. ktv=27%: the line is empty".to_string());
+    }
+    Ok((line.trim().to_string(), share(rate)?))
 }
 
 /// GM-1 parameters; each flag overrides one default.

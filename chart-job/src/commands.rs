@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use chart_core::analyst::Access;
-use chart_core::{DataRoot, GoldenMic, Location, Methodology, Period, history, publish, verify};
+use chart_core::publication::{history_of, verify_of};
+use chart_core::{
+    DataRoot, GoldenMic, Location, Methodology, Period, publish, publish_distribution,
+};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
@@ -37,16 +40,33 @@ pub async fn run(command: Command) -> Result<()> {
             let publication = publish(&engine, &period, &out).await?;
             report::print_summary(&publication)
         }
+        Command::Distribute(args) => {
+            let period = args.period.period()?;
+            let methodology = args.distribution_methodology()?;
+            let data = args.store.location(&args.data)?;
+            let out = args.store.location(&args.out)?;
+            tracing::info!(data = %data, "reading the data root");
+            let inputs = DataRoot::open_location(&data).await?.tables()?;
+            let engine = GoldenMic::attach(
+                session(args.memory_limit)?,
+                inputs,
+                methodology.counting.clone(),
+            )
+            .await?;
+            let publication = publish_distribution(&engine, &methodology, &period, &out).await?;
+            report::print_distribution(&publication)
+        }
         Command::History(args) => {
             let period = args.period.period()?;
             let out = args.store.location(&args.out)?;
-            report::print_history(&out, &period, &history(&out, &period).await?);
+            let versions = history_of(&out, args.product.into(), &period).await?;
+            report::print_history(&out, &period, &versions);
             Ok(())
         }
         Command::Verify(args) => {
             let period = args.period.period()?;
             let out = args.store.location(&args.out)?;
-            let verified = verify(&out, &period, args.version).await?;
+            let verified = verify_of(&out, args.product.into(), &period, args.version).await?;
             let m = &verified.manifest;
             println!(
                 "{} {} version {}: {} files, {} bytes match the manifest (sizes and SHA-256) in {}",
@@ -109,8 +129,12 @@ pub async fn run(command: Command) -> Result<()> {
                 }
             };
             println!(
-                "wrote {out}: {} venues, {} songs, {} play rows in {} files",
-                summary.venues, summary.songs, summary.plays.rows, summary.plays.files
+                "wrote {out}: {} venues, {} songs, {} play rows in {} files, {} fee rows",
+                summary.venues,
+                summary.songs,
+                summary.plays.rows,
+                summary.plays.files,
+                summary.fees
             );
             Ok(())
         }

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use arrow::array::RecordBatch;
 use chart_core::publication::{Manifest, Outcome};
-use chart_core::{Location, Period, Publication};
+use chart_core::{DistributionPublication, Location, Period, Publication};
 
 /// Prints the versions of a period, oldest first.
 pub fn print_history(out: &Location, period: &Period, versions: &[Manifest]) {
@@ -82,21 +82,67 @@ pub fn print_summary(publication: &Publication) -> Result<()> {
         println!("\n{name}: top 10 of {}", chart.num_rows());
         println!("{}", top10(chart)?);
     }
-    let q = &m.data_quality;
-    println!(
-        "\nPlays: {} rows received, {} valid ({} re-sent copies, {} short, {} unknown song, {} unknown venue, {} missing a value)",
-        q.rows_received,
-        q.valid_plays,
-        q.duplicate_copies,
-        q.short_play,
-        q.unknown_song,
-        q.unknown_venue,
-        q.missing_value
-    );
+    if let Some(q) = &m.data_quality {
+        println!(
+            "\nPlays: {} rows received, {} valid ({} re-sent copies, {} short, {} unknown song, {} unknown venue, {} missing a value)",
+            q.rows_received,
+            q.valid_plays,
+            q.duplicate_copies,
+            q.short_play,
+            q.unknown_song,
+            q.unknown_venue,
+            q.missing_value
+        );
+    }
     println!(
         "\nCoverage:\n{}",
         arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&publication.coverage))?
     );
+    Ok(())
+}
+
+/// Prints what a distribution did: its reconciliation and the ten largest statements.
+pub fn print_distribution(publication: &DistributionPublication) -> Result<()> {
+    let m = &publication.manifest;
+    let what = match publication.outcome {
+        Outcome::Published => "published as version",
+        Outcome::Unchanged => "unchanged: inputs identical to version",
+    };
+    let version = m.distribution.as_ref().map_or("?", |d| d.version.as_str());
+    println!(
+        "Distribution {} {} ({version}, plays counted under {}) {what} {} in {}",
+        m.period_kind.as_str(),
+        m.period,
+        m.methodology.version,
+        m.version,
+        publication.directory
+    );
+    if let Some(reconciliation) = publication.table("reconciliation") {
+        let columns = [
+            "collected_fen",
+            "management_fee_fen",
+            "works_share_fen",
+            "distributed_direct_fen",
+            "distributed_sampled_fen",
+            "reserve_fen",
+        ];
+        let indices: Vec<usize> = columns
+            .iter()
+            .map(|c| reconciliation.schema().index_of(c))
+            .collect::<Result<_, _>>()?;
+        println!(
+            "\nReconciliation (fen; collected = the other five):\n{}",
+            arrow::util::pretty::pretty_format_batches(&[reconciliation.project(&indices)?])?
+        );
+    }
+    if let Some(statements) = publication.table("statements") {
+        let top = statements.slice(0, statements.num_rows().min(11));
+        println!(
+            "\nStatements: the works payee and the 10 largest of {} rights holders\n{}",
+            statements.num_rows().saturating_sub(1),
+            arrow::util::pretty::pretty_format_batches(&[top])?
+        );
+    }
     Ok(())
 }
 

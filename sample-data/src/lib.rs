@@ -1,7 +1,7 @@
 //! Deterministic sample data in the Golden Mic data contract, calibrated to the
 //! 2024 annual report of the karaoke collecting society (see `shared/seeds/`).
 //!
-//! The generator writes a data root with three tables:
+//! The generator writes a data root with four tables:
 //!
 //! * `venues/venues.parquet`: every licensed venue, of which exactly
 //!   [`Calibration::CONNECTED_VENUES_2024`] are connected to the data platform at
@@ -9,7 +9,10 @@
 //!   [`Calibration::CITIES`] cities with [`Calibration::ROOMS`] rooms, and
 //!   [`Calibration::LICENSED_VENUES_2024`] licensed venues in all (11.9% coverage);
 //! * `songs/songs.parquet`: the licensed catalogue (529,863 works by default);
-//! * `plays/date=YYYY-MM-DD/*.parquet`: play events partitioned by business day.
+//! * `plays/date=YYYY-MM-DD/*.parquet`: play events partitioned by business day;
+//! * `fees/fees-YYYY.parquet`: the licence fees of every licensed venue (connected or
+//!   not), per room and month of each calendar year with plays, a year adding up to
+//!   [`Calibration::KTV_FEES_2024_FEN`].
 //!
 //! The plays exercise every GM-1 rule: Zipf-like song popularity with a boost for
 //! recent releases, evening-heavy sessions that cross midnight and the 06:00
@@ -25,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+mod fees;
 mod names;
 mod plays;
 mod songs;
@@ -40,6 +44,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use chrono::Datelike;
 pub use chrono::NaiveDate;
 pub use plays::PlaySummary;
 
@@ -63,6 +68,8 @@ impl Calibration {
     pub const NEW_VENUES_2023: usize = 363;
     /// Works in the licensed music-video catalogue.
     pub const CATALOGUE: usize = 529_863;
+    /// Licence fees collected from KTV venues in 2024, in fen: 379.54 million yuan.
+    pub const KTV_FEES_2024_FEN: i64 = 37_954_000_000;
 }
 
 /// What to generate. [`SampleSpec::default`] is the demo data set.
@@ -167,6 +174,8 @@ pub struct SampleSummary {
     pub songs: usize,
     /// Play rows written, per kind of trap.
     pub plays: PlaySummary,
+    /// Rows in `fees`.
+    pub fees: usize,
 }
 
 /// Generates the data root at `root` (created if absent; existing tables are replaced).
@@ -187,7 +196,7 @@ pub fn generate(spec: &SampleSpec, root: &Path) -> Result<SampleSummary, SampleE
         .expect("in range")
         - chrono::Duration::days(1);
     let songs = songs::generate_songs(spec.seed, spec.catalogue_size, last_release);
-    for table in ["venues", "songs", "plays"] {
+    for table in ["venues", "songs", "plays", "fees"] {
         let dir = root.join(table);
         if dir.exists() {
             fs::remove_dir_all(&dir).map_err(|source| SampleError::Io {
@@ -205,10 +214,22 @@ pub fn generate(spec: &SampleSpec, root: &Path) -> Result<SampleSummary, SampleE
         &songs::songs_batch(&songs),
     )?;
     let plays = plays::generate_plays(spec, &venues, &songs, &root.join("plays"))?;
+    let mut years: Vec<i32> = spec.month_starts().iter().map(|m| m.year()).collect();
+    years.dedup();
+    let mut fees = 0;
+    for year in years {
+        let batch = fees::fees_batch(&venues, year);
+        fees += batch.num_rows();
+        write_parquet(
+            &root.join("fees").join(format!("fees-{year}.parquet")),
+            &batch,
+        )?;
+    }
     Ok(SampleSummary {
         venues: venues.len(),
         songs: songs.len(),
         plays,
+        fees,
     })
 }
 

@@ -1,5 +1,6 @@
-//! The data contract: the three input tables, the columns GM-1 reads and the
-//! physical types a file may use for them.
+//! The data contract: the input tables, the columns GM-1 and D-1 read and the
+//! physical types a file may use for them. `plays`, `songs` and `venues` are required
+//! in every data root; `fees` only by the distribution of licence fees.
 //!
 //! Files may carry extra columns and may store strings as `Utf8`, `LargeUtf8`,
 //! `Utf8View` or dictionary-encoded strings; they are read through the
@@ -21,6 +22,8 @@ pub enum ColumnType {
     TimestampUtc,
     /// `Int32`.
     Int32,
+    /// `Int64`.
+    Int64,
     /// `Date32`.
     Date32,
 }
@@ -34,6 +37,7 @@ impl ColumnType {
                 DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
             }
             ColumnType::Int32 => DataType::Int32,
+            ColumnType::Int64 => DataType::Int64,
             ColumnType::Date32 => DataType::Date32,
         }
     }
@@ -44,6 +48,7 @@ impl ColumnType {
             ColumnType::String => "Utf8, LargeUtf8, Utf8View or a dictionary of strings",
             ColumnType::TimestampUtc => "Timestamp with time zone UTC",
             ColumnType::Int32 => "Int32",
+            ColumnType::Int64 => "Int64",
             ColumnType::Date32 => "Date32",
         }
     }
@@ -59,7 +64,9 @@ impl ColumnType {
             (ColumnType::TimestampUtc, DataType::Timestamp(_, Some(tz))) => {
                 matches!(tz.as_ref(), "UTC" | "+00:00" | "Z" | "Etc/UTC")
             }
-            (ColumnType::Int32, DataType::Int32) | (ColumnType::Date32, DataType::Date32) => true,
+            (ColumnType::Int32, DataType::Int32)
+            | (ColumnType::Int64, DataType::Int64)
+            | (ColumnType::Date32, DataType::Date32) => true,
             _ => false,
         }
     }
@@ -174,8 +181,24 @@ pub const VENUES: ContractTable = ContractTable {
     ],
 };
 
-/// The three input tables.
+/// `fees/*.parquet`: licence fees collected, one row per venue, month and business
+/// line (amounts in fen, the yuan's hundredth: integers, never floating point).
+pub const FEES: ContractTable = ContractTable {
+    name: "fees",
+    columns: &[
+        column("venue_id", ColumnType::String, false),
+        column("period", ColumnType::String, false),
+        column("business_line", ColumnType::String, false),
+        column("amount_fen", ColumnType::Int64, false),
+        column("collected_on", ColumnType::Date32, true),
+    ],
+};
+
+/// The input tables every data root has.
 pub const TABLES: [ContractTable; 3] = [PLAYS, SONGS, VENUES];
+
+/// The input tables a data root may have: listed and checked when present.
+pub const OPTIONAL_TABLES: [ContractTable; 1] = [FEES];
 
 /// Name of the partition column of `plays` (the business date, `Date32`).
 pub const PLAYS_PARTITION_COLUMN: &str = "date";

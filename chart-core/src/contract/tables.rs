@@ -1,5 +1,5 @@
 //! The data root: discovery and validation of the Parquet files of `plays`, `songs`
-//! and `venues`, and their registration as DataFusion tables.
+//! and `venues` (and `fees` when present), and their registration as DataFusion tables.
 //!
 //! Every file's footer is read before any query runs, so an unreadable file or a
 //! missing or mistyped column is reported with the file's path instead of failing
@@ -37,7 +37,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::contract::schema::{
-    ContractTable, PLAYS, PLAYS_PARTITION_COLUMN, SONGS, TABLES, VENUES,
+    ContractTable, FEES, OPTIONAL_TABLES, PLAYS, PLAYS_PARTITION_COLUMN, SONGS, TABLES, VENUES,
 };
 use crate::contract::store::Location;
 use crate::error::{ChartError, Result};
@@ -45,7 +45,7 @@ use crate::error::{ChartError, Result};
 /// One input file, as recorded in the publication manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InputFile {
-    /// `plays`, `songs` or `venues`.
+    /// `plays`, `songs`, `venues` or `fees`.
     pub table: &'static str,
     /// Path relative to the data root, with `/` separators.
     pub path: String,
@@ -60,9 +60,12 @@ pub struct InputFile {
 pub struct DataRoot {
     location: Location,
     files: Vec<InputFile>,
+    fee_files: Vec<InputFile>,
     play_days: BTreeMap<NaiveDate, i64>,
     /// The files' SHA-256, once read.
     checksums: Arc<tokio::sync::OnceCell<Vec<String>>>,
+    /// The fee files' SHA-256, once read.
+    fee_checksums: Arc<tokio::sync::OnceCell<Vec<String>>>,
 }
 
 /// Footers read at the same time when opening a data root (object stores answer
@@ -88,8 +91,13 @@ impl DataRoot {
             return Err(ChartError::DataRootMissing(path));
         }
         let mut files = Vec::new();
+        let mut fee_files = Vec::new();
         let mut play_days = BTreeMap::new();
-        for table in TABLES {
+        for (table, required) in TABLES
+            .iter()
+            .map(|t| (t, true))
+            .chain(OPTIONAL_TABLES.iter().map(|t| (t, false)))
+        {
             let dir = location.join(table.name);
             let objects: Vec<ObjectMeta> = dir
                 .list()
@@ -97,6 +105,9 @@ impl DataRoot {
                 .into_iter()
                 .filter(|o| is_table_file(&dir, &o.location))
                 .collect();
+            if objects.is_empty() && !required {
+                continue;
+            }
             if objects.is_empty() {
                 let no_directory = location
                     .local_path()
@@ -117,7 +128,7 @@ impl DataRoot {
                 .map(|object| {
                     let dir = &dir;
                     async move {
-                        let rows = check_file(&table, dir, &object).await?;
+                        let rows = check_file(table, dir, &object).await?;
                         Ok::<_, ChartError>((object, rows))
                     }
                 })
@@ -132,19 +143,26 @@ impl DataRoot {
                     let day = partition_day(&dir, &object.location)?;
                     *play_days.entry(day).or_insert(0) += rows;
                 }
-                files.push(InputFile {
+                let file = InputFile {
                     table: table.name,
                     path: relative,
                     rows,
                     bytes: object.size,
-                });
+                };
+                if table.name == FEES.name {
+                    fee_files.push(file);
+                } else {
+                    files.push(file);
+                }
             }
         }
         Ok(DataRoot {
             location: location.clone(),
             files,
+            fee_files,
             play_days,
             checksums: Arc::default(),
+            fee_checksums: Arc::default(),
         })
     }
 
@@ -153,9 +171,15 @@ impl DataRoot {
         &self.location
     }
 
-    /// Every input file, by table then path.
+    /// Every input file of the charts (`plays`, `songs`, `venues`), by table then path.
     pub fn files(&self) -> &[InputFile] {
         &self.files
+    }
+
+    /// The files of `fees`, by path (none when the data root has no fees): inputs
+    /// of the distribution only, so that adding fees changes no chart's inputs.
+    pub fn fee_files(&self) -> &[InputFile] {
+        &self.fee_files
     }
 
     /// Rows per `date=` partition of `plays`, from the footers.
@@ -168,16 +192,25 @@ impl DataRoot {
     /// (a file shorter now is an error). Read once per data root (and its clones).
     pub async fn checksums(&self) -> Result<Vec<String>> {
         self.checksums
-            .get_or_try_init(|| self.read_checksums())
+            .get_or_try_init(|| self.read_checksums(&self.files))
             .await
             .cloned()
     }
 
-    async fn read_checksums(&self) -> Result<Vec<String>> {
+    /// The SHA-256 of every fee file, in the order of [`DataRoot::fee_files`], as
+    /// [`DataRoot::checksums`].
+    pub async fn fee_checksums(&self) -> Result<Vec<String>> {
+        self.fee_checksums
+            .get_or_try_init(|| self.read_checksums(&self.fee_files))
+            .await
+            .cloned()
+    }
+
+    async fn read_checksums(&self, files: &[InputFile]) -> Result<Vec<String>> {
         // One task per file, so that files are hashed on every core, each read in
         // large ranges (a local file's stream comes in small chunks, each a wake-up of
         // a blocking thread: most of the time, measured).
-        stream::iter(self.files.iter())
+        stream::iter(files.iter())
             .map(|file| {
                 let path = self.location.join(&file.path);
                 let size = file.bytes;
@@ -226,6 +259,10 @@ impl DataRoot {
             plays: listing(&PLAYS)?,
             songs: listing(&SONGS)?,
             venues: listing(&VENUES)?,
+            fees: match self.fee_files.is_empty() {
+                true => None,
+                false => Some(listing(&FEES)?),
+            },
             root: Some(self.clone()),
             scope: None,
         })
@@ -245,6 +282,9 @@ pub struct InputTables {
     plays: Arc<dyn TableProvider>,
     songs: Arc<dyn TableProvider>,
     venues: Arc<dyn TableProvider>,
+    /// `fees`, when the data root has them (registered for SQL; the distribution
+    /// reads the files themselves, to name a bad row's file and line).
+    fees: Option<Arc<dyn TableProvider>>,
     root: Option<DataRoot>,
     /// What the plays are restricted to, when not every play of the data root.
     scope: Option<String>,
@@ -278,6 +318,7 @@ impl InputTables {
             plays: memory(&PLAYS, plays)?,
             songs: memory(&SONGS, songs)?,
             venues: memory(&VENUES, venues)?,
+            fees: None,
             root: None,
             scope: None,
         })
@@ -320,6 +361,7 @@ impl InputTables {
             plays: view(&PLAYS, plays)?,
             songs: view(&SONGS, songs)?,
             venues: view(&VENUES, venues)?,
+            fees: None,
             root: None,
             scope: None,
         })
@@ -343,12 +385,13 @@ impl InputTables {
         )
     }
 
-    /// The provider of `plays`, `songs` or `venues`.
+    /// The provider of `plays`, `songs`, `venues` or (when present) `fees`.
     pub fn provider(&self, table: &str) -> Option<&Arc<dyn TableProvider>> {
         match table {
             "plays" => Some(&self.plays),
             "songs" => Some(&self.songs),
             "venues" => Some(&self.venues),
+            "fees" => self.fees.as_ref(),
             _ => None,
         }
     }
@@ -375,15 +418,17 @@ impl InputTables {
         self
     }
 
-    /// Registers `plays`, `songs` and `venues` on `ctx`, replacing tables of those names.
+    /// Registers `plays`, `songs`, `venues` and (when present) `fees` on `ctx`,
+    /// replacing tables of those names.
     pub fn register(&self, ctx: &SessionContext) -> Result<()> {
         if let Some(root) = &self.root {
             root.location().register_store(&ctx.runtime_env());
         }
-        for table in TABLES {
-            let provider = self.provider(table.name).expect("a contract table").clone();
+        for table in TABLES.iter().chain(&OPTIONAL_TABLES) {
             ctx.deregister_table(table.name)?;
-            ctx.register_table(table.name, provider)?;
+            if let Some(provider) = self.provider(table.name) {
+                ctx.register_table(table.name, provider.clone())?;
+            }
         }
         Ok(())
     }

@@ -1,4 +1,5 @@
-//! The chart methodology: GM-1 and its parameters, and the chart periods.
+//! The methodologies: GM-1 (the charts) and its parameters, the chart periods, and
+//! D-1 (the distribution of licence fees) with its exact money arithmetic.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,9 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ChartError, Result};
 
+pub mod distribution;
 pub mod exclusion;
 pub mod functions;
+pub mod money;
 
+pub use distribution::DistributionMethodology;
 pub use exclusion::{Exclusion, NO_EXCLUSION_RANK};
 
 /// The methodology parameters. [`Methodology::default`] is GM-1; every output

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::contract::hex;
 use crate::error::Result;
-use crate::methodology::{Methodology, Period, PeriodKind};
+use crate::methodology::{DistributionMethodology, Methodology, Period, PeriodKind};
 use crate::results::{DataQuality, GoldenMic};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -26,7 +26,7 @@ pub struct OutputFile {
 /// An input file, as recorded in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputRecord {
-    /// `plays`, `songs` or `venues`.
+    /// `plays`, `songs`, `venues` or `fees`.
     pub table: String,
     /// Path relative to the data root, `/`-separated.
     pub path: String,
@@ -44,6 +44,9 @@ pub struct InputRecord {
 pub struct Manifest {
     /// [`super::MANIFEST_FORMAT`].
     pub format: String,
+    /// What was published (absent, for the charts, in manifests of the charts).
+    #[serde(default, skip_serializing_if = "Product::is_charts")]
+    pub product: Product,
     /// The version number, from 1.
     pub version: u32,
     /// `month` or `year`.
@@ -54,8 +57,12 @@ pub struct Manifest {
     pub first_day: String,
     /// Last business day of the period.
     pub last_day: String,
-    /// The methodology version and parameters.
+    /// The chart methodology: of the charts, or the one that counted the plays of a
+    /// distribution.
     pub methodology: Methodology,
+    /// The distribution methodology (distributions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<DistributionMethodology>,
     /// The publishing library and its version.
     pub publisher: String,
     /// SHA-256 over the period, methodology, publisher and every input's checksum:
@@ -65,8 +72,9 @@ pub struct Manifest {
     pub inputs: Vec<InputRecord>,
     /// Rows per input table.
     pub input_rows: InputRows,
-    /// What became of the period's play rows.
-    pub data_quality: DataQuality,
+    /// What became of the period's play rows (charts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_quality: Option<DataQuality>,
     /// The version's data directory, relative to the period directory.
     pub directory: String,
     /// The published files, with sizes and checksums.
@@ -86,6 +94,38 @@ pub struct InputRows {
     pub songs: i64,
     /// Rows in `venues`.
     pub venues: i64,
+    /// Rows in `fees` (distributions only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fees: i64,
+}
+
+fn is_zero(value: &i64) -> bool {
+    *value == 0
+}
+
+/// What a version publishes; each has its own directory under the output root.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Product {
+    /// The charts and coverage: `charts/`.
+    #[default]
+    Charts,
+    /// The distribution of licence fees: `distribution/`.
+    Distribution,
+}
+
+impl Product {
+    /// The directory under the output root.
+    pub fn directory(self) -> &'static str {
+        match self {
+            Product::Charts => "charts",
+            Product::Distribution => "distribution",
+        }
+    }
+
+    fn is_charts(&self) -> bool {
+        *self == Product::Charts
+    }
 }
 
 /// The differences between a version and the one before it.
@@ -118,16 +158,21 @@ pub struct RunRecord {
     pub finished_at: String,
 }
 
-/// The inputs of the engine's data root with their checksums (none for in-memory data).
-pub(super) async fn input_records(engine: &GoldenMic) -> Result<Vec<InputRecord>> {
+/// The inputs of the engine's data root with their checksums (none for in-memory
+/// data): of the charts, and the fee files too for a distribution.
+pub(super) async fn input_records(
+    engine: &GoldenMic,
+    product: Product,
+) -> Result<Vec<InputRecord>> {
     let Some(data) = engine.data() else {
         return Ok(Vec::new());
     };
-    let checksums = data.checksums().await?;
-    Ok(data
-        .files()
-        .iter()
-        .zip(checksums)
+    let mut files: Vec<_> = data.files().iter().zip(data.checksums().await?).collect();
+    if product == Product::Distribution {
+        files.extend(data.fee_files().iter().zip(data.fee_checksums().await?));
+    }
+    Ok(files
+        .into_iter()
         .map(|(file, sha256)| InputRecord {
             table: file.table.to_string(),
             path: file.path.clone(),
@@ -138,20 +183,39 @@ pub(super) async fn input_records(engine: &GoldenMic) -> Result<Vec<InputRecord>
         .collect())
 }
 
-/// SHA-256 over everything that determines a publication's content.
+/// Rows per input table.
+pub(super) fn input_rows(inputs: &[InputRecord]) -> InputRows {
+    let mut rows = InputRows::default();
+    for input in inputs {
+        match input.table.as_str() {
+            "plays" => rows.plays += input.rows,
+            "songs" => rows.songs += input.rows,
+            "fees" => rows.fees += input.rows,
+            _ => rows.venues += input.rows,
+        }
+    }
+    rows
+}
+
+/// SHA-256 over everything that determines a publication's content (for the charts,
+/// as before distributions existed, so that their digests stay comparable).
 pub(super) fn input_digest(
     period: &Period,
     methodology: &Methodology,
+    distribution: Option<&DistributionMethodology>,
     publisher: &str,
     inputs: &[InputRecord],
 ) -> String {
     let mut hasher = Sha256::new();
-    let identity = serde_json::json!({
+    let mut identity = serde_json::json!({
         "period_kind": period.kind().as_str(),
         "period": period.to_string(),
         "methodology": methodology,
         "publisher": publisher,
     });
+    if let Some(distribution) = distribution {
+        identity["distribution"] = serde_json::json!(distribution);
+    }
     hasher.update(identity.to_string().as_bytes());
     for input in inputs {
         hasher.update(
@@ -208,7 +272,8 @@ pub(super) fn changes(previous: &Manifest, next: &Manifest) -> Changes {
             .map(|(p, _)| p.to_string())
             .collect(),
         previous_input_rows: previous.input_rows.clone(),
-        methodology_changed: previous.methodology != next.methodology,
+        methodology_changed: previous.methodology != next.methodology
+            || previous.distribution != next.distribution,
         publisher_changed: previous.publisher != next.publisher,
         outputs_changed: next
             .outputs

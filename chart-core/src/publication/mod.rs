@@ -1,10 +1,12 @@
-//! Publication of a period: the charts and coverage as Parquet, CSV and JSON, in
-//! versions that appear whole or not at all and never change once written.
+//! Publication of a period: the charts and coverage, or the distribution of licence
+//! fees ([`publish_distribution`]), as Parquet, CSV and JSON, in versions that appear
+//! whole or not at all and never change once written.
 //!
 //! Layout under the output root (a local directory or an object-store prefix), for
-//! `charts/month=YYYY-MM/` (or `charts/year=YYYY/`):
+//! `charts/month=YYYY-MM/` (or `charts/year=YYYY/`; `distribution/` likewise):
 //!
-//! - `data/<digest>/`: `hot`, `new`, `coverage` and `coverage_by_province`, each as
+//! - `data/<digest>/`: `hot`, `new`, `coverage` and `coverage_by_province` (for a
+//!   distribution: `statements`, `lines`, `venues` and `reconciliation`), each as
 //!   `.parquet`, `.csv` and `.json`. `<digest>` is the first 16 hex digits of the
 //!   SHA-256 of the files' own checksums, so a directory's content is fixed by its
 //!   name: writing it again writes the same bytes.
@@ -18,6 +20,7 @@
 //! inputs identical (same files, same SHA-256, same methodology and publisher) to
 //! the current version's writes nothing and reports the period unchanged.
 
+mod distribution;
 mod encode;
 mod manifest;
 mod read;
@@ -35,8 +38,9 @@ use encode::*;
 use read::read_publication;
 use transaction::*;
 
+pub use distribution::{DistributionPublication, publish_distribution};
 pub use manifest::*;
-pub use read::{Verified, verify};
+pub use read::{Verified, verify, verify_of};
 pub use transaction::MAX_COMMIT_ATTEMPTS;
 
 /// The published tables, in the order they are written.
@@ -76,9 +80,19 @@ pub struct Publication {
     pub manifest: Manifest,
 }
 
-/// The directory of a period under an output root: `charts/month=YYYY-MM`.
+/// The directory of a period's charts under an output root: `charts/month=YYYY-MM`.
 pub fn period_location(out: &Location, period: &Period) -> Location {
-    out.join(&format!("charts/{}", period.directory_name()))
+    product_location(out, Product::Charts, period)
+}
+
+/// The directory of a period of a product under an output root, e.g.
+/// `distribution/month=YYYY-MM`.
+pub fn product_location(out: &Location, product: Product, period: &Period) -> Location {
+    out.join(&format!(
+        "{}/{}",
+        product.directory(),
+        period.directory_name()
+    ))
 }
 
 /// Computes the charts and coverage of `period` and publishes them as a new version
@@ -93,8 +107,8 @@ pub async fn publish(engine: &GoldenMic, period: &Period, out: &Location) -> Res
     let methodology = engine.methodology().clone();
     let publisher = format!("chart-core {}", env!("CARGO_PKG_VERSION"));
     tracing::info!(%period, "reading the inputs' checksums");
-    let inputs = input_records(engine).await?;
-    let input_digest = input_digest(period, &methodology, &publisher, &inputs);
+    let inputs = input_records(engine, Product::Charts).await?;
+    let input_digest = input_digest(period, &methodology, None, &publisher, &inputs);
     if let Some(current) = versions.last().filter(|v| v.input_digest == input_digest) {
         tracing::info!(%period, version = current.version, "unchanged: the current version has these inputs");
         return read_publication(&period_dir, current.clone(), Outcome::Unchanged).await;
@@ -143,27 +157,21 @@ pub async fn publish(engine: &GoldenMic, period: &Period, out: &Location) -> Res
         .try_collect::<()>()
         .await?;
 
-    let mut input_rows = InputRows::default();
-    for input in &inputs {
-        match input.table.as_str() {
-            "plays" => input_rows.plays += input.rows,
-            "songs" => input_rows.songs += input.rows,
-            _ => input_rows.venues += input.rows,
-        }
-    }
     let manifest = Manifest {
         format: MANIFEST_FORMAT.to_string(),
+        product: Product::Charts,
         version: 0,
         period_kind: period.kind(),
         period: period.to_string(),
         first_day: period.first_day().to_string(),
         last_day: period.last_day().to_string(),
         methodology,
+        distribution: None,
         publisher,
         input_digest,
+        input_rows: input_rows(&inputs),
         inputs,
-        input_rows,
-        data_quality,
+        data_quality: Some(data_quality),
         directory,
         outputs,
         changes: None,
@@ -185,11 +193,20 @@ pub async fn publish(engine: &GoldenMic, period: &Period, out: &Location) -> Res
     Ok(publication(outcome, manifest))
 }
 
-/// Every version of a period, oldest first (empty when it was never published).
+/// Every version of a period's charts, oldest first (empty when never published).
 pub async fn history(out: &Location, period: &Period) -> Result<Vec<Manifest>> {
-    read_versions(&period_location(out, period)).await
+    history_of(out, Product::Charts, period).await
 }
 
-fn now() -> String {
+/// Every version of a period of a product, oldest first (empty when never published).
+pub async fn history_of(
+    out: &Location,
+    product: Product,
+    period: &Period,
+) -> Result<Vec<Manifest>> {
+    read_versions(&product_location(out, product, period)).await
+}
+
+pub(super) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

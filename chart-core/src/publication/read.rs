@@ -27,7 +27,17 @@ pub struct Verified {
 /// against the manifest. Fails with [`ChartError::Corrupt`] naming the first file
 /// that differs (and how many do), or [`ChartError::NotPublished`].
 pub async fn verify(out: &Location, period: &Period, version: Option<u32>) -> Result<Verified> {
-    let period_dir = period_location(out, period);
+    verify_of(out, Product::Charts, period, version).await
+}
+
+/// [`verify`] for a period of any product.
+pub async fn verify_of(
+    out: &Location,
+    product: Product,
+    period: &Period,
+    version: Option<u32>,
+) -> Result<Verified> {
+    let period_dir = product_location(out, product, period);
     let versions = read_versions(&period_dir).await?;
     let manifest = match version {
         None => versions.last(),
@@ -95,28 +105,7 @@ pub(super) async fn read_publication(
     outcome: Outcome,
 ) -> Result<Publication> {
     let directory = period_dir.join(&manifest.directory);
-    let tables: Vec<RecordBatch> = stream::iter(TABLE_NAMES)
-        .map(|name| {
-            let directory = &directory;
-            async move {
-                let file = format!("{name}.parquet");
-                let path = directory.join(&file).to_string();
-                let bytes = directory
-                    .read(&file)
-                    .await?
-                    .ok_or_else(|| ChartError::Corrupt {
-                        file: path.clone(),
-                        problem: "missing".to_string(),
-                    })?;
-                read_parquet(bytes).map_err(|problem| ChartError::Corrupt {
-                    file: path,
-                    problem,
-                })
-            }
-        })
-        .buffered(TRANSFERS_IN_FLIGHT)
-        .try_collect()
-        .await?;
+    let tables = read_tables(&directory, &TABLE_NAMES).await?;
     let [hot, new, coverage, coverage_by_province] =
         <[RecordBatch; 4]>::try_from(tables).expect("four tables");
     Ok(Publication {
@@ -128,6 +117,29 @@ pub(super) async fn read_publication(
         coverage_by_province,
         manifest,
     })
+}
+
+/// The tables `names` of a version's data directory, read back from their Parquet files.
+pub(super) async fn read_tables(directory: &Location, names: &[&str]) -> Result<Vec<RecordBatch>> {
+    stream::iter(names.iter().copied())
+        .map(|name| async move {
+            let file = format!("{name}.parquet");
+            let path = directory.join(&file).to_string();
+            let bytes = directory
+                .read(&file)
+                .await?
+                .ok_or_else(|| ChartError::Corrupt {
+                    file: path.clone(),
+                    problem: "missing".to_string(),
+                })?;
+            read_parquet(bytes).map_err(|problem| ChartError::Corrupt {
+                file: path,
+                problem,
+            })
+        })
+        .buffered(TRANSFERS_IN_FLIGHT)
+        .try_collect()
+        .await
 }
 
 fn read_parquet(bytes: Bytes) -> std::result::Result<RecordBatch, String> {

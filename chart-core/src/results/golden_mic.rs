@@ -11,10 +11,11 @@ use crate::contract::tables::{DataRoot, InputTables};
 use crate::day_digests::{
     CHUNK_ENTRIES, DayDigestReport, DayDigests, DigestLocation, ROW_GROUP_ENTRIES,
 };
+use crate::distribution::{Distribution, FeeRow, distribute, read_fees};
 use crate::engine::session_builder;
 use crate::engine::views::{materialize, materialize_sharing};
 use crate::error::{ChartError, Result};
-use crate::methodology::{Methodology, Period, PeriodKind};
+use crate::methodology::{DistributionMethodology, Methodology, Period, PeriodKind};
 use crate::results::period::{self, ChartKind, DataQuality, check_has_plays};
 use crate::results::session::{check_unique, derived_session, register_views_over};
 use crate::results::table_functions::register_table_functions;
@@ -262,6 +263,38 @@ impl GoldenMic {
     pub async fn data_quality(&self, period: &Period) -> Result<DataQuality> {
         self.check_materialized(period)?;
         period::data_quality(&self.ctx, period).await
+    }
+
+    /// The distribution of the period's licence fees (the data root's `fees`) under
+    /// `methodology`, its plays counted under `methodology.counting` (on a new session
+    /// when that is not this engine's methodology). [`ChartError::NoFees`] when the
+    /// inputs have no fee files.
+    pub async fn distribution(
+        &self,
+        methodology: &DistributionMethodology,
+        period: &Period,
+    ) -> Result<Distribution> {
+        let data = self.data().ok_or_else(|| ChartError::NoFees {
+            root: "in-memory inputs".into(),
+        })?;
+        let fees = read_fees(data).await?;
+        self.distribution_of(methodology, period, &fees).await
+    }
+
+    /// [`GoldenMic::distribution`] of fee rows given by the caller (e.g. from
+    /// [`crate::distribution::fees::fee_rows`] over batches in memory).
+    pub async fn distribution_of(
+        &self,
+        methodology: &DistributionMethodology,
+        period: &Period,
+        fees: &[FeeRow],
+    ) -> Result<Distribution> {
+        if self.methodology == methodology.counting && self.materialized.is_none() {
+            distribute(&self.ctx, methodology, period, fees).await
+        } else {
+            let counting = self.with_methodology(methodology.counting.clone()).await?;
+            distribute(&counting.ctx, methodology, period, fees).await
+        }
     }
 
     /// Fails when this engine keeps the tables of another period kind only.

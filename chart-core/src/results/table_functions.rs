@@ -5,7 +5,10 @@
 //!   columns of [`CHART_COLUMNS`] by rank;
 //! * `coverage(period [, province])`: national (or one province's) coverage, the
 //!   columns of [`COVERAGE_COLUMNS`];
-//! * `coverage_by_province(period)`: the columns of [`PROVINCE_COVERAGE_COLUMNS`].
+//! * `coverage_by_province(period)`: the columns of [`PROVINCE_COVERAGE_COLUMNS`];
+//! * `distribution(period [, rights_holder_id])`: the lines of the period's
+//!   distribution of licence fees under D-1 (with the session's methodology counting
+//!   the plays), per song, of one rights holder when given: [`lines_schema`].
 //!
 //! `period` is `'YYYY-MM'` (a month) or `'YYYY'` (a year). `top_n` is the chart's
 //! length, exactly as `chart-job publish --top-n`: the history columns (prev_rank,
@@ -21,6 +24,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use arrow::array::AsArray;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
@@ -33,8 +37,9 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use crate::contract::tables::InputTables;
+use crate::distribution::{distribute, lines_schema, read_fees};
 use crate::error::{ChartError, Result};
-use crate::methodology::{Methodology, Period};
+use crate::methodology::{DistributionMethodology, Methodology, Period};
 use crate::results::period::{
     self, CHART_COLUMNS, COVERAGE_COLUMNS, ChartKind, PROVINCE_COVERAGE_COLUMNS, check_has_plays,
 };
@@ -49,15 +54,18 @@ pub enum TableFunctionKind {
     Coverage,
     /// `coverage_by_province`.
     CoverageByProvince,
+    /// `distribution`.
+    Distribution,
 }
 
 impl TableFunctionKind {
     /// Every table function.
-    pub const ALL: [TableFunctionKind; 4] = [
+    pub const ALL: [TableFunctionKind; 5] = [
         TableFunctionKind::Chart(ChartKind::Hot),
         TableFunctionKind::Chart(ChartKind::New),
         TableFunctionKind::Coverage,
         TableFunctionKind::CoverageByProvince,
+        TableFunctionKind::Distribution,
     ];
 
     /// The SQL name of the function.
@@ -67,6 +75,7 @@ impl TableFunctionKind {
             TableFunctionKind::Chart(ChartKind::New) => "new_chart",
             TableFunctionKind::Coverage => "coverage",
             TableFunctionKind::CoverageByProvince => "coverage_by_province",
+            TableFunctionKind::Distribution => "distribution",
         }
     }
 
@@ -77,18 +86,21 @@ impl TableFunctionKind {
             TableFunctionKind::Chart(ChartKind::New) => "new_chart(period [, top_n [, province]])",
             TableFunctionKind::Coverage => "coverage(period [, province])",
             TableFunctionKind::CoverageByProvince => "coverage_by_province(period)",
+            TableFunctionKind::Distribution => "distribution(period [, rights_holder_id])",
         }
     }
 
-    /// The view of `queries/` it reads, and the columns it returns.
-    fn source(self) -> (&'static str, &'static [&'static str]) {
+    /// The view of `queries/` it reads and the columns it returns (`None` for the
+    /// distribution, computed in Rust).
+    fn source(self) -> Option<(&'static str, &'static [&'static str])> {
         match self {
-            TableFunctionKind::Chart(ChartKind::Hot) => ("hot_chart", &CHART_COLUMNS),
-            TableFunctionKind::Chart(ChartKind::New) => ("new_chart", &CHART_COLUMNS),
-            TableFunctionKind::Coverage => ("coverage", &COVERAGE_COLUMNS),
+            TableFunctionKind::Chart(ChartKind::Hot) => Some(("hot_chart", &CHART_COLUMNS)),
+            TableFunctionKind::Chart(ChartKind::New) => Some(("new_chart", &CHART_COLUMNS)),
+            TableFunctionKind::Coverage => Some(("coverage", &COVERAGE_COLUMNS)),
             TableFunctionKind::CoverageByProvince => {
-                ("coverage_by_province", &PROVINCE_COVERAGE_COLUMNS)
+                Some(("coverage_by_province", &PROVINCE_COVERAGE_COLUMNS))
             }
+            TableFunctionKind::Distribution => None,
         }
     }
 
@@ -98,6 +110,7 @@ impl TableFunctionKind {
             TableFunctionKind::Chart(_) => &[Argument::TopN, Argument::Province],
             TableFunctionKind::Coverage => &[Argument::Province],
             TableFunctionKind::CoverageByProvince => &[],
+            TableFunctionKind::Distribution => &[Argument::RightsHolder],
         }
     }
 }
@@ -106,6 +119,7 @@ impl TableFunctionKind {
 enum Argument {
     TopN,
     Province,
+    RightsHolder,
 }
 
 /// Registers the table functions on `ctx`, over `inputs` under `methodology`.
@@ -115,14 +129,16 @@ pub(crate) async fn register_table_functions(
     methodology: &Methodology,
 ) -> Result<()> {
     for kind in TableFunctionKind::ALL {
-        let (view, columns) = kind.source();
-        let schema = ctx
-            .table(view)
-            .await?
-            .select_columns(columns)?
-            .schema()
-            .inner()
-            .clone();
+        let schema = match kind.source() {
+            Some((view, columns)) => ctx
+                .table(view)
+                .await?
+                .select_columns(columns)?
+                .schema()
+                .inner()
+                .clone(),
+            None => lines_schema(),
+        };
         ctx.register_udtf(
             kind.name(),
             Arc::new(ChartFunction {
@@ -175,6 +191,7 @@ impl TableFunctionImpl for ChartFunction {
         };
         let mut methodology = self.methodology.clone();
         let mut province = None;
+        let mut rights_holder = None;
         for (expr, argument) in exprs[1..].iter().zip(optional) {
             match (argument, literal(expr)) {
                 (_, Some(value)) if value.is_null() => {}
@@ -205,6 +222,22 @@ impl TableFunctionImpl for ChartFunction {
                         usage()
                     );
                 }
+                (
+                    Argument::RightsHolder,
+                    Some(
+                        ScalarValue::Utf8(Some(s))
+                        | ScalarValue::LargeUtf8(Some(s))
+                        | ScalarValue::Utf8View(Some(s)),
+                    ),
+                ) => rights_holder = Some(s.clone()),
+                (Argument::RightsHolder, _) => {
+                    return plan_err!(
+                        "{}: the rights holder must be a string literal or NULL, got {}; {}",
+                        self.kind.name(),
+                        shown(expr),
+                        usage()
+                    );
+                }
             }
         }
         Ok(Arc::new(ResultTable {
@@ -212,6 +245,7 @@ impl TableFunctionImpl for ChartFunction {
             inputs: self.inputs.clone(),
             methodology,
             province,
+            rights_holder,
             period,
             schema: self.schema.clone(),
         }))
@@ -247,6 +281,7 @@ struct ResultTable {
     inputs: InputTables,
     methodology: Methodology,
     province: Option<String>,
+    rights_holder: Option<String>,
     period: Period,
     schema: SchemaRef,
 }
@@ -258,13 +293,16 @@ impl fmt::Debug for ResultTable {
             .field("period", &self.period.to_string())
             .field("top_n", &self.methodology.top_n)
             .field("province", &self.province)
+            .field("rights_holder", &self.rights_holder)
             .finish()
     }
 }
 
 impl ResultTable {
     async fn compute(&self, state: &dyn Session) -> Result<arrow::array::RecordBatch> {
-        if let Some(data) = self.inputs.data_root() {
+        if let Some(data) = self.inputs.data_root()
+            && self.kind != TableFunctionKind::Distribution
+        {
             check_has_plays(data, &self.period)?;
         }
         let (ctx, _) = derived_session(
@@ -280,6 +318,36 @@ impl ResultTable {
             TableFunctionKind::Coverage => period::coverage(&ctx, &self.period).await,
             TableFunctionKind::CoverageByProvince => {
                 period::coverage_by_province(&ctx, &self.period).await
+            }
+            TableFunctionKind::Distribution => self.distribution(&ctx).await,
+        }
+    }
+
+    /// D-1's lines of the period (of one rights holder when asked), with this
+    /// session's methodology counting the plays.
+    async fn distribution(&self, ctx: &SessionContext) -> Result<arrow::array::RecordBatch> {
+        let data = self.inputs.data_root().ok_or_else(|| ChartError::NoFees {
+            root: "in-memory inputs".into(),
+        })?;
+        let fees = read_fees(data).await?;
+        let methodology = DistributionMethodology {
+            counting: self.methodology.clone(),
+            ..DistributionMethodology::default()
+        };
+        let lines = distribute(ctx, &methodology, &self.period, &fees)
+            .await?
+            .lines;
+        match &self.rights_holder {
+            None => Ok(lines),
+            Some(holder) => {
+                let column = lines
+                    .column_by_name("rights_holder_id")
+                    .expect("a column of lines")
+                    .as_string::<i32>();
+                let keep: arrow::array::BooleanArray =
+                    column.iter().map(|h| Some(h == Some(holder))).collect();
+                Ok(arrow::compute::filter_record_batch(&lines, &keep)
+                    .map_err(|e| ChartError::Query(e.into()))?)
             }
         }
     }
