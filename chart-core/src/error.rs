@@ -89,6 +89,12 @@ pub enum ChartError {
         /// The data root.
         root: String,
     },
+    /// The distribution was asked of a period without fee rows.
+    #[error("{period}: fees/ has no fee row for its months")]
+    NoFeeRows {
+        /// The period.
+        period: String,
+    },
     /// A sum of amounts does not fit in a signed 64-bit number of fen.
     #[error("{what}: the sum of amounts exceeds 9223372036854775807 fen")]
     AmountOverflow {

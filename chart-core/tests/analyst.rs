@@ -679,11 +679,18 @@ async fn backslash_d_lists_and_describes() {
         "| plays ",
         "| valid_plays ",
         "| song_month_stats ",
-        "| hot_chart(period [, top_n [, province]]) | table function |",
+        "| hot_chart(period [, top_n [, province]]) ",
         "| coverage(period [, province])",
+        "| distribution(period [, rights_holder_id]) | table function |",
     ] {
         assert!(listing.contains(line), "{line} not in\n{listing}");
     }
+    let distribution = render(
+        &analyst::describe(engine.context(), "distribution")
+            .await
+            .unwrap(),
+    );
+    assert!(distribution.contains("| amount_fen "), "{distribution}");
     let plays = render(&analyst::describe(engine.context(), "plays").await.unwrap());
     assert!(plays.contains("| date "), "{plays}");
     let hot = analyst::describe(engine.context(), "hot_chart")

@@ -318,8 +318,8 @@ async fn versions_unchanged_inputs_and_a_late_play() {
         second.manifest.input_rows.plays
     );
     assert_eq!(
-        second.manifest.data_quality.rows_received,
-        first.manifest.data_quality.rows_received + 1
+        second.manifest.data_quality.as_ref().unwrap().rows_received,
+        first.manifest.data_quality.as_ref().unwrap().rows_received + 1
     );
     assert_ne!(second.manifest.input_digest, first.manifest.input_digest);
 

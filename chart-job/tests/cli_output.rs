@@ -140,3 +140,144 @@ fn errors_are_one_line() {
     settings(&[(data(), "[DATA]"), (missing.path(), "[TMP]")])
         .bind(|| insta::assert_snapshot!("errors", text.join("\n")));
 }
+
+#[test]
+fn distribute_history_and_verify() {
+    let out = tempfile::tempdir().unwrap();
+    let (d, o) = (data().to_str().unwrap(), out.path().to_str().unwrap());
+    let month = seen(&["distribute", "--data", d, "--month", "2024-11", "--out", o]);
+    let again = seen(&["distribute", "--data", d, "--month", "2024-11", "--out", o]);
+    let other = seen(&[
+        "distribute",
+        "--data",
+        d,
+        "--month",
+        "2024-11",
+        "--out",
+        o,
+        "--management-fee",
+        "ktv=30%",
+        "--works-share",
+        "1/3",
+        "--room-cap",
+        "1",
+    ]);
+    let history = seen(&[
+        "history",
+        "--out",
+        o,
+        "--month",
+        "2024-11",
+        "--product",
+        "distribution",
+    ]);
+    let verify = seen(&[
+        "verify",
+        "--out",
+        o,
+        "--month",
+        "2024-11",
+        "--product",
+        "distribution",
+        "--version",
+        "1",
+    ]);
+    let charts = seen(&["history", "--out", o, "--month", "2024-11"]);
+    settings(&[(data(), "[DATA]"), (out.path(), "[OUT]")]).bind(|| {
+        insta::assert_snapshot!("distribute_month", month);
+        insta::assert_snapshot!("distribute_unchanged", again);
+        insta::assert_snapshot!("distribute_other_parameters", other);
+        insta::assert_snapshot!("distribute_history", history);
+        insta::assert_snapshot!("distribute_verify", verify);
+        insta::assert_snapshot!("distribute_no_charts", charts);
+    });
+}
+
+#[test]
+fn distribute_errors_are_one_line() {
+    let d = data().to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let out = out.to_str().unwrap();
+    // A data root whose fees have a negative amount, and one without fees.
+    let bad = tmp.path().join("bad");
+    common::copy_dir(data(), &bad);
+    let fees = bad.join("fees/fees-2024.parquet");
+    let batch = {
+        let file = std::fs::File::open(&fees).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .with_batch_size(5)
+            .build()
+            .unwrap();
+        reader.into_iter().next().unwrap().unwrap()
+    };
+    let mut columns = batch.columns().to_vec();
+    columns[3] = std::sync::Arc::new(arrow::array::Int64Array::from(vec![1, 2, -300, 4, 5]));
+    let batch = arrow::array::RecordBatch::try_new(batch.schema(), columns).unwrap();
+    let mut bytes = Vec::new();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    std::fs::write(bad.join("fees/late.parquet"), bytes).unwrap();
+    let none = tmp.path().join("none");
+    common::copy_dir(data(), &none);
+    std::fs::remove_dir_all(none.join("fees")).unwrap();
+    let (bad, none) = (bad.to_str().unwrap(), none.to_str().unwrap());
+    let cases: [&[&str]; 5] = [
+        &[
+            "distribute",
+            "--data",
+            bad,
+            "--month",
+            "2024-11",
+            "--out",
+            out,
+        ],
+        &[
+            "distribute",
+            "--data",
+            none,
+            "--month",
+            "2024-11",
+            "--out",
+            out,
+        ],
+        &[
+            "distribute",
+            "--data",
+            d,
+            "--month",
+            "2025-03",
+            "--out",
+            out,
+        ],
+        &[
+            "distribute",
+            "--data",
+            d,
+            "--month",
+            "2024-11",
+            "--out",
+            out,
+            "--management-fee",
+            "ktv",
+        ],
+        &[
+            "distribute",
+            "--data",
+            d,
+            "--month",
+            "2024-11",
+            "--out",
+            out,
+            "--works-share",
+            "120%",
+        ],
+    ];
+    let text: Vec<String> = cases.iter().map(|args| seen(args)).collect();
+    assert!(!tmp.path().join("out").exists(), "nothing is written");
+    settings(&[(data(), "[DATA]"), (tmp.path(), "[TMP]")])
+        .bind(|| insta::assert_snapshot!("distribute_errors", text.join("\n")));
+}

@@ -6,8 +6,8 @@ use arrow::array::RecordBatch;
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::*;
-use crate::distribution::DISTRIBUTION_TABLES;
-use crate::methodology::DistributionMethodology;
+use crate::distribution::{DISTRIBUTION_TABLES, read_fees};
+use crate::methodology::{DistributionMethodology, PeriodKind};
 use crate::publication::read::read_tables;
 
 /// The results of [`publish_distribution`].
@@ -67,14 +67,23 @@ pub async fn publish_distribution(
         });
     }
 
-    tracing::info!(%period, "counting the plays and distributing the fees");
-    let distribution = engine.distribution(methodology, period).await?;
-    if distribution.ledger.totals.fee_rows == 0 {
-        return Err(ChartError::NoData {
+    let fees = match engine.data() {
+        Some(data) => read_fees(data).await?,
+        None => {
+            return Err(ChartError::NoFees {
+                root: "in-memory inputs".into(),
+            });
+        }
+    };
+    let months = Period::containing(PeriodKind::Month, period.first_day())
+        ..=Period::containing(PeriodKind::Month, period.last_day());
+    if !fees.iter().any(|fee| months.contains(&fee.period)) {
+        return Err(ChartError::NoFeeRows {
             period: period.to_string(),
-            detail: "fees/ has no fee row for its months".to_string(),
         });
     }
+    tracing::info!(%period, "counting the plays and distributing the fees");
+    let distribution = engine.distribution_of(methodology, period, &fees).await?;
     let methodology_json = serde_json::to_string(methodology).expect("methodology serialises");
     let mut files = Vec::new();
     for (name, batch) in distribution.tables() {

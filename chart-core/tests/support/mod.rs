@@ -1,6 +1,7 @@
 //! Shared fixtures of the integration tests.
 #![allow(dead_code)]
 
+pub mod distribution_reference;
 pub mod reference;
 
 use std::path::Path;

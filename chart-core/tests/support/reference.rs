@@ -49,6 +49,7 @@ pub struct Song {
     pub title: String,
     pub artist: String,
     pub release_date: Option<NaiveDate>,
+    pub rights_holder_id: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -213,11 +214,12 @@ pub fn load_tables(root: &Path) -> Data {
     let mut songs = HashMap::new();
     for path in files(&root.join("songs")) {
         for b in batches(&path) {
-            let (id, t, a, r) = (
+            let (id, t, a, r, h) = (
                 strings(&b, "song_id"),
                 strings(&b, "title"),
                 strings(&b, "artist"),
                 dates(&b, "release_date"),
+                strings(&b, "rights_holder_id"),
             );
             for i in 0..b.num_rows() {
                 let song = Song {
@@ -225,6 +227,7 @@ pub fn load_tables(root: &Path) -> Data {
                     title: t[i].clone().unwrap_or_default(),
                     artist: a[i].clone().unwrap_or_default(),
                     release_date: r[i],
+                    rights_holder_id: h[i].clone(),
                 };
                 songs.insert(song.song_id.clone(), song);
             }
@@ -371,6 +374,34 @@ fn events(data: &Data, rules: &Rules) -> Vec<Event> {
         });
     }
     out
+}
+
+/// Counted plays (valid plays after the room cap) per (month, venue, song).
+pub fn counted_by_venue(data: &Data, rules: &Rules) -> HashMap<(String, String, String), i64> {
+    let mut room_day: HashMap<(NaiveDate, &str, &str, &str), i64> = HashMap::new();
+    let evs = events(data, rules);
+    for e in evs.iter().filter(|e| e.exclusion.is_none()) {
+        let p = &e.play;
+        *room_day
+            .entry((
+                e.day,
+                p.venue_id.as_deref().unwrap(),
+                p.room_id.as_deref().unwrap(),
+                p.song_id.as_deref().unwrap(),
+            ))
+            .or_default() += 1;
+    }
+    let mut counted = HashMap::new();
+    for ((day, venue, _, song), n) in room_day {
+        *counted
+            .entry((
+                period_of(Grain::Month, day),
+                venue.to_string(),
+                song.to_string(),
+            ))
+            .or_default() += n.min(rules.room_cap);
+    }
+    counted
 }
 
 /// Per-period per-song figures: (score, plays, venues, rooms).
