@@ -41,10 +41,11 @@ pub enum Command {
     /// Ask your own questions in SQL: an interactive prompt, or -c / -f.
     #[command(
         long_about = "Ask your own questions of the play data in SQL (Apache DataFusion's dialect).\n\n\
-Registered: the tables plays (partitioned by `date`: a filter on it prunes partitions), songs and \
-venues; the views of queries/ (valid_plays, song_month_stats, ...); and the table functions \
-hot_chart(period [, top_n [, province]]), new_chart(...), coverage(period [, province]) and \
-coverage_by_province(period), which return exactly what `publish` writes.\n\n\
+Registered: the tables plays (partitioned by `date`: a filter on it prunes partitions), songs, \
+venues and fees (when present); the views of queries/ (valid_plays, song_month_stats, ...); and \
+the table functions hot_chart(period [, top_n [, province]]), new_chart(...), \
+coverage(period [, province]), coverage_by_province(period) and \
+distribution(period [, rights_holder_id]), which return exactly what `publish` and `distribute` write.\n\n\
 Without -c or -f, statements are read from a prompt (or from stdin when it is not a terminal): \
 they end with `;` and may span lines; \\d lists tables, \\d NAME describes one, \\q quits. \
 Scripts (-c, -f, piped stdin) stop at the first error with exit code 1; the prompt reports \
