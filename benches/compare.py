@@ -9,7 +9,8 @@ Generates a month of plays (2024-11) with `chart-job generate` in the project's 
 Parquet layout (once per size, under --work), then alternates, --runs times:
 chart-job publish (hot + new + coverage, a fresh output root each time), GM-1 as
 SQL on DuckDB (benches/duckdb/) and in Polars' lazy API (benches/polars/), chart-job
-publish --day-digests twice (computing the day digests, then with them kept), and each
+publish --day-digests twice (computing the day digests, then with them kept), chart-job
+distribute (D-1 over the same month and the licence fees of every licensed venue), and each
 engine's scan floor (reading the columns the charts need, nothing else). Every measured command runs in its own process:
 wall time, CPU time (user + system) and peak RSS come from wait4(2). The outputs
 are checked equal row for row (chart-job's against each peer's). Prints a table and, unless --smoke, writes it with
@@ -85,6 +86,7 @@ def chart_job(profile):
 
 def generate(job, data, plays):
     if (data / "plays").is_dir():
+        add_fees(job, data)
         return
     tmp = data.with_name(data.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -94,6 +96,33 @@ def generate(job, data, plays):
                    check=True,
                    stdout=subprocess.DEVNULL)
     tmp.rename(data)
+
+
+def add_fees(job, data):
+    """Data generated before the data contract had fees gets them: the fees depend only on
+    the seed's venue register, so a small data root of the same seed has the same ones."""
+    if (data / "fees").is_dir():
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([job, "generate", "--out", tmp, "--plays-per-month", "1000",
+                        "--first-month", MONTH, "--months", "1", "--catalogue", "1000"],
+                       check=True, stdout=subprocess.DEVNULL)
+        if (pathlib.Path(tmp) / "venues/venues.parquet").read_bytes() != \
+                (data / "venues/venues.parquet").read_bytes():
+            sys.exit(f"error: {data} was generated with another venue register; remove it")
+        shutil.copytree(pathlib.Path(tmp) / "fees", data / "fees")
+
+
+def check_reconciled(out):
+    """The distribution's reconciliation adds up to what was collected, to the fen."""
+    period = out / "distribution" / f"month={MONTH}"
+    manifest = sorted((period / "versions").glob("*.json"))[-1]
+    import json
+    row = read_csv(period / json.loads(manifest.read_text())["directory"] / "reconciliation.csv")[0]
+    parts = ["management_fee_fen", "works_share_fen", "distributed_direct_fen",
+             "distributed_sampled_fen", "reserve_fen"]
+    if int(row["collected_fen"]) != sum(int(row[p]) for p in parts):
+        sys.exit(f"error: the distribution does not reconcile: {row}")
 
 
 def read_csv(path):
@@ -168,16 +197,19 @@ def main():
     scan_sql = f"SELECT count(*) FROM plays WHERE {scan_where}"
 
     figures = {k: [] for k in ["job", "digests_first", "digests_kept", "duckdb", "polars",
-                               "job_scan", "duckdb_scan", "polars_scan"]}
+                               "distribute", "job_scan", "duckdb_scan", "polars_scan"]}
     for run in range(runs):
         out = args.work / f"out-{run}"
         duck_out = args.work / f"duckdb-{run}"
         polars_out = args.work / f"polars-{run}"
         kept = args.work / f"digests-{run}"
         digests_out = [args.work / f"out-digests-{run}-{i}" for i in range(2)]
-        for directory in [out, duck_out, polars_out, kept] + digests_out:
+        distribution_out = args.work / f"out-distribution-{run}"
+        for directory in [out, duck_out, polars_out, kept, distribution_out] + digests_out:
             shutil.rmtree(directory, ignore_errors=True)
         publish = [job, "publish", "--data", data, "--month", MONTH, "--out", out]
+        distribute = [job, "distribute", "--data", data, "--month", MONTH,
+                      "--out", distribution_out]
         # The same publication from day digests: first computing them (none kept yet),
         # then with them kept, as a month re-published as its days land would.
         by_day = [[job, "publish", "--data", data, "--month", MONTH, "--out", d,
@@ -201,9 +233,10 @@ def main():
             duck += ["--memory-limit", args.memory_limit]
             publish += ["--memory-limit", args.memory_limit]
             by_day = [c + ["--memory-limit", args.memory_limit] for c in by_day]
+            distribute += ["--memory-limit", args.memory_limit]
         # Rotate which engine goes first, so that none always has the warmest cache.
-        order = [[("job", publish)]] + [[(p, {"duckdb": duck, "polars": polars}[p])]
-                                        for p in peers]
+        order = [[("job", publish)], [("distribute", distribute)]] + [
+            [(p, {"duckdb": duck, "polars": polars}[p])] for p in peers]
         if not args.no_digests:
             order.append([("digests_first", by_day[0]), ("digests_kept", by_day[1])])
         order = order[run % len(order):] + order[:run % len(order)]
@@ -225,6 +258,8 @@ def main():
                 if published_dir(d).name != published_dir(out).name:
                     sys.exit(f"error: {published_dir(d)} differs from {published_dir(out)}")
             print(f"run {run + 1}: --day-digests published the same files", flush=True)
+        check_reconciled(distribution_out)
+        print(f"run {run + 1}: the distribution reconciles to the fen", flush=True)
 
     def median(name, i):
         return statistics.median(f[i] for f in figures[name])
@@ -239,6 +274,7 @@ def main():
                         ("digests_kept", "chart-job publish --day-digests, kept"),
                         ("duckdb", "DuckDB GM-1"),
                         ("polars", polars_label),
+                        ("distribute", "chart-job distribute (D-1)"),
                         ("job_scan", "scan floor, DataFusion"),
                         ("duckdb_scan", "scan floor, DuckDB"),
                         ("polars_scan", "scan floor, Polars")]:
@@ -257,6 +293,9 @@ def main():
                              f"{median(name, 0) / median(peer, 0):.2f}× | "
                              f"{median(name, 1) / median(peer, 1):.2f}× | "
                              f"{median(name, 2) / median(peer, 2):.2f}× |")
+    lines.append(f"| distribute / publish | {median('distribute', 0) / median('job', 0):.2f}× | "
+                 f"{median('distribute', 1) / median('job', 1):.2f}× | "
+                 f"{median('distribute', 2) / median('job', 2):.2f}× |")
     lines.append(f"| chart-job / its scan floor | {median('job', 0) / median('job_scan', 0):.2f}× "
                  f"| | |")
     if figures["digests_kept"]:

@@ -101,6 +101,12 @@ pub enum ChartError {
         /// What was being added up.
         what: String,
     },
+    /// A count of plays does not fit in the 32 bits the distribution keeps it in.
+    #[error("{what}: more than 4294967295 counted plays")]
+    CountOverflow {
+        /// What was being counted.
+        what: String,
+    },
     /// A key that must be unique appears more than once.
     #[error("table {table}: {column} `{value}` appears more than once")]
     DuplicateKey {

@@ -19,14 +19,15 @@ use std::collections::HashMap;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Date32Type, Int64Type};
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 
 use crate::error::{ChartError, Result};
 use crate::methodology::{DistributionMethodology, Period, PeriodKind};
 
 pub use fees::{FeeRow, read_fees};
-pub use ledger::{Basis, CountedPlays, Ledger, LedgerInputs, Totals};
+pub use ledger::{Basis, CountedPlays, CountedPlaysBuilder, Ledger, LedgerInputs, Totals};
 pub use tables::{DISTRIBUTION_TABLES, lines_schema};
 
 /// The distribution of a period: the ledger and its published tables.
@@ -69,18 +70,28 @@ pub async fn distribute(
     fees: &[FeeRow],
 ) -> Result<Distribution> {
     methodology.validate()?;
+    let started = std::time::Instant::now();
     let counted = counted_plays(ctx, period).await?;
+    tracing::info!(
+        rows = counted.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "counted plays per month, venue and song"
+    );
     let provinces: HashMap<String, String> =
-        string_rows(ctx, "SELECT venue_id, province FROM venues")
+        string_rows(ctx, "SELECT venue_id, province FROM venues", |_| true)
             .await?
             .into_iter()
             .filter_map(|row| Some((row[0].clone()?, row[1].clone()?)))
             .collect();
+    // The rights holder, title and artist of the counted songs only (of a catalogue of
+    // half a million, a month sings fewer).
     let mut holders = HashMap::new();
     let mut titles = HashMap::new();
+    let keep = |song: &str| counted.has_song(song);
     for row in string_rows(
         ctx,
         "SELECT song_id, rights_holder_id, title, artist FROM songs",
+        keep,
     )
     .await?
     {
@@ -96,6 +107,7 @@ pub async fn distribute(
             ),
         );
     }
+    let started = std::time::Instant::now();
     let ledger = ledger::compute(
         methodology,
         LedgerInputs {
@@ -106,6 +118,7 @@ pub async fn distribute(
             holders: &holders,
         },
     )?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "distributed");
     Ok(Distribution {
         period: *period,
         methodology: methodology.clone(),
@@ -118,43 +131,56 @@ pub async fn distribute(
 }
 
 /// Counted plays (the score after the room cap) per month, venue and song, of the
-/// months of `period`, from the view `room_period_plays`.
-async fn counted_plays(ctx: &SessionContext, period: &Period) -> Result<Vec<CountedPlays>> {
-    let first = Period::containing(PeriodKind::Month, period.first_day());
-    let last = Period::containing(PeriodKind::Month, period.last_day());
+/// months of `period`: `room_figures` over the valid plays grouped by month, venue
+/// and song (one aggregate; `room_period_plays` gives the same by three).
+async fn counted_plays(ctx: &SessionContext, period: &Period) -> Result<CountedPlays> {
     let sql = format!(
-        "SELECT period, venue_id, song_id, CAST(SUM(score) AS BIGINT) AS counted \
-         FROM room_period_plays \
-         WHERE period_kind = 'month' AND period >= '{first}' AND period <= '{last}' \
-         GROUP BY period, venue_id, song_id"
+        "SELECT CAST(date_trunc('month', business_day) AS DATE) AS month, venue_id, song_id, \
+                room_figures(room_id, business_day, gm_param('room_cap'))['score'] AS counted \
+         FROM valid_plays \
+         WHERE business_day BETWEEN DATE '{}' AND DATE '{}' \
+         GROUP BY date_trunc('month', business_day), venue_id, song_id",
+        period.first_day(),
+        period.last_day()
     );
-    let mut rows = Vec::new();
-    for batch in ctx.sql(&sql).await?.collect().await? {
+    let mut builder = CountedPlaysBuilder::default();
+    let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
         let text = |i: usize| -> Result<arrow::array::StringArray> {
             let column = cast(batch.column(i), &DataType::Utf8).map_err(to_query)?;
             Ok(column.as_string::<i32>().clone())
         };
-        let (months, venues, songs) = (text(0)?, text(1)?, text(2)?);
-        let counted = batch
-            .column(3)
-            .as_primitive::<arrow::datatypes::Int64Type>();
+        let months = batch.column(0).as_primitive::<Date32Type>();
+        let (venues, songs) = (text(1)?, text(2)?);
+        let counted = cast(batch.column(3), &DataType::Int64).map_err(to_query)?;
+        let counted = counted.as_primitive::<Int64Type>();
         for i in 0..batch.num_rows() {
-            let month: Period = months.value(i).parse()?;
-            rows.push(CountedPlays {
+            let month = months
+                .value_as_date(i)
+                .map(|day| Period::containing(PeriodKind::Month, day))
+                .ok_or_else(|| ChartError::InvalidPeriod(months.value(i).to_string()))?;
+            builder.push(
                 month,
-                venue_id: venues.value(i).to_string(),
-                song_id: songs.value(i).to_string(),
-                counted: counted.value(i).max(0) as u64,
-            });
+                venues.value(i),
+                songs.value(i),
+                counted.value(i).max(0) as u64,
+            )?;
         }
     }
-    Ok(rows)
+    builder.finish()
 }
 
-/// The rows of a query of string columns.
-async fn string_rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+/// The rows of a query of string columns whose first value passes `keep`.
+async fn string_rows(
+    ctx: &SessionContext,
+    sql: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<Vec<Option<String>>>> {
     let mut rows = Vec::new();
-    for batch in ctx.sql(sql).await?.collect().await? {
+    let mut stream = ctx.sql(sql).await?.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
         let columns = (0..batch.num_columns())
             .map(|i| {
                 cast(batch.column(i), &DataType::Utf8)
@@ -163,6 +189,9 @@ async fn string_rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Vec<Option<S
             })
             .collect::<Result<Vec<_>>>()?;
         for i in 0..batch.num_rows() {
+            if columns[0].is_valid(i) && !keep(columns[0].value(i)) {
+                continue;
+            }
             rows.push(
                 columns
                     .iter()
