@@ -130,7 +130,7 @@ async fn compare(
     for (song, line) in &want.lines {
         assert_eq!(lines.get(song), Some(line), "{period}: song {song}");
     }
-    let venues = published_venues(&got.venues);
+    let venues = published_venues(&got.venue_fees);
     assert_eq!(venues.len(), want.venues.len(), "{period}: venues");
     for (g, w) in venues.iter().zip(&want.venues) {
         assert_eq!(g, w, "{period}: venue");
@@ -529,9 +529,9 @@ async fn venues_without_plays_are_sampled_from_their_province_or_the_country() {
         )
         .await
         .unwrap();
-    let basis: Vec<(String, String)> = text(&d.venues, "venue_id")
+    let basis: Vec<(String, String)> = text(&d.venue_fees, "venue_id")
         .into_iter()
-        .zip(text(&d.venues, "basis"))
+        .zip(text(&d.venue_fees, "basis"))
         .map(|(v, b)| (v.unwrap(), b.unwrap()))
         .collect();
     assert_eq!(
@@ -592,7 +592,7 @@ async fn songs_without_a_holder_and_months_without_plays_go_to_the_reserve() {
     // Statements: the works payee only; the lines show S4 without a holder.
     assert_eq!(d.statements.num_rows(), 1);
     assert_eq!(text(&d.lines, "rights_holder_id"), [None]);
-    let december: Vec<_> = published_venues(&d.venues)
+    let december: Vec<_> = published_venues(&d.venue_fees)
         .into_iter()
         .filter(|v| v.month == "2024-12")
         .collect();
@@ -619,7 +619,7 @@ async fn publication_is_versioned_and_verified_like_the_charts() {
     );
     assert_eq!(first.manifest.product, Product::Distribution);
     assert!(first.manifest.inputs.iter().any(|i| i.table == "fees"));
-    for name in ["statements", "lines", "venues", "reconciliation"] {
+    for name in ["statements", "lines", "venue_fees", "reconciliation"] {
         for ext in ["parquet", "csv", "json"] {
             assert!(
                 first

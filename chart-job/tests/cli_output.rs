@@ -224,8 +224,38 @@ fn distribute_errors_are_one_line() {
     let none = tmp.path().join("none");
     common::copy_dir(data(), &none);
     std::fs::remove_dir_all(none.join("fees")).unwrap();
-    let (bad, none) = (bad.to_str().unwrap(), none.to_str().unwrap());
-    let cases: [&[&str]; 5] = [
+    // Money as floating point is refused when the data root is opened.
+    let float = tmp.path().join("float");
+    common::copy_dir(data(), &float);
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("venue_id", arrow::datatypes::DataType::Utf8, false),
+        arrow::datatypes::Field::new("period", arrow::datatypes::DataType::Utf8, false),
+        arrow::datatypes::Field::new("business_line", arrow::datatypes::DataType::Utf8, false),
+        arrow::datatypes::Field::new("amount_fen", arrow::datatypes::DataType::Float64, false),
+        arrow::datatypes::Field::new("collected_on", arrow::datatypes::DataType::Date32, true),
+    ]));
+    let batch = arrow::array::RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(arrow::array::StringArray::from(vec!["V000001"])),
+            std::sync::Arc::new(arrow::array::StringArray::from(vec!["2024-11"])),
+            std::sync::Arc::new(arrow::array::StringArray::from(vec!["ktv"])),
+            std::sync::Arc::new(arrow::array::Float64Array::from(vec![12.5])),
+            std::sync::Arc::new(arrow::array::Date32Array::from(vec![None])),
+        ],
+    )
+    .unwrap();
+    let mut bytes = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    std::fs::write(float.join("fees/yuan.parquet"), bytes).unwrap();
+    let (bad, none, float) = (
+        bad.to_str().unwrap(),
+        none.to_str().unwrap(),
+        float.to_str().unwrap(),
+    );
+    let cases: [&[&str]; 6] = [
         &[
             "distribute",
             "--data",
@@ -239,6 +269,15 @@ fn distribute_errors_are_one_line() {
             "distribute",
             "--data",
             none,
+            "--month",
+            "2024-11",
+            "--out",
+            out,
+        ],
+        &[
+            "distribute",
+            "--data",
+            float,
             "--month",
             "2024-11",
             "--out",

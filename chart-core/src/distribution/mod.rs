@@ -43,8 +43,8 @@ pub struct Distribution {
     pub statements: RecordBatch,
     /// Per song (and its rights holder).
     pub lines: RecordBatch,
-    /// Per fee month and venue.
-    pub venues: RecordBatch,
+    /// Per fee month and venue: where its fees went.
+    pub venue_fees: RecordBatch,
     /// The period's totals, in one row.
     pub reconciliation: RecordBatch,
 }
@@ -55,7 +55,7 @@ impl Distribution {
         [
             ("statements", &self.statements),
             ("lines", &self.lines),
-            ("venues", &self.venues),
+            ("venue_fees", &self.venue_fees),
             ("reconciliation", &self.reconciliation),
         ]
     }
@@ -124,7 +124,7 @@ pub async fn distribute(
         methodology: methodology.clone(),
         statements: tables::statements(period, methodology, &ledger)?,
         lines: tables::lines(period, &ledger, &titles)?,
-        venues: tables::venues(&ledger)?,
+        venue_fees: tables::venue_fees(&ledger)?,
         reconciliation: tables::reconciliation(period, methodology, &ledger)?,
         ledger,
     })

@@ -1,5 +1,5 @@
 //! A [`Ledger`] as the published tables: statements per payee, lines per song,
-//! venues, and the reconciliation. Amounts are `Int64` fen, with `amount_yuan` as
+//! venue fees, and the reconciliation. Amounts are `Int64` fen, with `amount_yuan` as
 //! exact text beside the totals a person reads.
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,7 +14,7 @@ use crate::methodology::money::yuan;
 use crate::methodology::{DistributionMethodology, Period};
 
 /// The published tables, in the order they are written.
-pub const DISTRIBUTION_TABLES: [&str; 4] = ["statements", "lines", "venues", "reconciliation"];
+pub const DISTRIBUTION_TABLES: [&str; 4] = ["statements", "lines", "venue_fees", "reconciliation"];
 
 /// Title and artist of a song, for the lines.
 pub(crate) type Titles = HashMap<String, (String, String)>;
@@ -177,8 +177,8 @@ pub(crate) fn statements(
     )
 }
 
-/// `venues`: one row per fee month and venue, with where its fees went.
-pub(crate) fn venues(ledger: &Ledger) -> Result<RecordBatch> {
+/// `venue_fees`: one row per fee month and venue, with where its fees went.
+pub(crate) fn venue_fees(ledger: &Ledger) -> Result<RecordBatch> {
     let v = &ledger.venues;
     let mut amounts = Vec::with_capacity(v.len());
     for line in v {

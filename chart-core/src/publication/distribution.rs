@@ -1,5 +1,5 @@
 //! Publication of a period's distribution of licence fees, in the same versions as
-//! the charts (`distribution/month=YYYY-MM/`): the statements, lines, venues and
+//! the charts (`distribution/month=YYYY-MM/`): the statements, lines, venue fees and
 //! reconciliation of [`crate::distribution`].
 
 use arrow::array::RecordBatch;
@@ -24,7 +24,7 @@ pub struct DistributionPublication {
 }
 
 impl DistributionPublication {
-    /// A table by name (`statements`, `lines`, `venues` or `reconciliation`).
+    /// A table by name (`statements`, `lines`, `venue_fees` or `reconciliation`).
     pub fn table(&self, name: &str) -> Option<&RecordBatch> {
         DISTRIBUTION_TABLES
             .iter()

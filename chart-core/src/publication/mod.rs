@@ -6,7 +6,7 @@
 //! `charts/month=YYYY-MM/` (or `charts/year=YYYY/`; `distribution/` likewise):
 //!
 //! - `data/<digest>/`: `hot`, `new`, `coverage` and `coverage_by_province` (for a
-//!   distribution: `statements`, `lines`, `venues` and `reconciliation`), each as
+//!   distribution: `statements`, `lines`, `venue_fees` and `reconciliation`), each as
 //!   `.parquet`, `.csv` and `.json`. `<digest>` is the first 16 hex digits of the
 //!   SHA-256 of the files' own checksums, so a directory's content is fixed by its
 //!   name: writing it again writes the same bytes.
