@@ -469,39 +469,22 @@ fn amounts(lines: &RecordBatch) -> Vec<(String, i64, i64)> {
 async fn one_fen_over_three_songs_goes_to_the_first_song_id() {
     let engine = small_market(&[("e1", "VA", "S3"), ("e2", "VA", "S1"), ("e3", "VA", "S2")]).await;
     let november: Period = "2024-11".parse().unwrap();
-    let d = engine
-        .distribution_of(
-            &all_to_recordings(),
-            &november,
-            &fees(&[("VA", "2024-11", 1)]),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        amounts(&d.lines),
-        [
-            ("S1".into(), 1, 0),
-            ("S2".into(), 0, 0),
-            ("S3".into(), 0, 0)
-        ]
-    );
-    // Two fen: S1 and S2 (equal remainders, in song order).
-    let d = engine
-        .distribution_of(
-            &all_to_recordings(),
-            &november,
-            &fees(&[("VA", "2024-11", 2)]),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        amounts(&d.lines),
-        [
-            ("S1".into(), 1, 0),
-            ("S2".into(), 1, 0),
-            ("S3".into(), 0, 0)
-        ]
-    );
+    // One fen: to S1; two fen: S1 and S2 (equal remainders, in song order).
+    for (fee, want) in [(1, [1, 0, 0]), (2, [1, 1, 0])] {
+        let d = engine
+            .distribution_of(
+                &all_to_recordings(),
+                &november,
+                &fees(&[("VA", "2024-11", fee)]),
+            )
+            .await
+            .unwrap();
+        let got: Vec<i64> = amounts(&d.lines)
+            .into_iter()
+            .map(|(_, direct, _)| direct)
+            .collect();
+        assert_eq!(got, want, "{fee} fen");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

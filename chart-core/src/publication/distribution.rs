@@ -3,7 +3,6 @@
 //! reconciliation of [`crate::distribution`].
 
 use arrow::array::RecordBatch;
-use futures::{StreamExt, TryStreamExt, stream};
 
 use super::*;
 use crate::distribution::{DISTRIBUTION_TABLES, read_fees};
@@ -85,22 +84,13 @@ pub async fn publish_distribution(
     tracing::info!(%period, "counting the plays and distributing the fees");
     let distribution = engine.distribution_of(methodology, period, &fees).await?;
     let methodology_json = serde_json::to_string(methodology).expect("methodology serialises");
-    let mut files = Vec::new();
-    for (name, batch) in distribution.tables() {
-        files.extend(encode_table(name, batch, period, &methodology_json)?);
-    }
-    let outputs: Vec<OutputFile> = files.iter().map(|(file, _)| file.clone()).collect();
-    let directory = format!("data/{}", &outputs_digest(&outputs)[..16]);
-    let data_dir = period_dir.join(&directory);
-    tracing::info!(directory = %data_dir, "writing");
-    stream::iter(files)
-        .map(|(file, bytes)| {
-            let data_dir = &data_dir;
-            async move { data_dir.write(&file.path, bytes).await }
-        })
-        .buffer_unordered(TRANSFERS_IN_FLIGHT)
-        .try_collect::<()>()
-        .await?;
+    let (outputs, directory, data_dir) = write_data(
+        &period_dir,
+        distribution.tables(),
+        period,
+        &methodology_json,
+    )
+    .await?;
     let manifest = Manifest {
         format: MANIFEST_FORMAT.to_string(),
         product: Product::Distribution,

@@ -137,25 +137,11 @@ pub async fn publish(engine: &GoldenMic, period: &Period, out: &Location) -> Res
     let coverage_by_province = engine.coverage_by_province(period).await?;
 
     let methodology_json = serde_json::to_string(&methodology).expect("methodology serialises");
-    let mut files = Vec::new();
-    for (name, batch) in TABLE_NAMES
+    let tables = TABLE_NAMES
         .into_iter()
-        .zip([&hot, &new, &coverage, &coverage_by_province])
-    {
-        files.extend(encode_table(name, batch, period, &methodology_json)?);
-    }
-    let outputs: Vec<OutputFile> = files.iter().map(|(file, _)| file.clone()).collect();
-    let directory = format!("data/{}", &outputs_digest(&outputs)[..16]);
-    let data_dir = period_dir.join(&directory);
-    tracing::info!(directory = %data_dir, "writing");
-    stream::iter(files)
-        .map(|(file, bytes)| {
-            let data_dir = &data_dir;
-            async move { data_dir.write(&file.path, bytes).await }
-        })
-        .buffer_unordered(TRANSFERS_IN_FLIGHT)
-        .try_collect::<()>()
-        .await?;
+        .zip([&hot, &new, &coverage, &coverage_by_province]);
+    let (outputs, directory, data_dir) =
+        write_data(&period_dir, tables, period, &methodology_json).await?;
 
     let manifest = Manifest {
         format: MANIFEST_FORMAT.to_string(),
@@ -191,6 +177,34 @@ pub async fn publish(engine: &GoldenMic, period: &Period, out: &Location) -> Res
     };
     let (outcome, manifest) = commit(&period_dir, versions, manifest).await?;
     Ok(publication(outcome, manifest))
+}
+
+/// Encodes `tables` in every format and writes them to the data directory their
+/// checksums name: the files' records, that directory's name (relative to
+/// `period_dir`) and location.
+async fn write_data<'a>(
+    period_dir: &Location,
+    tables: impl IntoIterator<Item = (&'a str, &'a RecordBatch)>,
+    period: &Period,
+    methodology_json: &str,
+) -> Result<(Vec<OutputFile>, String, Location)> {
+    let mut files = Vec::new();
+    for (name, batch) in tables {
+        files.extend(encode_table(name, batch, period, methodology_json)?);
+    }
+    let outputs: Vec<OutputFile> = files.iter().map(|(file, _)| file.clone()).collect();
+    let directory = format!("data/{}", &outputs_digest(&outputs)[..16]);
+    let data_dir = period_dir.join(&directory);
+    tracing::info!(directory = %data_dir, "writing");
+    stream::iter(files)
+        .map(|(file, bytes)| {
+            let data_dir = &data_dir;
+            async move { data_dir.write(&file.path, bytes).await }
+        })
+        .buffer_unordered(TRANSFERS_IN_FLIGHT)
+        .try_collect::<()>()
+        .await?;
+    Ok((outputs, directory, data_dir))
 }
 
 /// Every version of a period's charts, oldest first (empty when never published).

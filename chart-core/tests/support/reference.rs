@@ -378,21 +378,9 @@ fn events(data: &Data, rules: &Rules) -> Vec<Event> {
 
 /// Counted plays (valid plays after the room cap) per (month, venue, song).
 pub fn counted_by_venue(data: &Data, rules: &Rules) -> HashMap<(String, String, String), i64> {
-    let mut room_day: HashMap<(NaiveDate, &str, &str, &str), i64> = HashMap::new();
     let evs = events(data, rules);
-    for e in evs.iter().filter(|e| e.exclusion.is_none()) {
-        let p = &e.play;
-        *room_day
-            .entry((
-                e.day,
-                p.venue_id.as_deref().unwrap(),
-                p.room_id.as_deref().unwrap(),
-                p.song_id.as_deref().unwrap(),
-            ))
-            .or_default() += 1;
-    }
     let mut counted = HashMap::new();
-    for ((day, venue, _, song), n) in room_day {
+    for ((day, venue, _, song), n) in room_days(&evs) {
         *counted
             .entry((
                 period_of(Grain::Month, day),
@@ -412,9 +400,9 @@ pub fn song_stats(data: &Data, rules: &Rules, grain: Grain) -> Stats {
     stats(&events(data, rules), rules, grain)
 }
 
-fn stats(events: &[Event], rules: &Rules, grain: Grain) -> Stats {
-    // (day, venue, room, song) -> valid plays
-    let mut room_day: HashMap<(NaiveDate, &str, &str, &str), i64> = HashMap::new();
+/// Valid plays per (day, venue, room, song).
+fn room_days(events: &[Event]) -> HashMap<(NaiveDate, &str, &str, &str), i64> {
+    let mut room_day = HashMap::new();
     for e in events.iter().filter(|e| e.exclusion.is_none()) {
         let p = &e.play;
         *room_day
@@ -426,6 +414,11 @@ fn stats(events: &[Event], rules: &Rules, grain: Grain) -> Stats {
             ))
             .or_default() += 1;
     }
+    room_day
+}
+
+fn stats(events: &[Event], rules: &Rules, grain: Grain) -> Stats {
+    let room_day = room_days(events);
     // period -> song -> (score, plays, venue set, room set)
     type Acc<'a> = (i64, i64, HashSet<&'a str>, HashSet<(&'a str, &'a str)>);
     let mut acc: BTreeMap<String, HashMap<&str, Acc>> = BTreeMap::new();
