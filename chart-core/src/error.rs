@@ -83,6 +83,13 @@ pub enum ChartError {
         /// What is wrong, quoting the value.
         problem: String,
     },
+    /// A file of `fees` is unreadable or does not follow the contract (found when the
+    /// data root was opened; only what reads the fees stops).
+    #[error("{source}")]
+    BadFeeFile {
+        /// What was wrong with the file, naming it.
+        source: std::sync::Arc<ChartError>,
+    },
     /// The distribution was asked of a data root without a `fees` table.
     #[error("{root}: no fees/*.parquet: the distribution needs the licence fees collected")]
     NoFees {

@@ -317,6 +317,17 @@ fn distribute_errors_are_one_line() {
     ];
     let text: Vec<String> = cases.iter().map(|args| seen(args)).collect();
     assert!(!tmp.path().join("out").exists(), "nothing is written");
+    // A bad fee file stops the distribution, not the charts.
+    let charts = tmp.path().join("charts");
+    assert_ok(&chart_job(&[
+        "publish",
+        "--data",
+        float,
+        "--month",
+        "2024-11",
+        "--out",
+        charts.to_str().unwrap(),
+    ]));
     settings(&[(data(), "[DATA]"), (tmp.path(), "[TMP]")])
         .bind(|| insta::assert_snapshot!("distribute_errors", text.join("\n")));
 }

@@ -61,6 +61,8 @@ pub struct DataRoot {
     location: Location,
     files: Vec<InputFile>,
     fee_files: Vec<InputFile>,
+    /// Why the fee files cannot be read, when one of them cannot.
+    fee_error: Option<Arc<ChartError>>,
     play_days: BTreeMap<NaiveDate, i64>,
     /// The files' SHA-256, once read.
     checksums: Arc<tokio::sync::OnceCell<Vec<String>>>,
@@ -92,6 +94,7 @@ impl DataRoot {
         }
         let mut files = Vec::new();
         let mut fee_files = Vec::new();
+        let mut fee_error = None;
         let mut play_days = BTreeMap::new();
         for (table, required) in TABLES
             .iter()
@@ -124,7 +127,7 @@ impl DataRoot {
                     }
                 });
             }
-            let checked: Vec<(ObjectMeta, i64)> = stream::iter(objects)
+            let checked: Result<Vec<(ObjectMeta, i64)>> = stream::iter(objects)
                 .map(|object| {
                     let dir = &dir;
                     async move {
@@ -134,7 +137,15 @@ impl DataRoot {
                 })
                 .buffered(FOOTER_READS_IN_FLIGHT)
                 .try_collect()
-                .await?;
+                .await;
+            // A bad file of an optional table stops only what reads that table.
+            let checked = match checked {
+                Err(error) if !required => {
+                    fee_error = Some(Arc::new(error));
+                    continue;
+                }
+                other => other?,
+            };
             for (object, rows) in checked {
                 let relative = location
                     .relative(&object.location)
@@ -160,6 +171,7 @@ impl DataRoot {
             location: location.clone(),
             files,
             fee_files,
+            fee_error,
             play_days,
             checksums: Arc::default(),
             fee_checksums: Arc::default(),
@@ -178,8 +190,15 @@ impl DataRoot {
 
     /// The files of `fees`, by path (none when the data root has no fees): inputs
     /// of the distribution only, so that adding fees changes no chart's inputs.
-    pub fn fee_files(&self) -> &[InputFile] {
-        &self.fee_files
+    /// [`ChartError::BadFeeFile`] when one of them is unreadable or does not follow
+    /// the contract (which stops the distribution, never the charts).
+    pub fn fee_files(&self) -> Result<&[InputFile]> {
+        match &self.fee_error {
+            Some(error) => Err(ChartError::BadFeeFile {
+                source: error.clone(),
+            }),
+            None => Ok(&self.fee_files),
+        }
     }
 
     /// Rows per `date=` partition of `plays`, from the footers.
@@ -201,7 +220,7 @@ impl DataRoot {
     /// [`DataRoot::checksums`].
     pub async fn fee_checksums(&self) -> Result<Vec<String>> {
         self.fee_checksums
-            .get_or_try_init(|| self.read_checksums(&self.fee_files))
+            .get_or_try_init(|| async { self.read_checksums(self.fee_files()?).await })
             .await
             .cloned()
     }
@@ -259,9 +278,9 @@ impl DataRoot {
             plays: listing(&PLAYS)?,
             songs: listing(&SONGS)?,
             venues: listing(&VENUES)?,
-            fees: match self.fee_files.is_empty() {
-                true => None,
-                false => Some(listing(&FEES)?),
+            fees: match self.fee_files() {
+                Ok(files) if !files.is_empty() => Some(listing(&FEES)?),
+                _ => None,
             },
             root: Some(self.clone()),
             scope: None,

@@ -41,12 +41,12 @@ const READS_IN_FLIGHT: usize = 8;
 
 /// Every fee row of a data root, checked; [`ChartError::NoFees`] when it has none.
 pub async fn read_fees(root: &DataRoot) -> Result<Vec<FeeRow>> {
-    if root.fee_files().is_empty() {
+    if root.fee_files()?.is_empty() {
         return Err(ChartError::NoFees {
             root: root.location().to_string(),
         });
     }
-    let files: Vec<Vec<FeeRow>> = stream::iter(root.fee_files().to_vec())
+    let files: Vec<Vec<FeeRow>> = stream::iter(root.fee_files()?.to_vec())
         .map(|file| {
             let location = root.location().clone();
             async move {

@@ -169,7 +169,7 @@ pub(super) async fn input_records(
     };
     let mut files: Vec<_> = data.files().iter().zip(data.checksums().await?).collect();
     if product == Product::Distribution {
-        files.extend(data.fee_files().iter().zip(data.fee_checksums().await?));
+        files.extend(data.fee_files()?.iter().zip(data.fee_checksums().await?));
     }
     Ok(files
         .into_iter()
