@@ -67,6 +67,17 @@ and months without plays go to the reserve. Every split is by largest remainder.
     Distribute(DistributeArgs),
     /// List the published versions of a month (or a year), oldest first.
     History(HistoryArgs),
+    /// Render a static website of every published month and year.
+    #[command(
+        long_about = "Render a static website of every published month and year from the published \
+versions' files (never recomputed): an index, a page per period for the hot and the new chart, a \
+page per charted song with its rank history, and a coverage page. Pages are self-contained (no \
+request leaves the site), byte-identical for the same versions, and only files whose bytes \
+changed are written; pages no longer part of the site are removed. --templates DIR overrides \
+the built-in templates (base.html, plots.html, index.html, chart.html, song.html, \
+coverage.html, style.css) with the files found there."
+    )]
+    Site(SiteArgs),
     /// Re-read a published version and check every file against its manifest.
     Verify(VerifyArgs),
     /// Receive live plays from VOD vendors over HTTP and land them in a data root.
@@ -165,6 +176,22 @@ impl From<ProductArg> for Product {
             ProductArg::Distribution => Product::Distribution,
         }
     }
+}
+
+#[derive(Args)]
+pub struct SiteArgs {
+    /// Output root the charts are published under (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    pub out: String,
+    /// Where the site is written (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    pub site: String,
+    /// A directory of templates to use instead of the built-in ones (each missing file
+    /// is built in).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Args)]

@@ -63,6 +63,17 @@ pub async fn run(command: Command) -> Result<()> {
             report::print_history(&out, &period, &versions);
             Ok(())
         }
+        Command::Site(args) => {
+            let out = args.store.location(&args.out)?;
+            let site = args.store.location(&args.site)?;
+            let templates = match &args.templates {
+                Some(directory) => chart_site::Templates::from_directory(directory)?,
+                None => chart_site::Templates::built_in()?,
+            };
+            let report = chart_site::render_site(&out, &site, &templates).await?;
+            report::print_site(&site, &report);
+            Ok(())
+        }
         Command::Verify(args) => {
             let period = args.period.period()?;
             let out = args.store.location(&args.out)?;

@@ -5,6 +5,20 @@ use arrow::array::RecordBatch;
 use chart_core::publication::{Manifest, Outcome};
 use chart_core::{DistributionPublication, Location, Period, Publication};
 
+/// What `site` wrote.
+pub fn print_site(site: &Location, report: &chart_site::SiteReport) {
+    let w = &report.written;
+    println!(
+        "site {site}: {} months, {} years, {} files: {} written, {} unchanged, {} removed",
+        report.months,
+        report.years,
+        report.files,
+        w.written.len(),
+        w.unchanged,
+        w.removed.len()
+    );
+}
+
 /// Prints the versions of a period, oldest first.
 pub fn print_history(out: &Location, period: &Period, versions: &[Manifest]) {
     if versions.is_empty() {

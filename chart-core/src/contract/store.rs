@@ -273,6 +273,15 @@ impl Location {
         }
     }
 
+    /// Deletes the object `relative` below this location; nothing when it is absent.
+    pub async fn delete(&self, relative: &str) -> Result<()> {
+        let path = self.join(relative).prefix;
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error(&path, e)),
+        }
+    }
+
     /// A one-line error for a failed store operation on `path`.
     pub(crate) fn error(&self, path: &ObjectPath, error: object_store::Error) -> ChartError {
         ChartError::Store {

@@ -1,0 +1,83 @@
+//! Writing a site: only the files whose bytes changed, pages before the index that
+//! links to them, then the removal of pages no longer part of the site.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chart_core::Location;
+use futures::{StreamExt, TryStreamExt, stream};
+
+use crate::error::Result;
+use crate::pages::SiteFile;
+
+/// Files compared or written at the same time.
+const TRANSFERS_IN_FLIGHT: usize = 8;
+
+/// Folders and files the site owns: what is there and no longer rendered is removed.
+const OWNED: [&str; 6] = [
+    "month/",
+    "year/",
+    "song/",
+    "index.html",
+    "coverage.html",
+    "style.css",
+];
+
+/// What [`write_site`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Files written (new or changed), in the order written.
+    pub written: Vec<String>,
+    /// Files already there with the same bytes.
+    pub unchanged: usize,
+    /// Files of an earlier rendering that are no longer part of the site.
+    pub removed: Vec<String>,
+}
+
+/// Writes `files` under `site`: every file but the index first (in parallel), the
+/// index last, so that a reader never follows a link to a page not yet written.
+pub async fn write_site(site: &Location, files: Vec<SiteFile>) -> Result<WriteReport> {
+    let existing: BTreeMap<String, u64> = site
+        .list()
+        .await?
+        .into_iter()
+        .filter_map(|o| site.relative(&o.location).map(|r| (r, o.size)))
+        .collect();
+    let rendered: BTreeSet<String> = files.iter().map(|f| f.path.clone()).collect();
+    let (index, pages): (Vec<SiteFile>, Vec<SiteFile>) =
+        files.into_iter().partition(|f| f.path == "index.html");
+    let mut report = WriteReport::default();
+    for batch in [pages, index] {
+        let outcomes: Vec<Option<String>> = stream::iter(batch)
+            .map(|file| {
+                let size = existing.get(&file.path).copied();
+                async move {
+                    if size == Some(file.bytes.len() as u64)
+                        && site.read(&file.path).await?.as_ref() == Some(&file.bytes)
+                    {
+                        return Ok(None);
+                    }
+                    site.write(&file.path, file.bytes).await?;
+                    Ok::<_, crate::error::SiteError>(Some(file.path))
+                }
+            })
+            .buffered(TRANSFERS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        for outcome in outcomes {
+            match outcome {
+                Some(path) => report.written.push(path),
+                None => report.unchanged += 1,
+            }
+        }
+    }
+    for path in existing.keys() {
+        let owned = OWNED
+            .iter()
+            .any(|o| path == o || (o.ends_with('/') && path.starts_with(o)));
+        if owned && !rendered.contains(path) {
+            site.delete(path).await?;
+            report.removed.push(path.clone());
+        }
+    }
+    Ok(report)
+}
