@@ -75,7 +75,7 @@ page per charted song with its rank history, and a coverage page. Pages are self
 request leaves the site), byte-identical for the same versions, and only files whose bytes \
 changed are written; pages no longer part of the site are removed. --templates DIR overrides \
 the built-in templates (base.html, plots.html, index.html, chart.html, song.html, \
-coverage.html, style.css) with the files found there."
+coverage.html, style.css, favicon.svg) with the files found there."
     )]
     Site(SiteArgs),
     /// Re-read a published version and check every file against its manifest.

@@ -69,10 +69,9 @@ pub fn site_files(published: &Published, templates: &Templates) -> Result<Vec<Si
             templates.render("coverage.html", &coverage)?,
         ));
     }
-    files.push(file(
-        "style.css".into(),
-        Bytes::from(templates.stylesheet()),
-    ));
+    for (name, text) in templates.static_files() {
+        files.push(file(name.to_string(), Bytes::from(text.clone())));
+    }
     files.push(html(
         "index.html".into(),
         templates.render("index.html", &IndexPage::new(published, footer))?,

@@ -1,5 +1,5 @@
 //! The page templates (minijinja, HTML escaped) and the stylesheet: built in from
-//! `chart-site/templates/`, or read from a directory so that the look can change
+//! `chart-site/templates/` (with the stylesheet and the icon), or read from a directory so that the look can change
 //! without a rebuild (a file missing there falls back to the built-in one).
 
 use std::path::Path;
@@ -10,22 +10,24 @@ use serde::Serialize;
 use crate::error::{Result, SiteError};
 
 /// Every template and the stylesheet, as built in.
-const BUILT_IN: [(&str, &str); 7] = [
+const BUILT_IN: [(&str, &str); 8] = [
     ("base.html", include_str!("../templates/base.html")),
     ("plots.html", include_str!("../templates/plots.html")),
     ("index.html", include_str!("../templates/index.html")),
     ("chart.html", include_str!("../templates/chart.html")),
     ("song.html", include_str!("../templates/song.html")),
     ("coverage.html", include_str!("../templates/coverage.html")),
-    (STYLESHEET, include_str!("../templates/style.css")),
+    ("style.css", include_str!("../templates/style.css")),
+    ("favicon.svg", include_str!("../templates/favicon.svg")),
 ];
 
-const STYLESHEET: &str = "style.css";
+/// Files copied into the site as they are (not rendered).
+pub const STATIC_FILES: [&str; 2] = ["style.css", "favicon.svg"];
 
 /// The templates a site is rendered with.
 pub struct Templates {
     environment: Environment<'static>,
-    stylesheet: String,
+    static_files: Vec<(&'static str, String)>,
 }
 
 impl Templates {
@@ -53,11 +55,11 @@ impl Templates {
         let mut environment = Environment::new();
         environment.set_keep_trailing_newline(true);
         environment.set_formatter(html_formatter);
-        let mut stylesheet = String::new();
+        let mut static_files = Vec::new();
         for (name, built_in) in BUILT_IN {
             let text = read(name)?.unwrap_or_else(|| built_in.to_string());
-            if name == STYLESHEET {
-                stylesheet = text;
+            if STATIC_FILES.contains(&name) {
+                static_files.push((name, text));
             } else {
                 environment
                     .add_template_owned(name, text)
@@ -69,7 +71,7 @@ impl Templates {
         }
         Ok(Templates {
             environment,
-            stylesheet,
+            static_files,
         })
     }
 
@@ -86,9 +88,9 @@ impl Templates {
             .map_err(error)
     }
 
-    /// The stylesheet (`style.css`).
-    pub fn stylesheet(&self) -> String {
-        self.stylesheet.clone()
+    /// The files copied as they are ([`STATIC_FILES`]), with their content.
+    pub fn static_files(&self) -> &[(&'static str, String)] {
+        &self.static_files
     }
 }
 

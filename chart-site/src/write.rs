@@ -13,13 +13,14 @@ use crate::pages::SiteFile;
 const TRANSFERS_IN_FLIGHT: usize = 8;
 
 /// Folders and files the site owns: what is there and no longer rendered is removed.
-const OWNED: [&str; 6] = [
+const OWNED: [&str; 7] = [
     "month/",
     "year/",
     "song/",
     "index.html",
     "coverage.html",
     "style.css",
+    "favicon.svg",
 ];
 
 /// What [`write_site`] did.

@@ -76,9 +76,10 @@ fn the_site_has_every_page_and_every_link_stays_inside_it() {
     let site_files = files(site.path());
     let songs = charted_songs(out);
     assert!(songs.len() > 100, "{}", songs.len());
-    let mut expected: BTreeSet<String> = ["index.html", "coverage.html", "style.css"]
-        .map(String::from)
-        .into();
+    let mut expected: BTreeSet<String> =
+        ["index.html", "coverage.html", "style.css", "favicon.svg"]
+            .map(String::from)
+            .into();
     for period in MONTHS
         .iter()
         .map(|m| format!("month/{m}"))
