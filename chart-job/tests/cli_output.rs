@@ -142,6 +142,33 @@ fn errors_are_one_line() {
 }
 
 #[test]
+fn site_output_and_errors() {
+    let out = tempfile::tempdir().unwrap();
+    let site = tempfile::tempdir().unwrap();
+    let (d, o, s) = (
+        data().to_str().unwrap(),
+        out.path().to_str().unwrap(),
+        site.path().to_str().unwrap(),
+    );
+    let nothing = seen(&["site", "--out", o, "--site", s]);
+    assert_ok(&chart_job(&[
+        "publish", "--data", d, "--month", "2024-11", "--out", o,
+    ]));
+    let first = seen(&["site", "--out", o, "--site", s]);
+    let again = seen(&["site", "--out", o, "--site", s]);
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(templates.path().join("song.html"), "{% if %}").unwrap();
+    let t = templates.path().to_str().unwrap();
+    let bad_template = seen(&["site", "--out", o, "--site", s, "--templates", t]);
+    settings(&[
+        (out.path(), "[OUT]"),
+        (site.path(), "[SITE]"),
+        (templates.path(), "[TEMPLATES]"),
+    ])
+    .bind(|| insta::assert_snapshot!("site", [nothing, first, again, bad_template].join("\n")));
+}
+
+#[test]
 fn distribute_history_and_verify() {
     let out = tempfile::tempdir().unwrap();
     let (d, o) = (data().to_str().unwrap(), out.path().to_str().unwrap());

@@ -445,6 +445,17 @@ fn unchanged_and_late_play(target: &Target) {
             "{verified}"
         );
     }
+    // The site, rendered from this store into it, then again: nothing rewritten.
+    let site = target.url("site");
+    let rendered = assert_success(&target.run(&["site", "--out", &out, "--site", &site]));
+    assert!(rendered.contains("1 months, 0 years"), "{rendered}");
+    let again = assert_success(&target.run(&["site", "--out", &out, "--site", &site]));
+    assert!(again.contains(" 0 written, "), "{again}");
+    let index = block_on(target.location("site").read("index.html"))
+        .unwrap()
+        .unwrap();
+    let index = String::from_utf8(index.to_vec()).unwrap();
+    assert!(index.contains(">v2<"), "the index shows version 2: {index}");
     let never = assert_success(&target.run(&["history", "--out", &out, "--month", "2024-10"]));
     assert!(
         never.contains("2024-10 has no published version under"),
