@@ -22,7 +22,7 @@ const BUILT_IN: [(&str, &str); 8] = [
 ];
 
 /// Files copied into the site as they are (not rendered).
-pub const STATIC_FILES: [&str; 2] = ["style.css", "favicon.svg"];
+const STATIC_FILES: [&str; 2] = ["style.css", "favicon.svg"];
 
 /// The templates a site is rendered with.
 pub struct Templates {
@@ -88,7 +88,7 @@ impl Templates {
             .map_err(error)
     }
 
-    /// The files copied as they are ([`STATIC_FILES`]), with their content.
+    /// The files copied as they are (`style.css`, `favicon.svg`), with their content.
     pub fn static_files(&self) -> &[(&'static str, String)] {
         &self.static_files
     }
