@@ -2,7 +2,9 @@
 //! of one ([`tables`]) and where they live ([`store`]: a local directory or an
 //! object-store prefix).
 
+pub mod compaction;
 pub mod schema;
+mod snapshot;
 pub mod store;
 pub mod tables;
 

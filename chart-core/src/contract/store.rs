@@ -211,6 +211,35 @@ impl Location {
         Ok(ListingTableUrl::parse(url)?)
     }
 
+    /// This location as the URL of one object, for DataFusion's `read_parquet`.
+    pub fn file_url(&self) -> String {
+        match self.store_url.scheme() {
+            "file" => format!("file:///{}", self.prefix),
+            _ => self.to_string(),
+        }
+    }
+
+    /// The URL the store is registered under in a DataFusion runtime.
+    pub(crate) fn store_url(&self) -> &Url {
+        &self.store_url
+    }
+
+    /// The names of the directories directly below this location, sorted.
+    pub async fn directories(&self) -> Result<Vec<String>> {
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&self.prefix))
+            .await
+            .map_err(|e| self.error(&self.prefix, e))?;
+        let mut names: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| self.relative(p))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Makes this location's store known to a DataFusion runtime, so that tables on
     /// it can be scanned.
     pub fn register_store(&self, runtime: &RuntimeEnv) {

@@ -6,7 +6,7 @@
 //! half-way through a chart. Hidden files (`.` or `_` prefix) and files without the
 //! `.parquet` extension are ignored, as DataFusion's listing tables do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +23,8 @@ use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
 use datafusion::error::DataFusionError;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{Expr, cast};
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use futures::future::BoxFuture;
@@ -36,9 +38,13 @@ use parquet::file::metadata::ParquetMetaDataReader;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::contract::compaction::{
+    counted_files, day_directory, is_compaction_output, read_markers,
+};
 use crate::contract::schema::{
     ContractTable, FEES, OPTIONAL_TABLES, PLAYS, PLAYS_PARTITION_COLUMN, SONGS, TABLES, VENUES,
 };
+use crate::contract::snapshot::{SnapshotStore, next_snapshot_id};
 use crate::contract::store::Location;
 use crate::error::{ChartError, Result};
 
@@ -68,6 +74,12 @@ pub struct DataRoot {
     checksums: Arc<tokio::sync::OnceCell<Vec<String>>>,
     /// The fee files' SHA-256, once read.
     fee_checksums: Arc<tokio::sync::OnceCell<Vec<String>>>,
+    /// The files of every table as listed at open: what queries read.
+    listed: Arc<Vec<ObjectMeta>>,
+    /// The table directories `listed` covers.
+    listed_directories: Vec<ObjectPath>,
+    /// This opening's number (a runtime registers its listing once).
+    snapshot_id: u64,
 }
 
 /// Footers read at the same time when opening a data root (object stores answer
@@ -89,6 +101,16 @@ impl DataRoot {
 
     /// Lists and validates every table file under a location (local or object store).
     pub async fn open_location(location: &Location) -> Result<DataRoot> {
+        DataRoot::open_listing(location, None).await
+    }
+
+    /// [`DataRoot::open_location`] with only the `plays` of some business days (their
+    /// `date=` directories alone are listed): what digesting a day reads.
+    pub async fn open_days(location: &Location, days: &[NaiveDate]) -> Result<DataRoot> {
+        DataRoot::open_listing(location, Some(days)).await
+    }
+
+    async fn open_listing(location: &Location, days: Option<&[NaiveDate]>) -> Result<DataRoot> {
         if let Some(path) = location.local_path().filter(|p| !p.is_dir()) {
             return Err(ChartError::DataRootMissing(path));
         }
@@ -96,17 +118,32 @@ impl DataRoot {
         let mut fee_files = Vec::new();
         let mut fee_error = None;
         let mut play_days = BTreeMap::new();
+        let mut listed = Vec::new();
+        let mut listed_directories = Vec::new();
         for (table, required) in TABLES
             .iter()
             .map(|t| (t, true))
             .chain(OPTIONAL_TABLES.iter().map(|t| (t, false)))
         {
             let dir = location.join(table.name);
-            let objects: Vec<ObjectMeta> = dir
-                .list()
-                .await?
+            let all = match days {
+                Some(days) if table.name == PLAYS.name => {
+                    let mut all = Vec::new();
+                    for day in days {
+                        all.extend(dir.join(&day_directory(*day)).list().await?);
+                    }
+                    all
+                }
+                _ => dir.list().await?,
+            };
+            let skipped = if table.name == PLAYS.name {
+                skipped_by_compactions(&dir, &all).await?
+            } else {
+                BTreeSet::new()
+            };
+            let objects: Vec<ObjectMeta> = all
                 .into_iter()
-                .filter(|o| is_table_file(&dir, &o.location))
+                .filter(|o| is_table_file(&dir, &o.location) && !skipped.contains(&o.location))
                 .collect();
             if objects.is_empty() && !required {
                 continue;
@@ -146,7 +183,9 @@ impl DataRoot {
                 }
                 other => other?,
             };
+            listed_directories.push(dir.prefix().clone());
             for (object, rows) in checked {
+                listed.push(object.clone());
                 let relative = location
                     .relative(&object.location)
                     .expect("listed under the root");
@@ -175,7 +214,36 @@ impl DataRoot {
             play_days,
             checksums: Arc::default(),
             fee_checksums: Arc::default(),
+            listed: Arc::new(listed),
+            listed_directories,
+            snapshot_id: next_snapshot_id(),
         })
+    }
+
+    /// Registers on `runtime` this root's store as it was listed at open, so that
+    /// queries read exactly the files validated (and hashed into a manifest), even
+    /// while files land or a day is compacted. Registering it again is a no-op.
+    pub(crate) fn register_listing(&self, runtime: &RuntimeEnv) {
+        let url = self.location.store_url();
+        let current = ObjectStoreUrl::parse(url.as_str())
+            .ok()
+            .and_then(|u| runtime.object_store(u).ok());
+        if current.as_ref().is_some_and(|s| {
+            s.to_string()
+                .starts_with(&SnapshotStore::tag(self.snapshot_id))
+        }) {
+            return;
+        }
+        let inner = current.unwrap_or_else(|| self.location.store().clone());
+        runtime.register_object_store(
+            url,
+            Arc::new(SnapshotStore::new(
+                self.snapshot_id,
+                inner,
+                self.listed_directories.clone(),
+                self.listed.as_ref().clone(),
+            )),
+        );
     }
 
     /// Where the data root is.
@@ -441,7 +509,7 @@ impl InputTables {
     /// replacing tables of those names.
     pub fn register(&self, ctx: &SessionContext) -> Result<()> {
         if let Some(root) = &self.root {
-            root.location().register_store(&ctx.runtime_env());
+            root.register_listing(&ctx.runtime_env());
         }
         for table in TABLES.iter().chain(&OPTIONAL_TABLES) {
             ctx.deregister_table(table.name)?;
@@ -499,6 +567,51 @@ fn canonical_batch(
         });
     }
     RecordBatch::try_new(schema.clone(), columns).map_err(arrow_error)
+}
+
+/// The play files that committed compactions replaced, or that a compaction wrote
+/// without committing (`contract::compaction`): listed, but not the table's.
+async fn skipped_by_compactions(
+    plays: &Location,
+    objects: &[ObjectMeta],
+) -> Result<BTreeSet<ObjectPath>> {
+    let mut markers = read_markers(plays, objects).await?;
+    // Days with files of a compaction that never committed have no marker.
+    for object in objects {
+        if let Some((partition, name)) = plays
+            .relative(&object.location)
+            .as_deref()
+            .and_then(|r| r.split_once('/'))
+            && is_compaction_output(name)
+        {
+            markers.entry(partition.to_string()).or_default();
+        }
+    }
+    let mut skipped = BTreeSet::new();
+    for (partition, markers) in &markers {
+        let day_dir = plays.join(partition);
+        let in_day: Vec<&ObjectMeta> = objects
+            .iter()
+            .filter(|o| {
+                day_dir
+                    .relative(&o.location)
+                    .is_some_and(|r| !r.is_empty() && !r.contains('/'))
+            })
+            .collect();
+        let names: Vec<String> = in_day
+            .iter()
+            .filter_map(|o| day_dir.relative(&o.location))
+            .collect();
+        let counted: BTreeSet<&str> = counted_files(&day_dir, &names, markers)?
+            .into_iter()
+            .collect();
+        for (object, name) in in_day.iter().zip(&names) {
+            if name.ends_with(".parquet") && !counted.contains(name.as_str()) {
+                skipped.insert(object.location.clone());
+            }
+        }
+    }
+    Ok(skipped)
 }
 
 /// Whether an object under a table directory is one of its files: a `.parquet`

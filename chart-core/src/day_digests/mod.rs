@@ -248,6 +248,30 @@ impl DayDigests<'_> {
         Ok(report)
     }
 
+    /// Keeps the digest of every partition of the data root at the digest location
+    /// (computing the ones missing), without merging them: what closing a day does.
+    pub(crate) async fn keep(&self) -> Result<DayDigestReport> {
+        let started = std::time::Instant::now();
+        let data = self.data().ok_or(ChartError::DayDigestsNeedFiles)?;
+        let Some(DigestLocation::Kept(store)) = &self.day_digests else {
+            return Err(digest_error("keeping day digests needs a digest location"));
+        };
+        let partitions = partition_files(data, &data.checksums().await?);
+        let units: Vec<DigestUnit> = partitions
+            .iter()
+            .map(|(date, (rows, files))| (vec![(*date, files.as_slice())], *rows))
+            .collect();
+        let mut report = DayDigestReport {
+            partitions: partitions.len(),
+            units: units.len(),
+            ..DayDigestReport::default()
+        };
+        let digests = self.kept_digests(store, &units, &mut report).await?;
+        report.entries = digests.iter().map(|d| d.info.entries).sum();
+        report.digesting = started.elapsed();
+        Ok(report)
+    }
+
     /// The digests of units (each partitions with their files' paths and SHA-256, and
     /// its rows), kept in `store` under their keys: read if there, else computed and
     /// written.

@@ -230,6 +230,24 @@ impl GoldenMic {
         Ok((engine, report))
     }
 
+    /// Computes and keeps, at the engine's digest location ([`GoldenMic::with_day_digests`]
+    /// with a location), the digest of every `date=` partition of its data root that is
+    /// not kept yet, without computing any chart: after it, [`crate::publish`] of a
+    /// period over the same files reads digests instead of plays. A data root opened
+    /// with [`DataRoot::open_days`] digests those days alone.
+    pub async fn keep_day_digests(&self) -> Result<DayDigestReport> {
+        DayDigests {
+            ctx: &self.ctx,
+            inputs: &self.inputs,
+            methodology: &self.methodology,
+            day_digests: &self.day_digests,
+            merge_chunk_entries: self.merge_chunk_entries,
+            digest_row_group_entries: self.digest_row_group_entries,
+        }
+        .keep()
+        .await
+    }
+
     /// Fails with [`ChartError::NoData`] when the inputs are files and no play
     /// partition lies in the period (in-memory inputs are not checked).
     pub fn check_has_plays(&self, period: &Period) -> Result<()> {
