@@ -83,7 +83,7 @@ pub struct Lander {
 }
 
 /// What one landing wrote.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Landed {
     /// Play rows in the segment.
     pub plays: u64,
@@ -91,6 +91,8 @@ pub struct Landed {
     pub rejects: u64,
     /// Files created now (not found from an earlier attempt).
     pub files_created: u64,
+    /// The business days that got plays.
+    pub days: Vec<NaiveDate>,
 }
 
 impl Lander {
@@ -146,6 +148,7 @@ impl Encoder {
         let mut files = Vec::new();
         for (day, batch) in self.plays_by_day(&batches)? {
             landed.plays += batch.num_rows() as u64;
+            landed.days.push(day);
             let path = format!("plays/date={day}/{}", self.name);
             files.push((path.clone(), parquet_file(&path, &batch)?));
         }

@@ -28,6 +28,7 @@
 pub mod body;
 pub mod clock;
 pub mod connections;
+pub mod day_close;
 pub mod error;
 pub mod event;
 pub mod http;
@@ -41,6 +42,7 @@ pub mod tls;
 pub mod vendors;
 pub mod wal;
 
+pub use day_close::DayClose;
 pub use error::{IngestError, Result};
 pub use server::{IngestOptions, serve};
 pub use state::Limits;

@@ -12,11 +12,15 @@
 //! | `ingest_wal_commits_total`, `ingest_wal_sync_seconds_total` | counters | |
 //! | `ingest_landing_lag_seconds` | gauge: age of the oldest segment not landed | |
 //! | `ingest_landed_plays_total`, `ingest_landed_files_total`, `ingest_landing_failures_total` | counters | |
+//! | `ingest_days_compacted_total`, `ingest_day_digests_computed_total`, `ingest_compaction_files_removed_total`, `ingest_day_close_passes_total`, `ingest_day_close_failures_total` | counters | |
+//! | `ingest_day_close_seconds` | gauge: the last day close | |
 //! | `ingest_idempotency_keys` | gauge | |
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::day_close::DayCloseCounts;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -39,6 +43,8 @@ pub struct Metrics {
     pub landing_failures: AtomicU64,
     /// When the oldest segment not landed was sealed, epoch ms; 0 when none.
     pub oldest_unlanded_ms: AtomicU64,
+    /// What day closes did.
+    pub day_close: Arc<DayCloseCounts>,
 }
 
 #[derive(Default)]
@@ -260,6 +266,42 @@ impl Metrics {
                 "counter",
                 "Landing attempts that failed and are retried.",
                 self.landing_failures.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ingest_days_compacted_total",
+                "counter",
+                "Business days compacted after their close.",
+                self.day_close.compacted.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ingest_day_digests_computed_total",
+                "counter",
+                "Day digests computed and kept after a day closed.",
+                self.day_close.digested.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ingest_compaction_files_removed_total",
+                "counter",
+                "Files replaced by a compaction and removed after the retention.",
+                self.day_close.removed_files.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ingest_day_close_passes_total",
+                "counter",
+                "Day close passes that finished.",
+                self.day_close.passes.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ingest_day_close_failures_total",
+                "counter",
+                "Day close passes that failed (retried at the next pass).",
+                self.day_close.failures.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ingest_day_close_seconds",
+                "gauge",
+                "Duration of the last day close (compaction and digest).",
+                self.day_close.last_close_micros.load(Ordering::Relaxed) as f64 / 1e6,
             ),
             (
                 "ingest_idempotency_keys",

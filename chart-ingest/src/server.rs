@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::clock::now_ms;
 use crate::connections::serve_connections;
+use crate::day_close::{Closing, DayClose, LandedDays};
 use crate::error::{IngestError, Result};
 use crate::idempotency::{Keys, KeysLog};
 use crate::landing::{BusinessDay, Lander, delete_segment};
@@ -45,6 +46,8 @@ pub struct IngestOptions {
     pub retry_window: Duration,
     /// Serve HTTPS with this certificate and key; `None`: plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// Close business days once over (compaction, day digests); `None`: never.
+    pub day_close: Option<DayClose>,
 }
 
 impl IngestOptions {
@@ -65,6 +68,7 @@ impl IngestOptions {
             max_future: Duration::from_secs(300),
             retry_window: Duration::from_secs(24 * 3600),
             tls: None,
+            day_close: None,
         }
     }
 }
@@ -127,12 +131,33 @@ pub async fn serve(
         late_window: options.late_window,
         max_future: options.max_future,
     });
+    let landed_days = Arc::new(LandedDays::default());
+    let closing = options
+        .day_close
+        .map(|close| {
+            Closing::start(
+                options.data.clone(),
+                days,
+                options.methodology.clone(),
+                close,
+                metrics.day_close.clone(),
+                landed_days.clone(),
+            )
+        })
+        .transpose()
+        .map_err(|e| IngestError::Simulator(format!("starting the day close thread: {e}")))?;
     let lander = Lander {
         root: options.data,
         node,
         days,
     };
-    let landing = tokio::spawn(land_forever(lander, keys_log, sealed_rx, service.clone()));
+    let landing = tokio::spawn(land_forever(
+        lander,
+        keys_log,
+        sealed_rx,
+        service.clone(),
+        landed_days,
+    ));
     let addr = listener
         .local_addr()
         .map_or_else(|_| "?".to_string(), |a| a.to_string());
@@ -156,6 +181,11 @@ pub async fn serve(
         },
     };
     tracing::info!("stopped accepting; landing the log");
+    if let Some(closing) = closing {
+        tokio::task::spawn_blocking(move || closing.stop())
+            .await
+            .map_err(|e| IngestError::Simulator(format!("stopping the day close: {e}")))?;
+    }
     let stopping = service.clone();
     tokio::task::spawn_blocking(move || stopping.wal.stop())
         .await
@@ -175,6 +205,7 @@ async fn land_forever(
     mut keys_log: KeysLog,
     mut sealed: mpsc::UnboundedReceiver<Sealed>,
     service: Arc<Service>,
+    landed_days: Arc<LandedDays>,
 ) {
     let metrics = service.metrics.clone();
     while let Some(segment) = sealed.recv().await {
@@ -185,6 +216,7 @@ async fn land_forever(
         loop {
             match land_one(&lander, &mut keys_log, &segment).await {
                 Ok(landed) => {
+                    landed_days.mark(&landed.days);
                     metrics
                         .landed_plays
                         .fetch_add(landed.plays, Ordering::Relaxed);

@@ -67,6 +67,17 @@ and months without plays go to the reserve. Every split is by largest remainder.
     Distribute(DistributeArgs),
     /// List the published versions of a month (or a year), oldest first.
     History(HistoryArgs),
+    /// Close business days now, as `serve` does once they are over: compact their files
+    /// and, with --day-digests, keep their digests.
+    #[command(
+        long_about = "Close business days now, as `serve` does once they are over: each day's files \
+are compacted into compacted-N-PPPP.parquet files sorted by venue, room and start time and \
+committed by the marker _compaction-N.json (readers count every play once at every step); with \
+--day-digests DIR|URL the day's digest is computed and kept there for `publish --day-digests`. \
+Files replaced by earlier compactions are removed once --compaction-retain has passed. Safe to \
+run again, and after a crash at any point."
+    )]
+    Compact(CompactArgs),
     /// Render a static website of every published month and year.
     #[command(
         long_about = "Render a static website of every published month and year from the published \
@@ -176,6 +187,27 @@ impl From<ProductArg> for Product {
             ProductArg::Distribution => Product::Distribution,
         }
     }
+}
+
+#[derive(Args)]
+pub struct CompactArgs {
+    /// Data root (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    pub data: String,
+    /// A business day to close, YYYY-MM-DD, or a month, YYYY-MM, for each of its days
+    /// with plays (repeat the flag for more).
+    #[arg(long = "day", value_name = "YYYY-MM-DD|YYYY-MM", required = true)]
+    pub days: Vec<String>,
+    /// Keep each day's digest here (the location `publish --day-digests` is given).
+    #[arg(long, value_name = "DIR|URL")]
+    pub day_digests: Option<String>,
+    /// Remove the files earlier compactions replaced once this long has passed.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_or_zero)]
+    pub compaction_retain: Duration,
+    #[command(flatten)]
+    pub methodology: MethodologyArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Args)]
@@ -500,6 +532,16 @@ fn day_start(value: &str) -> Result<u32, String> {
 
 /// A duration: `30` (seconds), `30s`, `500ms`, `5m` or `1h`.
 pub fn duration(value: &str) -> Result<Duration, String> {
+    match duration_or_zero(value)? {
+        d if d.is_zero() => {
+            Err("expected a duration such as 30s, 500ms, 5m, 1h or 2d, above 0".into())
+        }
+        d => Ok(d),
+    }
+}
+
+/// A duration that may be zero (`0s`: at once).
+pub fn duration_or_zero(value: &str) -> Result<Duration, String> {
     let bad = || "expected a duration such as 30s, 500ms, 5m, 1h or 2d".to_string();
     let value = value.trim();
     let split = value
@@ -515,9 +557,6 @@ pub fn duration(value: &str) -> Result<Duration, String> {
         "d" => Duration::from_secs(number * 86_400),
         _ => return Err(bad()),
     };
-    if duration.is_zero() {
-        return Err(bad());
-    }
     Ok(duration)
 }
 
@@ -631,6 +670,24 @@ pub struct ServeArgs {
     /// Start of the business day (the methodology's), HH:MM.
     #[arg(long, value_name = "HH:MM", default_value = "06:00", value_parser = day_start)]
     pub day_start: u32,
+    /// Close a business day this long after its end: compact its files (sorted by
+    /// venue, room and start time) and, with --day-digests, keep its digest.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration_or_zero)]
+    pub day_grace: Duration,
+    /// Look for days to close this often (also once at start).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    pub day_close_every: Duration,
+    /// Keep each closed day's digest here, for `publish --day-digests` with the same
+    /// location (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    pub day_digests: Option<String>,
+    /// Delete the files a compaction replaced this long after it (readers that listed
+    /// them before finish meanwhile).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_or_zero)]
+    pub compaction_retain: Duration,
+    /// Never close days (no compaction, no digests).
+    #[arg(long, conflicts_with = "day_digests")]
+    pub no_day_close: bool,
     #[command(flatten)]
     pub store: StoreArgs,
 }

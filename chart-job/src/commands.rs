@@ -63,6 +63,25 @@ pub async fn run(command: Command) -> Result<()> {
             report::print_history(&out, &period, &versions);
             Ok(())
         }
+        Command::Compact(args) => {
+            let data = args.store.location(&args.data)?;
+            let methodology = args.methodology.methodology()?;
+            let close = chart_ingest::DayClose {
+                retain: args.compaction_retain,
+                digests: args
+                    .day_digests
+                    .as_deref()
+                    .map(|d| args.store.location(d))
+                    .transpose()?,
+                ..chart_ingest::DayClose::default()
+            };
+            for day in days_to_close(&data, &args.days).await? {
+                let closed =
+                    chart_ingest::day_close::close_day(&data, day, &methodology, &close).await?;
+                report::print_day_closed(day, &closed);
+            }
+            Ok(())
+        }
         Command::Site(args) => {
             let out = args.store.location(&args.out)?;
             let site = args.store.location(&args.site)?;
@@ -257,4 +276,34 @@ fn history_file() -> Option<PathBuf> {
         .or_else(|| {
             std::env::var_os("HOME").map(|home| Path::new(&home).join(".chart_job_history"))
         })
+}
+
+/// The business days `--day` names: each `YYYY-MM-DD` as given, each `YYYY-MM` as the
+/// days of that month with a `plays/date=` directory.
+async fn days_to_close(data: &Location, given: &[String]) -> Result<Vec<chrono::NaiveDate>> {
+    let mut days = std::collections::BTreeSet::new();
+    let mut present = None;
+    for text in given {
+        if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            days.insert(day);
+            continue;
+        }
+        let month = Period::parse_kind(chart_core::PeriodKind::Month, text)
+            .map_err(|_| anyhow::anyhow!("--day {text}: expected YYYY-MM-DD or YYYY-MM"))?;
+        if present.is_none() {
+            present = Some(data.join("plays").directories().await?);
+        }
+        for directory in present.iter().flatten() {
+            let Some(day) = directory
+                .strip_prefix("date=")
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            else {
+                continue;
+            };
+            if (month.first_day()..=month.last_day()).contains(&day) {
+                days.insert(day);
+            }
+        }
+    }
+    Ok(days.into_iter().collect())
 }

@@ -37,6 +37,19 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     options.late_window = args.late_window;
     options.max_future = args.max_future;
     options.retry_window = args.retry_window;
+    if !args.no_day_close {
+        options.day_close = Some(chart_ingest::DayClose {
+            grace: args.day_grace,
+            every: args.day_close_every,
+            retain: args.compaction_retain,
+            digests: args
+                .day_digests
+                .as_deref()
+                .map(|d| args.store.location(d))
+                .transpose()?,
+            ..chart_ingest::DayClose::default()
+        });
+    }
     let scheme = if args.tls_cert.is_some() {
         "https"
     } else {

@@ -5,6 +5,26 @@ use arrow::array::RecordBatch;
 use chart_core::publication::{Manifest, Outcome};
 use chart_core::{DistributionPublication, Location, Period, Publication};
 
+/// What closing a day did.
+pub fn print_day_closed(day: chrono::NaiveDate, closed: &chart_ingest::day_close::DayClosed) {
+    let compaction = match &closed.compacted {
+        Some(m) => format!(
+            "compacted {} files ({} rows) into {}",
+            m.replaces.len(),
+            m.rows,
+            m.written.len()
+        ),
+        None => format!("{} files, nothing to compact", closed.files.len()),
+    };
+    println!(
+        "{day}: {compaction}; digests computed: {}; replaced files removed: {}, retained: {}; {:.2} s",
+        closed.digests_computed,
+        closed.removal.removed.len(),
+        closed.removal.retained.len(),
+        closed.took.as_secs_f64()
+    );
+}
+
 /// What `site` wrote.
 pub fn print_site(site: &Location, report: &chart_site::SiteReport) {
     let w = &report.written;

@@ -169,6 +169,39 @@ fn site_output_and_errors() {
 }
 
 #[test]
+fn compact_output_and_errors() {
+    let copy = tempfile::tempdir().unwrap();
+    common::copy_dir(data(), copy.path());
+    let digests = tempfile::tempdir().unwrap();
+    let (d, g) = (
+        copy.path().to_str().unwrap(),
+        digests.path().to_str().unwrap(),
+    );
+    let first = seen(&[
+        "compact",
+        "--data",
+        d,
+        "--day",
+        "2024-11-15",
+        "--day-digests",
+        g,
+    ]);
+    let again = seen(&[
+        "compact",
+        "--data",
+        d,
+        "--day",
+        "2024-11-15",
+        "--day-digests",
+        g,
+    ]);
+    let bad = seen(&["compact", "--data", d, "--day", "2024-11-31"]);
+    let mut settings = settings(&[(copy.path(), "[DATA]"), (digests.path(), "[DIGESTS]")]);
+    settings.add_filter(r"\d+\.\d\d s\n", "[ELAPSED]\n");
+    settings.bind(|| insta::assert_snapshot!("compact", [first, again, bad].join("\n")));
+}
+
+#[test]
 fn distribute_history_and_verify() {
     let out = tempfile::tempdir().unwrap();
     let (d, o) = (data().to_str().unwrap(), out.path().to_str().unwrap());

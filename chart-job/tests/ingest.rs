@@ -104,24 +104,40 @@ struct Server {
 }
 
 fn start_server(target: &Target, vendors: &Path, wal: &Path, listen: &str) -> Server {
+    start_server_with(target, vendors, wal, listen, &[])
+}
+
+fn start_server_with(
+    target: &Target,
+    vendors: &Path,
+    wal: &Path,
+    listen: &str,
+    extra: &[&str],
+) -> Server {
     let mut child = target
-        .command(&[
-            "serve",
-            "--data",
-            &target.root(),
-            "--listen",
-            listen,
-            "--vendors",
-            vendors.to_str().unwrap(),
-            "--wal",
-            wal.to_str().unwrap(),
-            "--late-window",
-            "3650d",
-            "--land-every",
-            "300ms",
-            "--land-rows",
-            "2000",
-        ])
+        .command(
+            &[
+                &[
+                    "serve",
+                    "--data",
+                    &target.root(),
+                    "--listen",
+                    listen,
+                    "--vendors",
+                    vendors.to_str().unwrap(),
+                    "--wal",
+                    wal.to_str().unwrap(),
+                    "--late-window",
+                    "3650d",
+                    "--land-every",
+                    "300ms",
+                    "--land-rows",
+                    "2000",
+                ][..],
+                extra,
+            ]
+            .concat(),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -427,4 +443,150 @@ fn sigterm_under_load_lands_everything_and_exits_0() {
 #[test]
 fn s3_landing_survives_sigkill_under_load() {
     survives_sigkill(Target::S3(format!("ingest-{}", std::process::id())));
+}
+
+/// `GET path` on a running service, the body.
+fn get(url: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let address = url.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+/// The value of an unlabelled metric.
+fn metric(url: &str, name: &str) -> f64 {
+    let text = get(url, "/metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// Days closed by the service are compacted (the same plays, only compacted files
+/// left) and digested; `publish --day-digests` of a month then reads no play, only
+/// digests, and publishes the bytes the plays publish.
+#[test]
+fn closed_days_are_compacted_and_publish_reads_only_their_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vendors, tokens) = vendor_files(dir.path());
+    let landed = dir.path().join("landed");
+    let digests = dir.path().join("digests");
+    let target = Target::Local(landed.clone());
+    target.add_catalogue();
+    let close = [
+        "--day-grace",
+        "0s",
+        "--day-close-every",
+        "200ms",
+        "--day-digests",
+        digests.to_str().unwrap(),
+        "--compaction-retain",
+        "0s",
+    ];
+    let wal = dir.path().join("wal");
+    let server = start_server_with(&target, &vendors, &wal, "127.0.0.1:0", &close);
+    let output = replay(
+        &target,
+        &server.url,
+        &tokens,
+        &["--vendors", "4", "--batch", "500"],
+    )
+    .output()
+    .unwrap();
+    assert_ok(&output);
+    // Days closed while plays for them were still arriving; stopping lands the rest.
+    assert!(metric(&server.url, "ingest_day_close_passes_total") >= 1.0);
+    server.terminate();
+
+    // The next start closes what is left; two finished passes: nothing more to do.
+    let server = start_server_with(&target, &vendors, &wal, "127.0.0.1:0", &close);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let passes = metric(&server.url, "ingest_day_close_passes_total");
+    while metric(&server.url, "ingest_day_close_passes_total") < passes + 2.0 {
+        assert!(Instant::now() < deadline, "no quiet point within 2 minutes");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(metric(&server.url, "ingest_day_close_failures_total"), 0.0);
+    server.terminate();
+
+    let days: Vec<PathBuf> = std::fs::read_dir(landed.join("plays"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(days.len() > 50, "{} days", days.len());
+    for day in &days {
+        for entry in std::fs::read_dir(day).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with("compacted-") || name.starts_with("_compaction-"),
+                "{}: {name} left after the day closed",
+                day.display()
+            );
+        }
+    }
+    let source = Target::Local(data().to_path_buf());
+    assert_eq!(
+        plays_of(&target, landed.to_str().unwrap()),
+        plays_of(&source, data().to_str().unwrap()),
+        "compaction kept every play once"
+    );
+
+    let out_digests = dir.path().join("out-digests");
+    let out_source = dir.path().join("out-source");
+    let published = Command::new(env!("CARGO_BIN_EXE_chart-job"))
+        .args([
+            "publish",
+            "--data",
+            landed.to_str().unwrap(),
+            "--month",
+            "2024-11",
+            "--out",
+            out_digests.to_str().unwrap(),
+            "--day-digests",
+            digests.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert_ok(&published);
+    let log = String::from_utf8_lossy(&published.stderr);
+    let line = log
+        .lines()
+        .find(|l| l.contains("materialised from day digests"))
+        .unwrap_or_else(|| panic!("no day digest report in\n{log}"));
+    assert!(
+        line.contains("computed: 0,"),
+        "publish computed digests: {line}"
+    );
+    assert!(line.contains("shared_units: 0,"), "{line}");
+    assert_ok(&chart_job(&[
+        "publish",
+        "--data",
+        data().to_str().unwrap(),
+        "--month",
+        "2024-11",
+        "--out",
+        out_source.to_str().unwrap(),
+    ]));
+    let (a, b) = (
+        published_dir(&out_source, "month=2024-11"),
+        published_dir(&out_digests, "month=2024-11"),
+    );
+    for entry in std::fs::read_dir(&a).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert_eq!(
+            std::fs::read(a.join(&name)).unwrap(),
+            std::fs::read(b.join(&name)).unwrap(),
+            "{}: the digests publish other bytes than the plays",
+            name.to_string_lossy()
+        );
+    }
 }
