@@ -19,10 +19,13 @@
 //! Readers that do not know markers (another engine over the same files) see both
 //! the old and the new files between 1 and 3.
 
+use std::sync::Arc;
+
 use arrow::datatypes::Schema;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::error::DataFusionError;
+use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, col};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -286,11 +289,15 @@ async fn write_sorted(
     sequence: u32,
     options: &CompactionOptions,
 ) -> Result<(Vec<String>, i64)> {
+    // One partition: one sort that has the whole pool and spills runs to disk past it,
+    // with a quarter of the pool set aside for merging the runs (with DataFusion's
+    // default of 10 MB, the merge of a day of 2 million plays ran out of memory).
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_limit(options.memory_limit, 1.0)
+        .with_memory_pool(Arc::new(FairSpillPool::new(options.memory_limit)))
         .build_arc()?;
-    let ctx =
-        SessionContext::new_with_config_rt(SessionConfig::new().with_target_partitions(2), runtime);
+    let mut config = SessionConfig::new().with_target_partitions(1);
+    config.options_mut().execution.sort_spill_reservation_bytes = options.memory_limit / 4;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
     day_dir.register_store(&ctx.runtime_env());
     let schema = Schema::new(
         PLAYS
