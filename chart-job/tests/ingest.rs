@@ -70,6 +70,21 @@ impl Target {
         }
     }
 
+    /// Compaction markers under `plays/`.
+    fn compaction_markers(&self) -> usize {
+        let location = match self {
+            Target::Local(p) => chart_core::Location::local(p).unwrap(),
+            Target::S3(prefix) => common::s3::server().location(prefix),
+        };
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime
+            .block_on(location.join("plays").list())
+            .unwrap()
+            .iter()
+            .filter(|o| o.location.as_ref().contains("/_compaction-"))
+            .count()
+    }
+
     /// Copies the source's songs and venues next to the landed plays.
     fn add_catalogue(&self) {
         match self {
@@ -350,9 +365,20 @@ fn survives_sigkill(target: Target) {
     survives(target, Stop::Kill, 20);
 }
 
+/// Days closed all the time: every pass compacts what landed since (grace 0, no
+/// retention), so stops also fall in the middle of compactions.
+const CLOSE_ALWAYS: [&str; 6] = [
+    "--day-grace",
+    "0s",
+    "--day-close-every",
+    "100ms",
+    "--compaction-retain",
+    "0s",
+];
+
 /// Stops the service `times` times at random points while the simulator sends (and
-/// retries), then checks that every play landed exactly once and the charts are the
-/// source's.
+/// retries) and days are compacted, then checks that every play landed exactly once
+/// and the charts are the source's.
 fn survives(target: Target, stop: Stop, times: usize) {
     let seed: u64 = std::env::var("CRASH_SEED")
         .ok()
@@ -369,7 +395,7 @@ fn survives(target: Target, stop: Stop, times: usize) {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let mut server = start_server(&target, &vendors, &wal, &listen);
+    let mut server = start_server_with(&target, &vendors, &wal, &listen, &CLOSE_ALWAYS);
     let url = server.url.clone();
     let sender = replay(
         &target,
@@ -398,7 +424,7 @@ fn survives(target: Target, stop: Stop, times: usize) {
             Stop::Kill => server.sigkill(),
             Stop::Term => server.terminate(),
         }
-        server = start_server(&target, &vendors, &wal, &listen);
+        server = start_server_with(&target, &vendors, &wal, &listen, &CLOSE_ALWAYS);
     }
     let output = sender.wait_with_output().unwrap();
     assert_ok(&output);
@@ -425,6 +451,10 @@ fn survives(target: Target, stop: Stop, times: usize) {
     assert_eq!(
         charts_of(&target, &target.root()),
         charts_of(&source, data().to_str().unwrap())
+    );
+    assert!(
+        target.compaction_markers() > 0,
+        "no day was compacted during the test"
     );
 }
 
