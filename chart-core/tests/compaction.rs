@@ -258,10 +258,10 @@ async fn an_engine_reads_the_files_listed_when_it_was_opened() {
 async fn a_crash_before_the_marker_is_completed_by_the_next_compaction() {
     let copy = fixture_copy();
     let root = Location::local(copy.path()).unwrap();
-    // Files of an attempt that never committed: more parts than the next one writes.
+    // Files of an attempt that never committed (over other files than the next one).
     for part in [
-        "compacted-000001-0000.parquet",
-        "compacted-000001-0007.parquet",
+        "compacted-000001-000000000000-0000.parquet",
+        "compacted-000001-000000000000-0007.parquet",
     ] {
         let source = day_dir(copy.path()).join(&names(copy.path())[0]);
         std::fs::copy(&source, day_dir(copy.path()).join(part)).unwrap();
@@ -284,8 +284,11 @@ async fn a_crash_before_the_marker_is_completed_by_the_next_compaction() {
     .unwrap();
     assert_eq!(
         removed.removed,
-        ["compacted-000001-0007.parquet"],
-        "the orphan goes at once"
+        [
+            "compacted-000001-000000000000-0000.parquet",
+            "compacted-000001-000000000000-0007.parquet"
+        ],
+        "the orphans go at once"
     );
     november_is_unchanged(copy.path()).await;
 }
@@ -347,4 +350,44 @@ async fn a_marker_naming_a_missing_file_is_a_one_line_error() {
         "{error}"
     );
     assert!(!error.contains('\n'));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compactions_of_the_same_files_write_the_same_bytes_and_of_other_files_other_names() {
+    let (a, b, c) = (fixture_copy(), fixture_copy(), fixture_copy());
+    let source = day_dir(c.path()).join(&names(c.path())[0]);
+    std::fs::write(
+        day_dir(c.path()).join("ingest-other-node.parquet"),
+        sample_data::late_play(&source, "from-another-receiver").unwrap(),
+    )
+    .unwrap();
+    let mut markers = Vec::new();
+    for root in [&a, &b, &c] {
+        let location = Location::local(root.path()).unwrap();
+        markers.push(
+            compact_day(&location, day(), &options())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    assert_eq!(markers[0].written, markers[1].written);
+    for file in &markers[0].written {
+        assert_eq!(
+            std::fs::read(day_dir(a.path()).join(file)).unwrap(),
+            std::fs::read(day_dir(b.path()).join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    // Another receiver's compactor saw one more file: none of its names is the same,
+    // so losing the race for the marker leaves the winner's files intact.
+    assert!(
+        markers[2]
+            .written
+            .iter()
+            .all(|f| !markers[0].written.contains(f)),
+        "{:?} {:?}",
+        markers[0].written,
+        markers[2].written
+    );
 }

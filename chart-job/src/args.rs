@@ -71,7 +71,7 @@ and months without plays go to the reserve. Every split is by largest remainder.
     /// and, with --day-digests, keep their digests.
     #[command(
         long_about = "Close business days now, as `serve` does once they are over: each day's files \
-are compacted into compacted-N-PPPP.parquet files sorted by venue, room and start time and \
+are compacted into compacted-N-<inputs>-PPPP.parquet files sorted by venue, room and start time and \
 committed by the marker _compaction-N.json (readers count every play once at every step); with \
 --day-digests DIR|URL the day's digest is computed and kept there for `publish --day-digests`. \
 Files replaced by earlier compactions are removed once --compaction-retain has passed. Safe to \

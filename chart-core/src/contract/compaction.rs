@@ -5,8 +5,9 @@
 //!
 //! The protocol, in `plays/date=D/`:
 //!
-//! 1. the sorted rows are written to `compacted-<N>-<part>.parquet`, files no reader
-//!    counts until a marker names them;
+//! 1. the sorted rows are written to `compacted-<N>-<inputs>-<part>.parquet` (`<inputs>`:
+//!    a hash of the names of the files read), files no reader counts until a marker
+//!    names them;
 //! 2. the marker `_compaction-<N>.json` is created (only if absent): it names the
 //!    files it replaces and the files it wrote. From then on readers count the new
 //!    files and skip the replaced ones: the marker is the commit;
@@ -36,9 +37,11 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::contract::hex;
 use crate::contract::schema::{PLAYS, PLAYS_PARTITION_COLUMN};
 use crate::contract::store::Location;
 use crate::error::{ChartError, Result};
+use sha2::{Digest, Sha256};
 
 /// The format of compaction markers.
 pub const MARKER_FORMAT: &str = "golden-mic-compaction/1";
@@ -46,7 +49,7 @@ pub const MARKER_FORMAT: &str = "golden-mic-compaction/1";
 /// Markers are `_compaction-NNNNNN.json`: hidden from readers that list `.parquet` files.
 const MARKER_PREFIX: &str = "_compaction-";
 
-/// Files a compaction writes are `compacted-NNNNNN-PPPP.parquet`.
+/// Files a compaction writes are `compacted-NNNNNN-<inputs>-PPPP.parquet`.
 const OUTPUT_PREFIX: &str = "compacted-";
 
 /// Markers read at the same time.
@@ -330,11 +333,15 @@ async fn write_sorted(
         .build();
     let mut written = Vec::new();
     let mut rows = 0i64;
+    // Named by their inputs too: two compactors of the same day that saw different
+    // files (two receivers landing into one root) never write the same name, and the
+    // loser's files stay unnamed by any marker.
+    let inputs = &hex(&Sha256::digest(files.join("\n").as_bytes()))[..12];
     let mut writer: Option<(ArrowWriter<Vec<u8>>, usize)> = None;
     let finish = |writer: ArrowWriter<Vec<u8>>, part: usize| -> Result<(String, Bytes)> {
         let bytes = writer.into_inner().map_err(DataFusionError::from)?;
         Ok((
-            format!("{OUTPUT_PREFIX}{sequence:06}-{part:04}.parquet"),
+            format!("{OUTPUT_PREFIX}{sequence:06}-{inputs}-{part:04}.parquet"),
             Bytes::from(bytes),
         ))
     };
