@@ -102,14 +102,7 @@ pub(crate) struct Closing {
 impl Closing {
     /// Starts closing days on a thread of its own (a one-thread runtime), so that a
     /// compaction never takes the request handlers' threads.
-    pub(crate) fn start(
-        root: Location,
-        days: BusinessDay,
-        methodology: Methodology,
-        close: DayClose,
-        counts: Arc<DayCloseCounts>,
-        landed: Arc<LandedDays>,
-    ) -> std::io::Result<Closing> {
+    pub(crate) fn start(closer: Closer) -> std::io::Result<Closing> {
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("day-close".into())
@@ -126,7 +119,7 @@ impl Closing {
                 };
                 runtime.block_on(async move {
                     tokio::select! {
-                        () = close_days_forever(root, days, methodology, close, counts, landed) => {}
+                        () = close_days_forever(closer) => {}
                         _ = stopped => {}
                     }
                 });
@@ -144,26 +137,7 @@ impl Closing {
 }
 
 /// Closes days: one pass now, then one every `close.every`, forever.
-async fn close_days_forever(
-    root: Location,
-    days: BusinessDay,
-    methodology: Methodology,
-    close: DayClose,
-    counts: Arc<DayCloseCounts>,
-    landed: Arc<LandedDays>,
-) {
-    let mut closer = Closer {
-        root,
-        days,
-        methodology,
-        close,
-        counts,
-        landed,
-        full_scan: true,
-        waiting: BTreeSet::new(),
-        removal_pending: BTreeSet::new(),
-        seen: BTreeMap::new(),
-    };
+async fn close_days_forever(mut closer: Closer) {
     let mut ticks = tokio::time::interval(closer.close.every.max(Duration::from_millis(10)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -182,7 +156,8 @@ async fn close_days_forever(
     }
 }
 
-struct Closer {
+/// What closes the days of one data root, and what it remembers between passes.
+pub(crate) struct Closer {
     root: Location,
     days: BusinessDay,
     methodology: Methodology,
@@ -201,6 +176,29 @@ struct Closer {
 }
 
 impl Closer {
+    /// A closer that starts with a look at every day of `root`.
+    pub(crate) fn new(
+        root: Location,
+        days: BusinessDay,
+        methodology: Methodology,
+        close: DayClose,
+        counts: Arc<DayCloseCounts>,
+        landed: Arc<LandedDays>,
+    ) -> Closer {
+        Closer {
+            root,
+            days,
+            methodology,
+            close,
+            counts,
+            landed,
+            full_scan: true,
+            waiting: BTreeSet::new(),
+            removal_pending: BTreeSet::new(),
+            seen: BTreeMap::new(),
+        }
+    }
+
     /// The days to look at: after a full scan, every day of the data root; then the
     /// days plays landed in. Returns those over (end + grace); the others wait.
     async fn due(&mut self) -> Result<Vec<NaiveDate>> {

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::clock::now_ms;
 use crate::connections::serve_connections;
-use crate::day_close::{Closing, DayClose, LandedDays};
+use crate::day_close::{Closer, Closing, DayClose, LandedDays};
 use crate::error::{IngestError, Result};
 use crate::idempotency::{Keys, KeysLog};
 use crate::landing::{BusinessDay, Lander, delete_segment};
@@ -135,14 +135,14 @@ pub async fn serve(
     let closing = options
         .day_close
         .map(|close| {
-            Closing::start(
+            Closing::start(Closer::new(
                 options.data.clone(),
                 days,
                 options.methodology.clone(),
                 close,
                 metrics.day_close.clone(),
                 landed_days.clone(),
-            )
+            ))
         })
         .transpose()
         .map_err(|e| IngestError::Simulator(format!("starting the day close thread: {e}")))?;
