@@ -5,10 +5,11 @@
 //! digests instead of plays.
 //!
 //! A pass runs at start (finishing what a crash interrupted) and then at a fixed
-//! interval. It looks at every day of the data root that is over, skips the days
-//! whose counted files it has seen since its last close, and for the others:
-//! removes what earlier compactions left behind once the retention has passed,
-//! compacts when worth it, keeps the digest. Late plays for a closed day land as new
+//! interval. It looks at the days this receiver landed plays in (at start, and every
+//! 60th pass, at every day of the data root: other receivers land there too), takes
+//! those over, skips the days whose counted files it has seen since its last close,
+//! and for the others removes what earlier compactions left behind once the
+//! retention has passed, compacts when worth it, and keeps the digest. Late plays for a closed day land as new
 //! files: the next pass digests the day again (its files changed, so its digest key
 //! did), and compacts it again once enough of them have landed.
 
@@ -136,12 +137,22 @@ impl Closing {
     }
 }
 
+/// Every this many passes, a pass looks at every day of the data root, not only the
+/// days this receiver landed plays in (hourly at the default interval).
+const FULL_SCAN_EVERY: u64 = 60;
+
 /// Closes days: one pass now, then one every `close.every`, forever.
 async fn close_days_forever(mut closer: Closer) {
     let mut ticks = tokio::time::interval(closer.close.every.max(Duration::from_millis(10)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut passes: u64 = 0;
     loop {
         ticks.tick().await;
+        passes += 1;
+        if passes.is_multiple_of(FULL_SCAN_EVERY) {
+            // Days another receiver landed into the same root are found this way.
+            closer.full_scan = true;
+        }
         match closer.pass().await {
             Ok(()) => {
                 closer.counts.passes.fetch_add(1, Ordering::Relaxed);
