@@ -57,7 +57,8 @@ pub async fn write_site(site: &Location, files: Vec<SiteFile>) -> Result<WriteRe
                     {
                         return Ok(None);
                     }
-                    site.write(&file.path, file.bytes).await?;
+                    site.write_typed(&file.path, file.bytes, content_type(&file.path))
+                        .await?;
                     Ok::<_, crate::error::SiteError>(Some(file.path))
                 }
             })
@@ -81,4 +82,40 @@ pub async fn write_site(site: &Location, files: Vec<SiteFile>) -> Result<WriteRe
         }
     }
     Ok(report)
+}
+
+/// The `Content-Type` a web server would give a file of the site, by its extension.
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_styles_and_data_get_their_web_types() {
+        assert_eq!(
+            content_type("month/2024-11/hot.html"),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(content_type("style.css"), "text/css; charset=utf-8");
+        assert_eq!(content_type("favicon.svg"), "image/svg+xml");
+        assert_eq!(
+            content_type("month/2024-11/hot.csv"),
+            "text/csv; charset=utf-8"
+        );
+        assert_eq!(
+            content_type("month/2024-11/manifest.json"),
+            "application/json"
+        );
+        assert_eq!(content_type("README"), "application/octet-stream");
+    }
 }

@@ -22,8 +22,8 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    BackoffConfig, ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
-    PutPayload, RetryConfig,
+    Attribute, Attributes, BackoffConfig, ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt,
+    PutMode, PutOptions, PutPayload, RetryConfig,
 };
 use url::Url;
 
@@ -283,6 +283,31 @@ impl Location {
         Ok(())
     }
 
+    /// [`Location::write`] with a `Content-Type` for object stores that keep one (S3, so
+    /// that a bucket serving a website hands out pages as pages); local files have none.
+    pub async fn write_typed(
+        &self,
+        relative: &str,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> Result<()> {
+        if self.store_url.scheme() == "file" {
+            return self.write(relative, bytes).await;
+        }
+        let path = self.join(relative).prefix;
+        let mut attributes = Attributes::new();
+        attributes.insert(Attribute::ContentType, content_type.to_string().into());
+        let options = PutOptions {
+            attributes,
+            ..PutOptions::default()
+        };
+        self.store
+            .put_opts(&path, PutPayload::from_bytes(bytes), options)
+            .await
+            .map_err(|e| self.error(&path, e))?;
+        Ok(())
+    }
+
     /// Writes the object `relative` only if it does not exist yet; `Ok(false)` when it
     /// does (another writer got there first).
     pub async fn create(&self, relative: &str, bytes: Bytes) -> Result<bool> {
@@ -430,6 +455,42 @@ mod tests {
 
     fn parse(text: &str) -> Result<Location> {
         Location::parse(text, &StoreOptions::default())
+    }
+
+    #[tokio::test]
+    async fn typed_writes_keep_their_content_type_where_the_store_keeps_one() {
+        let location = Location {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            store_url: Url::parse("memory://site").unwrap(),
+            prefix: ObjectPath::from("site"),
+        };
+        location
+            .write_typed(
+                "index.html",
+                Bytes::from_static(b"<p>"),
+                "text/html; charset=utf-8",
+            )
+            .await
+            .unwrap();
+        let path = location.join("index.html").prefix;
+        let got = location.store.get(&path).await.unwrap();
+        assert_eq!(
+            got.attributes
+                .get(&Attribute::ContentType)
+                .map(|v| v.as_ref()),
+            Some("text/html; charset=utf-8")
+        );
+        // Local files keep no attributes: a typed write is a plain one there.
+        let dir = tempfile::tempdir().unwrap();
+        let local = Location::local(dir.path()).unwrap();
+        local
+            .write_typed("index.html", Bytes::from_static(b"<p>"), "text/html")
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("index.html")).unwrap(),
+            b"<p>"
+        );
     }
 
     #[test]
