@@ -166,6 +166,9 @@ pub enum ChartError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// The live month cannot count or rank what it was given.
+    #[error("live month: {0}")]
+    Live(String),
     /// Day digests were asked of plays that are not files in `date=` partitions.
     #[error("day digests need plays from files in date= partitions; these plays are in memory")]
     DayDigestsNeedFiles,

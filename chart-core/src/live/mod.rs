@@ -1,0 +1,308 @@
+//! The month to date, counted as plays land: GM-1's charts and coverage of the plays
+//! counted so far, without reading them again at each refresh.
+//!
+//! A [`LiveMonth`] keeps each open business day's events ([`day`]: the copy of each
+//! event GM-1 keeps, its rule, the valid events per (song, venue, room)), and folds a
+//! day when it closes into per-song figures and the sorted set of (song, venue, room)
+//! keys played ([`month`]), so that memory holds the open days' events and the
+//! month's keys, not its plays. [`LiveMonth::standings`] adds the open days to the
+//! folded ones and ranks them with the earlier months' history, which the engine
+//! computes once ([`standings`]).
+//!
+//! The figures equal those `publish --month` computes from the same plays, with two
+//! limits the caller handles: a play for a day already closed is not counted but
+//! reported ([`Counted::late_days`]: build the month again), and events are
+//! deduplicated within their business day (copies of one event id in two business
+//! days count in each). A province's chart is the national count restricted to its
+//! venues, which is the regional view's unless an event was sent from venues in two
+//! provinces; such events are counted and a province's chart then refused.
+
+mod catalogue;
+mod day;
+mod month;
+mod standings;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int32Type, TimeUnit, TimestampMillisecondType};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use datafusion::error::DataFusionError;
+
+pub use standings::{ChartRow, CoverageRow, History, Standings};
+
+use crate::error::{ChartError, Result};
+use crate::methodology::functions::business_day_of;
+use crate::methodology::{Methodology, Period, PeriodKind};
+use crate::results::GoldenMic;
+use catalogue::Catalogue;
+use day::PlayRow;
+use month::MonthCounts;
+
+/// A live month error.
+fn live_error(problem: impl Into<String>) -> ChartError {
+    ChartError::Live(problem.into())
+}
+
+/// What counting a batch of plays did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counted {
+    /// Rows counted.
+    pub rows: u64,
+    /// Closed days of the live month that rows were for (not counted).
+    pub late_days: BTreeSet<NaiveDate>,
+    /// Rows for a month before the live one (not counted; the history changes).
+    pub earlier_month: u64,
+    /// Rows for a month after the live one (not counted).
+    pub later_month: u64,
+}
+
+/// The month to date.
+#[derive(Debug)]
+pub struct LiveMonth {
+    month: Period,
+    methodology: Methodology,
+    tz: Tz,
+    catalogue: Arc<Catalogue>,
+    counts: MonthCounts,
+    history: Arc<History>,
+    regional: HashMap<String, Arc<History>>,
+    /// Events sent from more than one venue, on closed days.
+    closed_events_at_several_venues: u64,
+    latest_play_ms: Option<i64>,
+}
+
+impl LiveMonth {
+    /// The month to date from `engine`'s files: its songs and venues, the earlier
+    /// months' charts, and the month's plays, with the days before `closed_before`
+    /// closed.
+    pub async fn open(
+        engine: &GoldenMic,
+        month: Period,
+        closed_before: NaiveDate,
+    ) -> Result<LiveMonth> {
+        if month.kind() != PeriodKind::Month {
+            return Err(ChartError::InvalidPeriod(month.to_string()));
+        }
+        let methodology = engine.methodology().clone();
+        let tz = methodology.validate()?;
+        let catalogue = Arc::new(Catalogue::load(engine.context()).await?);
+        let materialized = engine
+            .materialize_for_publication(PeriodKind::Month)
+            .await?;
+        let history = Arc::new(History::of(&materialized, &month).await?);
+        drop(materialized);
+        let mut live = LiveMonth {
+            month,
+            methodology,
+            tz,
+            catalogue,
+            counts: MonthCounts::default(),
+            history,
+            regional: HashMap::new(),
+            closed_events_at_several_venues: 0,
+            latest_play_ms: None,
+        };
+        let days: Vec<NaiveDate> = engine
+            .data()
+            .map(|data| {
+                data.play_days()
+                    .keys()
+                    .copied()
+                    .filter(|d| Period::containing(PeriodKind::Month, *d) == month)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (first, last) = (month.first_day(), month.last_day());
+        // Plays filed in another day's partition count by their business day: they are
+        // counted first, so that no day closes before all of its plays are in.
+        let misfiled = engine
+            .context()
+            .sql(&format!(
+                "SELECT event_id, venue_id, room_id, song_id, started_at, played_ms \
+                 FROM plays WHERE business_day(started_at) BETWEEN DATE '{first}' AND DATE '{last}' \
+                 AND business_day(started_at) <> date"
+            ))
+            .await?
+            .collect()
+            .await?;
+        for batch in &misfiled {
+            // (Their started_at is set: the partition is not used.)
+            live.count(batch, first)?;
+        }
+        for day in days {
+            let batches = engine
+                .context()
+                .sql(&format!(
+                    "SELECT event_id, venue_id, room_id, song_id, started_at, played_ms \
+                     FROM plays WHERE date = DATE '{day}' \
+                     AND (started_at IS NULL OR business_day(started_at) = date)"
+                ))
+                .await?
+                .collect()
+                .await?;
+            for batch in &batches {
+                let counted = live.count(batch, day)?;
+                debug_assert!(counted.late_days.is_empty());
+            }
+            live.close_before(closed_before.min(day));
+        }
+        live.close_before(closed_before);
+        Ok(live)
+    }
+
+    /// The live month.
+    pub fn month(&self) -> &Period {
+        &self.month
+    }
+
+    /// The latest `started_at` counted.
+    pub fn latest_play_ms(&self) -> Option<i64> {
+        self.latest_play_ms
+    }
+
+    /// The closed days.
+    pub fn closed_days(&self) -> &[NaiveDate] {
+        self.counts.closed_days()
+    }
+
+    /// The open days with plays.
+    pub fn open_days(&self) -> Vec<NaiveDate> {
+        self.counts.open_days().collect()
+    }
+
+    /// Counts a batch of plays (the contract's columns) from partition `partition`.
+    pub fn count(&mut self, batch: &RecordBatch, partition: NaiveDate) -> Result<Counted> {
+        let text = |name: &str| -> Result<arrow::array::ArrayRef> {
+            let column = batch
+                .column_by_name(name)
+                .ok_or_else(|| live_error(format!("a batch of plays without {name}")))?;
+            Ok(cast(column, &DataType::Utf8).map_err(DataFusionError::from)?)
+        };
+        let (events, venues, rooms, songs) = (
+            text("event_id")?,
+            text("venue_id")?,
+            text("room_id")?,
+            text("song_id")?,
+        );
+        let (events, venues, rooms, songs) = (
+            events.as_string::<i32>(),
+            venues.as_string::<i32>(),
+            rooms.as_string::<i32>(),
+            songs.as_string::<i32>(),
+        );
+        let started = batch
+            .column_by_name("started_at")
+            .ok_or_else(|| live_error("a batch of plays without started_at"))?;
+        let started = cast(
+            started,
+            &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        )
+        .map_err(DataFusionError::from)?;
+        let started = started.as_primitive::<TimestampMillisecondType>();
+        let played = batch
+            .column_by_name("played_ms")
+            .ok_or_else(|| live_error("a batch of plays without played_ms"))?;
+        let played = cast(played, &DataType::Int32).map_err(DataFusionError::from)?;
+        let played = played.as_primitive::<Int32Type>();
+        let day_start_ms = i64::from(self.methodology.day_start_minutes) * 60_000;
+        let mut counted = Counted::default();
+        for i in 0..batch.num_rows() {
+            let started_at = started.is_valid(i).then(|| started.value(i));
+            let day = started_at
+                .and_then(|t| business_day_of(&self.tz, day_start_ms, t))
+                .unwrap_or(partition);
+            let period = Period::containing(PeriodKind::Month, day);
+            if period != self.month {
+                if period < self.month {
+                    counted.earlier_month += 1;
+                } else {
+                    counted.later_month += 1;
+                }
+                continue;
+            }
+            if self.counts.is_closed(day) {
+                counted.late_days.insert(day);
+                continue;
+            }
+            let play = PlayRow {
+                event_id: option(events, i),
+                venue_id: option(venues, i),
+                room_id: option(rooms, i),
+                song_id: option(songs, i),
+                started_at,
+                played_ms: played.is_valid(i).then(|| played.value(i)),
+            };
+            self.counts
+                .add(day, play, &self.catalogue, self.methodology.min_played_ms)?;
+            counted.rows += 1;
+            if let Some(t) = started_at {
+                self.latest_play_ms = Some(self.latest_play_ms.map_or(t, |l| l.max(t)));
+            }
+        }
+        Ok(counted)
+    }
+
+    /// Closes every day of the month before `day` (folding those with plays) and
+    /// returns the days closed now.
+    pub fn close_before(&mut self, day: NaiveDate) -> Vec<NaiveDate> {
+        let mut closed = Vec::new();
+        let mut d = self.month.first_day();
+        while d < day && d <= self.month.last_day() {
+            if !self.counts.is_closed(d) {
+                self.closed_events_at_several_venues +=
+                    self.counts
+                        .close(d, &self.catalogue, self.methodology.room_cap);
+                closed.push(d);
+            }
+            d = d.succ_opt().expect("within chrono's range");
+        }
+        closed
+    }
+
+    /// Whether a province's chart needs its history loaded first.
+    pub fn needs_regional_history(&self, province: &str) -> bool {
+        !self.regional.contains_key(province)
+    }
+
+    /// Loads a province's history from `engine` (the engine over the data root).
+    pub async fn load_regional_history(
+        &mut self,
+        engine: &GoldenMic,
+        province: &str,
+    ) -> Result<()> {
+        let regional = engine
+            .regional(province)
+            .await?
+            .materialize(Some(PeriodKind::Month))
+            .await?;
+        let history = History::of(&regional, &self.month).await?;
+        self.regional
+            .insert(province.to_string(), Arc::new(history));
+        Ok(())
+    }
+
+    /// The month's figures now, ready to rank.
+    pub fn standings(&self) -> Standings {
+        Standings {
+            month: self.month,
+            methodology: self.methodology.clone(),
+            catalogue: self.catalogue.clone(),
+            history: self.history.clone(),
+            regional: self.regional.clone(),
+            figures: self
+                .counts
+                .figures(&self.catalogue, self.methodology.room_cap),
+            events_at_several_venues: self.closed_events_at_several_venues
+                + self.counts.events_at_several_venues(),
+        }
+    }
+}
+
+/// A value of a string column, `None` for NULL.
+fn option(array: &arrow::array::StringArray, i: usize) -> Option<&str> {
+    array.is_valid(i).then(|| array.value(i))
+}

@@ -1,0 +1,381 @@
+//! The month to date's charts and coverage, from its figures: the ranking and history
+//! of `chart_entries.sql` and the register and activity of `coverage_by_province.sql`
+//! and `coverage.sql`, in Rust over the live figures.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::catalogue::Catalogue;
+use super::live_error;
+use super::month::{Figures, MonthFigures};
+use crate::error::{ChartError, Result};
+use crate::methodology::{Methodology, Period};
+use crate::results::{ChartKind, GoldenMic};
+
+/// A song's entries on a chart in the months before the live one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Earlier {
+    months: i64,
+    best_rank: i64,
+    /// Its rank in the month just before, if charted then.
+    previous_rank: Option<i64>,
+}
+
+/// The charts of the months before the live one, as far as a live chart needs them.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    songs: HashMap<(ChartKind, String), Earlier>,
+}
+
+impl History {
+    /// The history of the months before `month` in `engine` (materialised for months,
+    /// or not materialised).
+    pub async fn of(engine: &GoldenMic, month: &Period) -> Result<History> {
+        let batches = engine
+            .context()
+            .sql(&format!(
+                "SELECT chart, period, song_id, rank FROM chart_entries \
+                 WHERE period_kind = 'month' AND period < '{month}'"
+            ))
+            .await?
+            .collect()
+            .await?;
+        let previous = month.previous().to_string();
+        let mut history = History::default();
+        for batch in &batches {
+            let charts = super::catalogue::strings(batch, "chart")?;
+            let periods = super::catalogue::strings(batch, "period")?;
+            let songs = super::catalogue::strings(batch, "song_id")?;
+            let ranks = arrow::compute::cast(
+                batch
+                    .column_by_name("rank")
+                    .ok_or_else(|| live_error("chart_entries without rank"))?,
+                &arrow::datatypes::DataType::Int64,
+            )
+            .map_err(datafusion::error::DataFusionError::from)?;
+            let ranks = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&ranks);
+            for i in 0..batch.num_rows() {
+                let kind = match charts[i].as_deref() {
+                    Some("hot") => ChartKind::Hot,
+                    Some("new") => ChartKind::New,
+                    other => return Err(live_error(format!("chart_entries: chart {other:?}"))),
+                };
+                let (Some(song), Some(period)) = (songs[i].clone(), periods[i].as_deref()) else {
+                    continue;
+                };
+                let rank = ranks.value(i);
+                let entry = history.songs.entry((kind, song)).or_insert(Earlier {
+                    months: 0,
+                    best_rank: rank,
+                    previous_rank: None,
+                });
+                entry.months += 1;
+                entry.best_rank = entry.best_rank.min(rank);
+                if period == previous {
+                    entry.previous_rank = Some(rank);
+                }
+            }
+        }
+        Ok(history)
+    }
+}
+
+/// A row of a live chart: the columns of a published chart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChartRow {
+    /// 1 for the top song.
+    pub rank: i64,
+    /// The song.
+    pub song_id: String,
+    /// Its title.
+    pub title: String,
+    /// Its artist.
+    pub artist: String,
+    /// Valid plays after the room cap.
+    pub score: i64,
+    /// Valid plays.
+    pub plays: i64,
+    /// Venues with a valid play.
+    pub venues: i64,
+    /// Rooms with a valid play.
+    pub rooms: i64,
+    /// Its rank last month, if charted.
+    pub prev_rank: Option<i64>,
+    /// Its best rank up to this month.
+    pub peak_rank: i64,
+    /// Months charted up to this one.
+    pub months_on_chart: i64,
+    /// `NEW`, `RE`, `UP`, `DOWN` or `SAME`.
+    pub movement: &'static str,
+}
+
+/// A row of live coverage: national (with `provinces`) or of one province.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CoverageRow {
+    /// `YYYY-MM`.
+    pub period: String,
+    /// The province (`None` for the national row).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub province: Option<String>,
+    /// Venues licensed by the end of the month.
+    pub licensed_venues: i64,
+    /// Venues connected by the end of the month.
+    pub connected_venues: i64,
+    /// Connected over licensed.
+    pub coverage_share: Option<f64>,
+    /// Provinces with a connected venue (national row only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provinces: Option<i64>,
+    /// Cities with a connected venue.
+    pub cities: i64,
+    /// Rooms of the connected venues.
+    pub rooms: i64,
+    /// Venues connected during the month.
+    pub new_venues: i64,
+    /// Venues connected during the month before.
+    pub new_venues_prev: i64,
+    /// `new_venues` over `new_venues_prev`, minus 1.
+    pub new_venues_growth: Option<f64>,
+    /// Venues with a valid play.
+    pub active_venues: i64,
+    /// Rooms with a valid play.
+    pub active_rooms: i64,
+}
+
+/// The month to date at one refresh: its figures, with what it takes to rank them.
+#[derive(Debug)]
+pub struct Standings {
+    pub(crate) month: Period,
+    pub(crate) methodology: Methodology,
+    pub(crate) catalogue: Arc<Catalogue>,
+    pub(crate) history: Arc<History>,
+    pub(crate) regional: HashMap<String, Arc<History>>,
+    pub(crate) figures: MonthFigures,
+    pub(crate) events_at_several_venues: u64,
+}
+
+impl Standings {
+    /// The live month.
+    pub fn month(&self) -> &Period {
+        &self.month
+    }
+
+    /// A chart of the month to date, national or of a province (whose history must
+    /// have been loaded: [`super::LiveMonth::load_regional_history`]).
+    pub fn chart(&self, kind: ChartKind, province: Option<&str>) -> Result<Vec<ChartRow>> {
+        let (figures, history): (Vec<(u32, Figures)>, &History) = match province {
+            None => (
+                self.figures.songs.iter().map(|(s, f)| (*s, *f)).collect(),
+                &self.history,
+            ),
+            Some(name) => {
+                let index = self.province(name)?;
+                if self.events_at_several_venues > 0 {
+                    return Err(live_error(format!(
+                        "{} events of {} were sent from more than one venue: a province's chart \
+                         counts each copy in its province, which the live counts do not keep; \
+                         ask `chart-job sql` for hot_chart('{}', N, '{name}')",
+                        self.events_at_several_venues, self.month, self.month
+                    )));
+                }
+                let history = self.regional.get(name).ok_or_else(|| {
+                    live_error(format!("the history of province {name} is not loaded"))
+                })?;
+                (
+                    self.figures
+                        .provinces
+                        .iter()
+                        .filter(|((p, _), _)| *p == index)
+                        .map(|((_, s), f)| (*s, *f))
+                        .collect(),
+                    history,
+                )
+            }
+        };
+        Ok(self.rank(kind, figures, history))
+    }
+
+    fn rank(
+        &self,
+        kind: ChartKind,
+        figures: Vec<(u32, Figures)>,
+        history: &History,
+    ) -> Vec<ChartRow> {
+        let end = self.month.last_day();
+        let window = self.methodology.new_song_window_days;
+        let mut eligible: Vec<(u32, Figures)> = figures
+            .into_iter()
+            .filter(|(_, f)| f.score > 0)
+            .filter(|(song, _)| match kind {
+                ChartKind::Hot => true,
+                ChartKind::New => self.catalogue.songs[*song as usize]
+                    .release_date
+                    .is_some_and(|r| r <= end && (end - r).num_days() < window),
+            })
+            .collect();
+        // Song codes are in song id order.
+        eligible.sort_unstable_by(|(a, fa), (b, fb)| {
+            fb.score
+                .cmp(&fa.score)
+                .then(fb.venues.cmp(&fa.venues))
+                .then(fb.rooms.cmp(&fa.rooms))
+                .then(a.cmp(b))
+        });
+        eligible.truncate(usize::try_from(self.methodology.top_n).unwrap_or(0));
+        eligible
+            .into_iter()
+            .enumerate()
+            .map(|(i, (song, f))| {
+                let rank = i as i64 + 1;
+                let song = &self.catalogue.songs[song as usize];
+                let earlier = history.songs.get(&(kind, song.id.clone()));
+                let months_on_chart = earlier.map_or(0, |e| e.months) + 1;
+                let prev_rank = earlier.and_then(|e| e.previous_rank);
+                let movement = if months_on_chart == 1 {
+                    "NEW"
+                } else {
+                    match prev_rank {
+                        None => "RE",
+                        Some(p) if rank < p => "UP",
+                        Some(p) if rank > p => "DOWN",
+                        Some(_) => "SAME",
+                    }
+                };
+                ChartRow {
+                    rank,
+                    song_id: song.id.clone(),
+                    title: song.title.clone(),
+                    artist: song.artist.clone(),
+                    score: f.score,
+                    plays: f.plays,
+                    venues: f.venues,
+                    rooms: f.rooms,
+                    prev_rank,
+                    peak_rank: earlier.map_or(rank, |e| e.best_rank.min(rank)),
+                    months_on_chart,
+                    movement,
+                }
+            })
+            .collect()
+    }
+
+    fn province(&self, name: &str) -> Result<u16> {
+        self.catalogue
+            .province(name)
+            .ok_or_else(|| ChartError::UnknownProvince {
+                province: name.to_string(),
+                known: self.catalogue.provinces.join(", "),
+            })
+    }
+
+    /// Coverage per province, by province: `coverage_by_province`'s rows.
+    pub fn coverage_by_province(&self) -> Vec<CoverageRow> {
+        let first = self.month.first_day();
+        let last = self.month.last_day();
+        let previous = self.month.previous();
+        let (prev_first, prev_last) = (previous.first_day(), previous.last_day());
+        let within = |d: Option<chrono::NaiveDate>, a, b| d.is_some_and(|d| d >= a && d <= b);
+        let mut rows: Vec<(CoverageRow, BTreeSet<&str>)> = self
+            .catalogue
+            .provinces
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let active = self
+                    .figures
+                    .active
+                    .get(&(i as u16))
+                    .copied()
+                    .unwrap_or_default();
+                (
+                    CoverageRow {
+                        period: self.month.to_string(),
+                        province: Some(name.clone()),
+                        licensed_venues: 0,
+                        connected_venues: 0,
+                        coverage_share: None,
+                        provinces: None,
+                        cities: 0,
+                        rooms: 0,
+                        new_venues: 0,
+                        new_venues_prev: 0,
+                        new_venues_growth: None,
+                        active_venues: active.0,
+                        active_rooms: active.1,
+                    },
+                    BTreeSet::new(),
+                )
+            })
+            .collect();
+        for venue in &self.catalogue.venues {
+            let (row, cities) = &mut rows[usize::from(venue.province)];
+            let connected = venue.connected_on.is_some_and(|d| d <= last);
+            row.licensed_venues += i64::from(venue.licensed_since.is_some_and(|d| d <= last));
+            if connected {
+                row.connected_venues += 1;
+                row.rooms += venue.rooms;
+                cities.insert(venue.city.as_str());
+            }
+            row.new_venues += i64::from(within(venue.connected_on, first, last));
+            row.new_venues_prev += i64::from(within(venue.connected_on, prev_first, prev_last));
+        }
+        rows.into_iter()
+            .map(|(mut row, cities)| {
+                row.cities = cities.len() as i64;
+                row.coverage_share = share(row.connected_venues, row.licensed_venues);
+                row.new_venues_growth = growth(row.new_venues, row.new_venues_prev);
+                row
+            })
+            .collect()
+    }
+
+    /// National coverage (`province` `None`) or one province's.
+    pub fn coverage(&self, province: Option<&str>) -> Result<CoverageRow> {
+        let rows = self.coverage_by_province();
+        if let Some(name) = province {
+            let index = self.province(name)?;
+            return Ok(rows[usize::from(index)].clone());
+        }
+        let mut national = CoverageRow {
+            period: self.month.to_string(),
+            province: None,
+            licensed_venues: 0,
+            connected_venues: 0,
+            coverage_share: None,
+            provinces: Some(0),
+            cities: 0,
+            rooms: 0,
+            new_venues: 0,
+            new_venues_prev: 0,
+            new_venues_growth: None,
+            active_venues: 0,
+            active_rooms: 0,
+        };
+        for row in &rows {
+            national.licensed_venues += row.licensed_venues;
+            national.connected_venues += row.connected_venues;
+            national.provinces = national
+                .provinces
+                .map(|p| p + i64::from(row.connected_venues > 0));
+            national.cities += row.cities;
+            national.rooms += row.rooms;
+            national.new_venues += row.new_venues;
+            national.new_venues_prev += row.new_venues_prev;
+            national.active_venues += row.active_venues;
+            national.active_rooms += row.active_rooms;
+        }
+        national.coverage_share = share(national.connected_venues, national.licensed_venues);
+        national.new_venues_growth = growth(national.new_venues, national.new_venues_prev);
+        Ok(national)
+    }
+}
+
+fn share(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+fn growth(new: i64, previous: i64) -> Option<f64> {
+    (previous > 0).then(|| new as f64 / previous as f64 - 1.0)
+}
