@@ -7,8 +7,8 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use chart_core::live::{ChartRow, LiveMonth, Standings};
-use chart_core::{ChartKind, GoldenMic, Methodology, Period};
+use chart_core::live::{ChartRow, History, LiveMonth, Standings};
+use chart_core::{ChartKind, GoldenMic, Methodology, Period, PeriodKind};
 use chrono::NaiveDate;
 use support::reference::{self, Grain, Rules};
 use support::{
@@ -50,7 +50,7 @@ fn check_against_reference(standings: &Standings, root: &Path, at: &str) {
     let data = reference::load(root);
     let rules = Rules::GM1;
     for (kind, new_only) in [(ChartKind::Hot, false), (ChartKind::New, true)] {
-        let got = as_reference(standings.chart(kind, None).unwrap());
+        let got = as_reference(standings.chart(kind));
         let want = reference::chart(&data, &rules, Grain::Month, MONTH, new_only);
         assert!(
             !want.is_empty(),
@@ -104,18 +104,23 @@ fn check_against_reference(standings: &Standings, root: &Path, at: &str) {
 
 /// The live charts of `province` (national for `None`) and its coverage equal the
 /// engine's (the table functions' regional view) over `root`.
-async fn check_against_engine(live: &mut LiveMonth, root: &Path, province: Option<&str>, at: &str) {
+async fn check_against_engine(live: &LiveMonth, root: &Path, province: Option<&str>, at: &str) {
     let engine = GoldenMic::open(root, Methodology::default()).await.unwrap();
-    let engine = match province {
+    let (engine, history) = match province {
         Some(p) => {
-            live.load_regional_history(&engine, p).await.unwrap();
-            engine.regional(p).await.unwrap()
+            let regional = engine.regional(p).await.unwrap();
+            let materialized = regional.materialize(Some(PeriodKind::Month)).await.unwrap();
+            let history = History::of(&materialized, &month()).await.unwrap();
+            (regional, Some(history))
         }
-        None => engine,
+        None => (engine, None),
     };
     let standings = live.standings();
     for kind in [ChartKind::Hot, ChartKind::New] {
-        let got = as_reference(standings.chart(kind, province).unwrap());
+        let got = as_reference(match (province, &history) {
+            (Some(p), Some(h)) => standings.regional_chart(kind, p, h).unwrap(),
+            _ => standings.chart(kind),
+        });
         let want = chart_rows(&engine.chart(kind, &month()).await.unwrap());
         assert!(
             !want.is_empty(),
@@ -143,7 +148,7 @@ fn hold_back_december(root: &Path, held: &Path) -> Vec<(NaiveDate, Vec<PathBuf>)
         let dir = entry.unwrap().path();
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let day = date(name.strip_prefix("date=").unwrap());
-        if Period::containing(chart_core::PeriodKind::Month, day) != month() {
+        if Period::containing(PeriodKind::Month, day) != month() {
             continue;
         }
         copy_dir(&dir, &held.join(&name));
@@ -208,7 +213,7 @@ async fn the_month_to_date_equals_the_reference_and_the_engine_as_it_lands() {
     }
     assert_eq!(checked, 3);
     assert!(live.closed_days().len() >= 20);
-    check_against_engine(&mut live, root, None, "month end").await;
+    check_against_engine(&live, root, None, "month end").await;
 
     // A province: the regional view's charts and coverage.
     let province = {
@@ -219,7 +224,7 @@ async fn the_month_to_date_equals_the_reference_and_the_engine_as_it_lands() {
             .and_then(|r| r.province.clone())
             .unwrap()
     };
-    check_against_engine(&mut live, root, Some(&province), "month end").await;
+    check_against_engine(&live, root, Some(&province), "month end").await;
 
     // Late plays for a closed day are not counted but reported; the month opened again
     // counts them, and equals the reference.
@@ -249,24 +254,24 @@ async fn the_month_to_date_equals_the_reference_and_the_engine_as_it_lands() {
     );
     let closed_before = days.last().unwrap().0.pred_opt().unwrap();
     let engine = GoldenMic::open(root, Methodology::default()).await.unwrap();
-    let mut reopened = LiveMonth::open(&engine, month(), closed_before)
+    let reopened = LiveMonth::open(&engine, month(), closed_before)
         .await
         .unwrap();
     check_against_reference(&reopened.standings(), root, "after late plays");
-    check_against_engine(&mut reopened, root, None, "after late plays").await;
+    check_against_engine(&reopened, root, None, "after late plays").await;
 
     // A restart: the month opened again from the same files equals the running one.
-    let mut restarted = LiveMonth::open(&engine, month(), closed_before)
+    let restarted = LiveMonth::open(&engine, month(), closed_before)
         .await
         .unwrap();
     assert_eq!(restarted.closed_days(), reopened.closed_days());
     for kind in [ChartKind::Hot, ChartKind::New] {
         assert_eq!(
-            restarted.standings().chart(kind, None).unwrap(),
-            reopened.standings().chart(kind, None).unwrap()
+            restarted.standings().chart(kind),
+            reopened.standings().chart(kind)
         );
     }
-    check_against_engine(&mut restarted, root, Some(&province), "after a restart").await;
+    check_against_engine(&restarted, root, Some(&province), "after a restart").await;
 }
 
 #[tokio::test]
@@ -277,7 +282,7 @@ async fn an_event_sent_from_two_venues_counts_once_and_refuses_province_charts()
     let mut live = LiveMonth::open(&engine, month(), month().first_day())
         .await
         .unwrap();
-    let before = live.standings().chart(ChartKind::Hot, None).unwrap();
+    let before = live.standings().chart(ChartKind::Hot);
     let (venue, _) = known_ids(root);
     let song = before[0].song_id.clone();
     let t = local_ms("2024-12-20 21:00:00");
@@ -302,15 +307,16 @@ async fn an_event_sent_from_two_venues_counts_once_and_refuses_province_charts()
     let counted = live.count(&plays_batch(&rows), date("2024-12-20")).unwrap();
     assert_eq!(counted.rows, 2);
     let standings = live.standings();
-    let after = standings.chart(ChartKind::Hot, None).unwrap();
+    let after = standings.chart(ChartKind::Hot);
     let plays = |rows: &[ChartRow]| rows.iter().find(|r| r.song_id == song).unwrap().plays;
     assert_eq!(plays(&after), plays(&before) + 1);
     let province = standings.coverage_by_province()[0]
         .province
         .clone()
         .unwrap();
+    let history = History::default();
     let error = standings
-        .chart(ChartKind::Hot, Some(&province))
+        .regional_chart(ChartKind::Hot, &province, &history)
         .unwrap_err()
         .to_string();
     assert!(
@@ -318,7 +324,7 @@ async fn an_event_sent_from_two_venues_counts_once_and_refuses_province_charts()
         "{error}"
     );
     let unknown = standings
-        .chart(ChartKind::Hot, Some("Atlantis"))
+        .regional_chart(ChartKind::Hot, "Atlantis", &history)
         .unwrap_err()
         .to_string();
     assert!(

@@ -83,7 +83,7 @@ pub struct Lander {
 }
 
 /// What one landing wrote.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct Landed {
     /// Play rows in the segment.
     pub plays: u64,
@@ -93,6 +93,19 @@ pub struct Landed {
     pub files_created: u64,
     /// The business days that got plays.
     pub days: Vec<NaiveDate>,
+    /// The play files of the segment (created now or before), for the live charts.
+    pub play_files: Vec<LandedPlays>,
+}
+
+/// A landed play file.
+#[derive(Debug, Clone)]
+pub struct LandedPlays {
+    /// Its path in the data root.
+    pub path: String,
+    /// Its partition.
+    pub day: NaiveDate,
+    /// Its plays.
+    pub batch: RecordBatch,
 }
 
 impl Lander {
@@ -151,6 +164,7 @@ impl Encoder {
             landed.days.push(day);
             let path = format!("plays/date={day}/{}", self.name);
             files.push((path.clone(), parquet_file(&path, &batch)?));
+            landed.play_files.push(LandedPlays { path, day, batch });
         }
         for (day, batch) in self.rejects_by_day(&batches)? {
             landed.rejects += batch.num_rows() as u64;

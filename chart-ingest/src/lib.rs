@@ -20,12 +20,16 @@
 //!                       ▼
 //!                     landing: plays/date=<business day>/ and rejects/date=<day>/
 //!                              Parquet, create-only names ──► segment deleted
+//!                       │ the landed plays
+//!                       ▼
+//!                     live_charts: the month to date ──► chart_routes: GET /v1/charts/…
 //! ```
 //!
 //! [`serve`] runs it; [`simulator`] is the vendor side, used by `chart-job replay`, the
 //! tests and the benchmark.
 
 pub mod body;
+pub mod chart_routes;
 pub mod clock;
 pub mod connections;
 pub mod day_close;
@@ -34,6 +38,7 @@ pub mod event;
 pub mod http;
 pub mod idempotency;
 pub mod landing;
+pub mod live_charts;
 pub mod metrics;
 pub mod server;
 pub mod simulator;
@@ -44,6 +49,7 @@ pub mod wal;
 
 pub use day_close::DayClose;
 pub use error::{IngestError, Result};
+pub use live_charts::LiveOptions;
 pub use server::{IngestOptions, serve};
 pub use state::Limits;
 pub use vendors::Vendors;

@@ -14,6 +14,10 @@
 //! | `ingest_landed_plays_total`, `ingest_landed_files_total`, `ingest_landing_failures_total` | counters | |
 //! | `ingest_days_compacted_total`, `ingest_day_digests_computed_total`, `ingest_compaction_files_removed_total`, `ingest_day_close_passes_total`, `ingest_day_close_failures_total` | counters | |
 //! | `ingest_day_close_seconds` | gauge: the last day close | |
+//! | `ingest_live_counted_rows_total`, `ingest_live_counted_files_total`, `ingest_live_rows_rebuilding_total`, `ingest_live_builds_total`, `ingest_live_build_failures_total`, `ingest_live_refreshes_total` | counters | |
+//! | `ingest_live_refresh_seconds`, `ingest_live_build_seconds` | gauges: the last refresh and build of the live month | |
+//! | `ingest_live_building` | gauge: 1 while the live month is built | |
+//! | `ingest_live_unpublished` | gauge: 1 while landed plays are not in the live refresh served | |
 //! | `ingest_idempotency_keys` | gauge | |
 
 use std::collections::BTreeMap;
@@ -21,6 +25,7 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 
 use crate::day_close::DayCloseCounts;
+use crate::live_charts::LiveCounts;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -45,6 +50,8 @@ pub struct Metrics {
     pub oldest_unlanded_ms: AtomicU64,
     /// What day closes did.
     pub day_close: Arc<DayCloseCounts>,
+    /// What the live charts did.
+    pub live: Arc<LiveCounts>,
 }
 
 #[derive(Default)]
@@ -302,6 +309,66 @@ impl Metrics {
                 "gauge",
                 "Duration of the last day close (compaction and digest).",
                 self.day_close.last_close_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            ),
+            (
+                "ingest_live_counted_rows_total",
+                "counter",
+                "Play rows counted into the live month.",
+                self.live.counted_rows.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ingest_live_counted_files_total",
+                "counter",
+                "Landed files counted into the live month.",
+                self.live.counted_files.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ingest_live_rows_rebuilding_total",
+                "counter",
+                "Rows for a closed day or an earlier month, which make the live month build again.",
+                self.live.rows_rebuilding.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ingest_live_builds_total",
+                "counter",
+                "Builds of the live month from the data root.",
+                self.live.builds.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ingest_live_build_failures_total",
+                "counter",
+                "Builds of the live month that failed (retried).",
+                self.live.build_failures.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ingest_live_refreshes_total",
+                "counter",
+                "Refreshes of the live figures.",
+                self.live.refreshes.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ingest_live_refresh_seconds",
+                "gauge",
+                "Duration of the last refresh of the live figures.",
+                self.live.last_refresh_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            ),
+            (
+                "ingest_live_build_seconds",
+                "gauge",
+                "Duration of the last build of the live month.",
+                self.live.last_build_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            ),
+            (
+                "ingest_live_building",
+                "gauge",
+                "1 while the live month is being built.",
+                self.live.building.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ingest_live_unpublished",
+                "gauge",
+                "1 while landed plays are not yet in the live refresh served.",
+                self.live.unpublished.load(Ordering::Relaxed) as f64,
             ),
             (
                 "ingest_idempotency_keys",

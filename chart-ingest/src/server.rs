@@ -17,6 +17,7 @@ use crate::day_close::{Closer, Closing, DayClose, LandedDays};
 use crate::error::{IngestError, Result};
 use crate::idempotency::{Keys, KeysLog};
 use crate::landing::{BusinessDay, Lander, delete_segment};
+use crate::live_charts::{LiveCharts, LiveOptions};
 use crate::metrics::Metrics;
 use crate::state::{Limits, Service};
 use crate::tls::{TlsFiles, TlsListener};
@@ -48,6 +49,10 @@ pub struct IngestOptions {
     pub tls: Option<TlsFiles>,
     /// Close business days once over (compaction, day digests); `None`: never.
     pub day_close: Option<DayClose>,
+    /// Keep the month to date and serve its charts; `None`: no live charts.
+    pub live: Option<LiveOptions>,
+    /// Who may read the live charts; `None`: anyone.
+    pub chart_readers: Option<Vendors>,
 }
 
 impl IngestOptions {
@@ -69,6 +74,8 @@ impl IngestOptions {
             retry_window: Duration::from_secs(24 * 3600),
             tls: None,
             day_close: None,
+            live: Some(LiveOptions::default()),
+            chart_readers: None,
         }
     }
 }
@@ -146,6 +153,21 @@ pub async fn serve(
         })
         .transpose()
         .map_err(|e| IngestError::Simulator(format!("starting the day close thread: {e}")))?;
+    let live = options.live.map(|live| {
+        LiveCharts::new(
+            options.data.clone(),
+            options.methodology.clone(),
+            days,
+            live,
+            metrics.live.clone(),
+        )
+    });
+    let stop_live = Arc::new(tokio::sync::Notify::new());
+    let live_runner = live
+        .clone()
+        .map(|live| live.start(stop_live.clone()))
+        .transpose()
+        .map_err(|e| IngestError::Simulator(format!("starting the live charts thread: {e}")))?;
     let lander = Lander {
         root: options.data,
         node,
@@ -157,13 +179,30 @@ pub async fn serve(
         sealed_rx,
         service.clone(),
         landed_days,
+        live.clone(),
     ));
     let addr = listener
         .local_addr()
         .map_or_else(|_| "?".to_string(), |a| a.to_string());
     tracing::info!(%addr, "accepting plays");
-    let router = crate::http::router(service.clone());
+    let mut router = crate::http::router(service.clone());
+    if let Some(live) = &live {
+        router = router.merge(crate::chart_routes::router(
+            crate::chart_routes::ChartRoutes {
+                live: live.clone(),
+                readers: options.chart_readers.map(Arc::new),
+            },
+        ));
+    }
     let header_timeout = service.limits.header_timeout;
+    let streams = live.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Event streams never finish by themselves: they end at shutdown.
+        if let Some(live) = streams {
+            live.close_streams();
+        }
+    };
     let served = match acceptor {
         None => {
             serve_connections(listener, router, header_timeout, shutdown).await;
@@ -195,6 +234,10 @@ pub async fn serve(
         .await
         .map_err(|e| IngestError::Simulator(format!("the lander failed: {e}")))?;
     tracing::info!("the log has landed");
+    if let Some(runner) = live_runner {
+        stop_live.notify_one();
+        let _ = tokio::task::spawn_blocking(move || runner.join()).await;
+    }
     served
 }
 
@@ -206,6 +249,7 @@ async fn land_forever(
     mut sealed: mpsc::UnboundedReceiver<Sealed>,
     service: Arc<Service>,
     landed_days: Arc<LandedDays>,
+    live: Option<Arc<LiveCharts>>,
 ) {
     let metrics = service.metrics.clone();
     while let Some(segment) = sealed.recv().await {
@@ -217,6 +261,9 @@ async fn land_forever(
             match land_one(&lander, &mut keys_log, &segment).await {
                 Ok(landed) => {
                     landed_days.mark(&landed.days);
+                    if let Some(live) = &live {
+                        live.land(&landed.play_files);
+                    }
                     metrics
                         .landed_plays
                         .fetch_add(landed.plays, Ordering::Relaxed);

@@ -101,7 +101,7 @@ plays/date=<business day>/*.parquet (rejected lines as rejects/date=<day>/*.parq
 --land-every or --land-rows. GET /healthz, /readyz and /metrics (Prometheus) are for operators. \
 SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, land the log, exit 0."
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Send a data root's plays to a running `serve`, as VOD vendors would.
     Replay(ReplayArgs),
 }
@@ -688,6 +688,19 @@ pub struct ServeArgs {
     /// Never close days (no compaction, no digests).
     #[arg(long, conflicts_with = "day_digests")]
     pub no_day_close: bool,
+    /// Refresh the live charts (the month to date, GET /v1/charts/...) this often.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub live_refresh: Duration,
+    /// Serve each refresh of the live charts this long after it (a public chart's delay).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration_or_zero)]
+    pub live_delay: Duration,
+    /// Who may read the live charts, in the format of --vendors (a [[vendor]] entry per
+    /// reader, with the SHA-256 of its token); default: anyone.
+    #[arg(long, value_name = "FILE")]
+    pub chart_readers: Option<PathBuf>,
+    /// No live charts (the month to date is not kept).
+    #[arg(long, conflicts_with_all = ["live_refresh", "live_delay", "chart_readers"])]
+    pub no_live: bool,
     #[command(flatten)]
     pub store: StoreArgs,
 }

@@ -21,7 +21,7 @@ use crate::{live, output, report, sql};
 pub async fn run(command: Command) -> Result<()> {
     match command {
         Command::Sql(args) => run_sql(args).await,
-        Command::Serve(args) => live::serve(args).await,
+        Command::Serve(args) => live::serve(*args).await,
         Command::Replay(args) => live::replay(args).await,
         Command::Publish(args) => {
             let period = args.period.period()?;

@@ -50,6 +50,22 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             ..chart_ingest::DayClose::default()
         });
     }
+    let digests = args
+        .day_digests
+        .as_deref()
+        .map(|d| args.store.location(d))
+        .transpose()?;
+    options.live = (!args.no_live).then(|| chart_ingest::LiveOptions {
+        refresh: args.live_refresh,
+        delay: args.live_delay,
+        grace: args.day_grace,
+        digests,
+    });
+    options.chart_readers = args
+        .chart_readers
+        .as_deref()
+        .map(Vendors::load)
+        .transpose()?;
     let scheme = if args.tls_cert.is_some() {
         "https"
     } else {

@@ -620,3 +620,361 @@ fn closed_days_are_compacted_and_publish_reads_only_their_digests() {
         );
     }
 }
+
+/// A request over HTTP/1.1: its status and body.
+fn request(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let address = url.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    (
+        status,
+        response.split_once("\r\n\r\n").unwrap().1.to_string(),
+    )
+}
+
+/// Waits until every acknowledged play has landed and is in the live refresh served.
+fn live_quiet_point(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let state = [
+            "ingest_wal_unlanded_bytes",
+            "ingest_live_building",
+            "ingest_live_unpublished",
+            "ingest_live_builds_total",
+        ]
+        .map(|m| metric(url, m));
+        assert!(
+            Instant::now() < deadline,
+            "no quiet point within 3 minutes: {state:?}"
+        );
+        let landed = metric(url, "ingest_wal_unlanded_bytes") == 0.0;
+        if landed
+            && metric(url, "ingest_live_building") == 0.0
+            && metric(url, "ingest_live_unpublished") == 0.0
+            && request(url, "GET", "/v1/charts/hot", &[], "").0 == 200
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `chart-job sql` over the landed data root, as JSON rows.
+fn sql_rows(root: &Path, query: &str) -> Vec<serde_json::Value> {
+    let output = Command::new(env!("CARGO_BIN_EXE_chart-job"))
+        .args([
+            "sql",
+            "--data",
+            root.to_str().unwrap(),
+            "--format",
+            "json",
+            "-c",
+            query,
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The live charts and coverage of the month equal `chart-job sql`'s over the landed
+/// root, national and for `province`.
+fn check_live(url: &str, root: &Path, province: &str, headers: &[(&str, &str)], at: &str) {
+    let columns = [
+        "rank",
+        "song_id",
+        "title",
+        "artist",
+        "score",
+        "plays",
+        "venues",
+        "rooms",
+        "prev_rank",
+        "peak_rank",
+        "months_on_chart",
+        "movement",
+    ];
+    let pick = |row: &serde_json::Value, columns: &[&str]| -> Vec<serde_json::Value> {
+        columns
+            .iter()
+            .map(|c| row.get(*c).cloned().unwrap_or(serde_json::Value::Null))
+            .collect()
+    };
+    let encoded = province.replace(' ', "%20");
+    let asks = [
+        ("hot", "", "hot_chart('2024-12')".to_string()),
+        ("new", "", "new_chart('2024-12')".to_string()),
+        (
+            "hot",
+            &*format!("&province={encoded}"),
+            format!("hot_chart('2024-12', 100, '{province}')"),
+        ),
+        (
+            "new",
+            &*format!("&province={encoded}"),
+            format!("new_chart('2024-12', 100, '{province}')"),
+        ),
+    ];
+    for (chart, extra, function) in asks {
+        let (status, body) = request(
+            url,
+            "GET",
+            &format!("/v1/charts/{chart}?period=2024-12{extra}"),
+            headers,
+            "",
+        );
+        assert_eq!(status, 200, "{at}: {chart}{extra}: {body}");
+        let live: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(live["period"], "2024-12");
+        assert_eq!(live["methodology"]["version"], "GM-1", "{body}");
+        assert!(
+            live["as_of"]["latest_play"]
+                .as_str()
+                .unwrap()
+                .starts_with("2024-12-"),
+            "{body}"
+        );
+        let want = sql_rows(root, &format!("SELECT * FROM {function}"));
+        assert!(!want.is_empty(), "{at}: {function} is empty");
+        let got: Vec<_> = live["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| pick(r, &columns))
+            .collect();
+        let want: Vec<_> = want.iter().map(|r| pick(r, &columns)).collect();
+        assert_eq!(got, want, "{at}: {chart}{extra} against {function}");
+    }
+    let coverage_columns = [
+        "licensed_venues",
+        "connected_venues",
+        "coverage_share",
+        "cities",
+        "rooms",
+        "new_venues",
+        "new_venues_prev",
+        "new_venues_growth",
+        "active_venues",
+        "active_rooms",
+    ];
+    for (extra, function) in [
+        (String::new(), "coverage('2024-12')".to_string()),
+        (
+            format!("&province={encoded}"),
+            format!("coverage('2024-12', '{province}')"),
+        ),
+    ] {
+        let (status, body) = request(
+            url,
+            "GET",
+            &format!("/v1/coverage?period=2024-12{extra}"),
+            headers,
+            "",
+        );
+        assert_eq!(status, 200, "{at}: coverage{extra}: {body}");
+        let live: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let want = sql_rows(root, &format!("SELECT * FROM {function}"));
+        assert_eq!(
+            pick(&live["rows"][0], &coverage_columns),
+            pick(&want[0], &coverage_columns),
+            "{at}: coverage{extra}"
+        );
+    }
+}
+
+/// The live charts: at quiet points of a replay (at its end, after late plays for a
+/// closed day, after a restart) they equal what the landed data root computes; their
+/// errors; readers' tokens; the event stream.
+#[test]
+fn live_charts_equal_the_landed_month_at_quiet_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vendors, tokens) = vendor_files(dir.path());
+    let landed = dir.path().join("landed");
+    let target = Target::Local(landed.clone());
+    target.add_catalogue();
+    let wal = dir.path().join("wal");
+    let live = [
+        "--live-refresh",
+        "100ms",
+        "--day-grace",
+        "2h",
+        "--day-close-every",
+        "200ms",
+    ];
+    let server = start_server_with(&target, &vendors, &wal, "127.0.0.1:0", &live);
+    let output = replay(
+        &target,
+        &server.url,
+        &tokens,
+        &["--vendors", "4", "--batch", "500"],
+    )
+    .output()
+    .unwrap();
+    assert_ok(&output);
+    live_quiet_point(&server.url);
+    let province = sql_rows(
+        &landed,
+        "SELECT province FROM coverage_by_province('2024-12') ORDER BY active_rooms DESC, province LIMIT 1",
+    )[0]["province"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    check_live(&server.url, &landed, &province, &[], "after the replay");
+
+    // Clear statuses.
+    for (path, status, says) in [
+        (
+            "/v1/charts/hot?period=2024-11",
+            404,
+            "2024-11 is not the live month (2024-12)",
+        ),
+        ("/v1/charts/hot?top=0", 400, "top must be 1 to 100, got 0"),
+        ("/v1/charts/hot?top=x", 400, "invalid top `x`"),
+        (
+            "/v1/charts/hot?period=2024-13",
+            400,
+            "invalid period `2024-13`",
+        ),
+        ("/v1/charts/hot?region=x", 400, "unknown parameter `region`"),
+        ("/v1/charts/old", 404, "unknown chart `old`"),
+        (
+            "/v1/charts/hot?province=Atlantis",
+            404,
+            "unknown province `Atlantis`",
+        ),
+        (
+            "/v1/coverage?province=Atlantis",
+            404,
+            "unknown province `Atlantis`",
+        ),
+    ] {
+        let (got, body) = request(&server.url, "GET", path, &[], "");
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(body.contains(says), "{path}: {body}");
+    }
+
+    // Late plays for a closed day: the month is built again and counts them.
+    let builds = metric(&server.url, "ingest_live_builds_total");
+    let song = sql_rows(&landed, "SELECT song_id FROM hot_chart('2024-12', 1)")[0]["song_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let venue = sql_rows(
+        &landed,
+        "SELECT venue_id FROM venues ORDER BY venue_id LIMIT 1",
+    )[0]["venue_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lines: String = (0..3)
+        .map(|i| {
+            format!(
+                "{{\"event_id\":\"late-{i}\",\"venue_id\":\"{venue}\",\"room_id\":\"R-late\",\
+                 \"song_id\":\"{song}\",\"started_at\":\"2024-12-02T21:0{i}:00+08:00\",\"played_ms\":200000}}\n"
+            )
+        })
+        .collect();
+    let (status, body) = request(
+        &server.url,
+        "POST",
+        "/v1/plays",
+        &[
+            ("Authorization", &format!("Bearer {}", VENDORS[0].1)),
+            ("Idempotency-Key", "late-plays"),
+            ("Content-Type", "application/x-ndjson"),
+        ],
+        &lines,
+    );
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metric(&server.url, "ingest_live_builds_total") <= builds {
+        assert!(Instant::now() < deadline, "the late plays built nothing");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    live_quiet_point(&server.url);
+    assert!(metric(&server.url, "ingest_live_rows_rebuilding_total") >= 3.0);
+    check_live(&server.url, &landed, &province, &[], "after late plays");
+    server.terminate();
+
+    // A restart with readers: the same figures, for a reader's token only.
+    let readers = dir.path().join("readers.toml");
+    std::fs::write(
+        &readers,
+        format!(
+            "[[vendor]]\nname = \"press\"\ntoken_sha256 = \"{}\"\n",
+            chart_ingest::vendors::token_sha256("tok-press-0000000000000")
+        ),
+    )
+    .unwrap();
+    let with_readers = [&live[..], &["--chart-readers", readers.to_str().unwrap()]].concat();
+    let server = start_server_with(&target, &vendors, &wal, "127.0.0.1:0", &with_readers);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let reader = [("Authorization", "Bearer tok-press-0000000000000")];
+    while request(&server.url, "GET", "/v1/charts/hot", &reader, "").0 != 200 {
+        assert!(Instant::now() < deadline, "the month was not built again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    check_live(&server.url, &landed, &province, &reader, "after a restart");
+    for headers in [
+        &[][..],
+        &[("Authorization", "Bearer tok-leishi-000000000000")][..],
+    ] {
+        let (status, body) = request(&server.url, "GET", "/v1/charts/hot", headers, "");
+        assert_eq!(status, 401, "{headers:?}: {body}");
+    }
+
+    // The event stream: the chart at once.
+    let address = server.url.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    use std::io::Write;
+    write!(
+        stream,
+        "GET /v1/charts/hot/stream?top=3 HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer tok-press-0000000000000\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader_lines = BufReader::new(stream);
+    let mut event = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader_lines.read_line(&mut line).unwrap();
+        if line.starts_with("data: ") || line.starts_with("event: ") {
+            event.push(line.trim().to_string());
+        }
+        if line.starts_with("data: ") {
+            break;
+        }
+    }
+    assert_eq!(event[0], "event: chart", "{event:?}");
+    let data: serde_json::Value =
+        serde_json::from_str(event[1].strip_prefix("data: ").unwrap()).unwrap();
+    let top3 = sql_rows(&landed, "SELECT song_id FROM hot_chart('2024-12', 3)");
+    let streamed: Vec<&serde_json::Value> = data["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["song_id"])
+        .collect();
+    let want: Vec<&serde_json::Value> = top3.iter().map(|r| &r["song_id"]).collect();
+    assert_eq!(streamed, want);
+    server.terminate();
+}

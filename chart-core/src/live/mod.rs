@@ -22,7 +22,7 @@ mod day;
 mod month;
 mod standings;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -69,7 +69,6 @@ pub struct LiveMonth {
     catalogue: Arc<Catalogue>,
     counts: MonthCounts,
     history: Arc<History>,
-    regional: HashMap<String, Arc<History>>,
     /// Events sent from more than one venue, on closed days.
     closed_events_at_several_venues: u64,
     latest_play_ms: Option<i64>,
@@ -102,7 +101,6 @@ impl LiveMonth {
             catalogue,
             counts: MonthCounts::default(),
             history,
-            regional: HashMap::new(),
             closed_events_at_several_venues: 0,
             latest_play_ms: None,
         };
@@ -152,6 +150,53 @@ impl LiveMonth {
         }
         live.close_before(closed_before);
         Ok(live)
+    }
+
+    /// [`LiveMonth::open`] with the days closed that are over by `grace` at the
+    /// month's latest play in the files (event time, so that a month replayed in
+    /// accelerated time closes its days as it goes).
+    pub async fn open_with_grace(
+        engine: &GoldenMic,
+        month: Period,
+        grace: std::time::Duration,
+    ) -> Result<LiveMonth> {
+        let (first, last) = (month.first_day(), month.last_day());
+        let latest = engine
+            .context()
+            .sql(&format!(
+                "SELECT CAST(MAX(started_at) AS BIGINT) AS latest FROM plays \
+                 WHERE business_day(started_at) BETWEEN DATE '{first}' AND DATE '{last}'"
+            ))
+            .await?
+            .collect()
+            .await?;
+        let latest = latest
+            .first()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| {
+                let column = cast(b.column(0), &DataType::Int64).map_err(DataFusionError::from)?;
+                let column = column.as_primitive::<arrow::datatypes::Int64Type>();
+                Ok::<_, ChartError>(column.is_valid(0).then(|| column.value(0)))
+            })
+            .transpose()?
+            .flatten();
+        let tz = engine.methodology().validate()?;
+        let closed_before = match latest {
+            Some(latest) => closing_day(engine.methodology(), &tz, latest, grace),
+            None => first,
+        };
+        LiveMonth::open(engine, month, closed_before).await
+    }
+
+    /// Closes the days that are over by `grace` at the latest play counted.
+    pub fn close_with_grace(&mut self, grace: std::time::Duration) -> Vec<NaiveDate> {
+        match self.latest_play_ms {
+            Some(latest) => {
+                let day = closing_day(&self.methodology, &self.tz, latest, grace);
+                self.close_before(day)
+            }
+            None => Vec::new(),
+        }
     }
 
     /// The live month.
@@ -263,28 +308,6 @@ impl LiveMonth {
         closed
     }
 
-    /// Whether a province's chart needs its history loaded first.
-    pub fn needs_regional_history(&self, province: &str) -> bool {
-        !self.regional.contains_key(province)
-    }
-
-    /// Loads a province's history from `engine` (the engine over the data root).
-    pub async fn load_regional_history(
-        &mut self,
-        engine: &GoldenMic,
-        province: &str,
-    ) -> Result<()> {
-        let regional = engine
-            .regional(province)
-            .await?
-            .materialize(Some(PeriodKind::Month))
-            .await?;
-        let history = History::of(&regional, &self.month).await?;
-        self.regional
-            .insert(province.to_string(), Arc::new(history));
-        Ok(())
-    }
-
     /// The month's figures now, ready to rank.
     pub fn standings(&self) -> Standings {
         Standings {
@@ -292,7 +315,6 @@ impl LiveMonth {
             methodology: self.methodology.clone(),
             catalogue: self.catalogue.clone(),
             history: self.history.clone(),
-            regional: self.regional.clone(),
             figures: self
                 .counts
                 .figures(&self.catalogue, self.methodology.room_cap),
@@ -300,6 +322,18 @@ impl LiveMonth {
                 + self.counts.events_at_several_venues(),
         }
     }
+}
+
+/// The first business day not over by `grace` at `latest_ms`.
+fn closing_day(
+    methodology: &Methodology,
+    tz: &Tz,
+    latest_ms: i64,
+    grace: std::time::Duration,
+) -> NaiveDate {
+    let day_start_ms = i64::from(methodology.day_start_minutes) * 60_000;
+    let at = latest_ms.saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
+    business_day_of(tz, day_start_ms, at).unwrap_or(NaiveDate::MIN)
 }
 
 /// A value of a string column, `None` for NULL.

@@ -80,6 +80,20 @@ impl History {
         }
         Ok(history)
     }
+
+    /// The history of a province's charts: [`History::of`] the regional view of
+    /// `engine`.
+    pub async fn of_province(
+        engine: &GoldenMic,
+        province: &str,
+        month: &Period,
+    ) -> Result<History> {
+        let regional = engine.regional(province).await?;
+        let materialized = regional
+            .materialize(Some(crate::methodology::PeriodKind::Month))
+            .await?;
+        History::of(&materialized, month).await
+    }
 }
 
 /// A row of a live chart: the columns of a published chart.
@@ -151,7 +165,6 @@ pub struct Standings {
     pub(crate) methodology: Methodology,
     pub(crate) catalogue: Arc<Catalogue>,
     pub(crate) history: Arc<History>,
-    pub(crate) regional: HashMap<String, Arc<History>>,
     pub(crate) figures: MonthFigures,
     pub(crate) events_at_several_venues: u64,
 }
@@ -162,39 +175,42 @@ impl Standings {
         &self.month
     }
 
-    /// A chart of the month to date, national or of a province (whose history must
-    /// have been loaded: [`super::LiveMonth::load_regional_history`]).
-    pub fn chart(&self, kind: ChartKind, province: Option<&str>) -> Result<Vec<ChartRow>> {
-        let (figures, history): (Vec<(u32, Figures)>, &History) = match province {
-            None => (
-                self.figures.songs.iter().map(|(s, f)| (*s, *f)).collect(),
-                &self.history,
-            ),
-            Some(name) => {
-                let index = self.province(name)?;
-                if self.events_at_several_venues > 0 {
-                    return Err(live_error(format!(
-                        "{} events of {} were sent from more than one venue: a province's chart \
-                         counts each copy in its province, which the live counts do not keep; \
-                         ask `chart-job sql` for hot_chart('{}', N, '{name}')",
-                        self.events_at_several_venues, self.month, self.month
-                    )));
-                }
-                let history = self.regional.get(name).ok_or_else(|| {
-                    live_error(format!("the history of province {name} is not loaded"))
-                })?;
-                (
-                    self.figures
-                        .provinces
-                        .iter()
-                        .filter(|((p, _), _)| *p == index)
-                        .map(|((_, s), f)| (*s, *f))
-                        .collect(),
-                    history,
-                )
-            }
-        };
+    /// The national chart of the month to date.
+    pub fn chart(&self, kind: ChartKind) -> Vec<ChartRow> {
+        let figures = self.figures.songs.iter().map(|(s, f)| (*s, *f)).collect();
+        self.rank(kind, figures, &self.history)
+    }
+
+    /// A province's chart of the month to date (the regional view), ranked with the
+    /// province's history ([`History::of`] a regional engine).
+    pub fn regional_chart(
+        &self,
+        kind: ChartKind,
+        province: &str,
+        history: &History,
+    ) -> Result<Vec<ChartRow>> {
+        let index = self.province(province)?;
+        if self.events_at_several_venues > 0 {
+            return Err(live_error(format!(
+                "{} events of {} were sent from more than one venue: a province's chart \
+                 counts each copy in its province, which the live counts do not keep; \
+                 ask `chart-job sql` for hot_chart('{}', N, '{province}')",
+                self.events_at_several_venues, self.month, self.month
+            )));
+        }
+        let figures = self
+            .figures
+            .provinces
+            .iter()
+            .filter(|((p, _), _)| *p == index)
+            .map(|((_, s), f)| (*s, *f))
+            .collect();
         Ok(self.rank(kind, figures, history))
+    }
+
+    /// Whether a province is in `venues` (else the error that says which are).
+    pub fn check_province(&self, province: &str) -> Result<()> {
+        self.province(province).map(|_| ())
     }
 
     fn rank(
