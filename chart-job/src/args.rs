@@ -694,7 +694,7 @@ pub struct ServeArgs {
     /// Serve each refresh of the live charts this long after it (a public chart's delay).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration_or_zero)]
     pub live_delay: Duration,
-    /// Who may read the live charts, in the format of --vendors (a [[vendor]] entry per
+    /// Who may read the live charts, in the format of --vendors (a `[[vendor]]` entry per
     /// reader, with the SHA-256 of its token); default: anyone.
     #[arg(long, value_name = "FILE")]
     pub chart_readers: Option<PathBuf>,

@@ -1,13 +1,13 @@
 //! The month to date, counted as plays land: GM-1's charts and coverage of the plays
 //! counted so far, without reading them again at each refresh.
 //!
-//! A [`LiveMonth`] keeps each open business day's events ([`day`]: the copy of each
+//! A [`LiveMonth`] keeps each open business day's events (`day.rs`: the copy of each
 //! event GM-1 keeps, its rule, the valid events per (song, venue, room)), and folds a
 //! day when it closes into per-song figures and the sorted set of (song, venue, room)
-//! keys played ([`month`]), so that memory holds the open days' events and the
+//! keys played (`month.rs`), so that memory holds the open days' events and the
 //! month's keys, not its plays. [`LiveMonth::standings`] adds the open days to the
 //! folded ones and ranks them with the earlier months' history, which the engine
-//! computes once ([`standings`]).
+//! computes once (`standings.rs`).
 //!
 //! The figures equal those `publish --month` computes from the same plays, with two
 //! limits the caller handles: a play for a day already closed is not counted but
