@@ -6,9 +6,10 @@
 //! days close by event time: once the latest play counted is `grace` past a day's end.
 //! A play the month cannot count incrementally (for a day already closed, or for an
 //! earlier month, whose charts are this month's history) has landed in a file all the
-//! same: the month is then built again from the data root's files, as at start. While
-//! a build runs, landed files wait; those the build's listing already holds are not
-//! counted twice.
+//! same: the month is then built again from the data root's files, as at start. The
+//! lander hands files over and returns; this module's thread counts them. While a build
+//! runs, landed files wait; those the build's listing already holds are not counted
+//! twice.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,9 +106,8 @@ struct State {
     /// The month to build next, and whether a build is wanted.
     wanted: Option<Period>,
     rebuild: bool,
-    building: bool,
-    /// Files landed while building.
-    waiting: Vec<LandedPlays>,
+    /// The play files the last build read (never counted again).
+    listed: HashSet<String>,
     changes: u64,
     files: u64,
     last_file: Option<String>,
@@ -121,6 +121,8 @@ pub struct LiveCharts {
     methodology: Methodology,
     days: BusinessDay,
     state: Mutex<State>,
+    /// Files landed and not yet counted.
+    incoming: Mutex<Vec<LandedPlays>>,
     wake: Notify,
     published: watch::Sender<Option<Arc<Snapshot>>>,
     /// True once the service stops: event streams end.
@@ -154,6 +156,7 @@ impl LiveCharts {
                 rebuild: true,
                 ..State::default()
             }),
+            incoming: Mutex::new(Vec::new()),
             wake: Notify::new(),
             published: watch::channel(None).0,
             closing: watch::channel(false).0,
@@ -196,22 +199,22 @@ impl LiveCharts {
         &self.methodology
     }
 
-    /// Counts the play files of a landed segment.
+    /// Hands the play files of a landed segment to the live month (counted on its
+    /// thread, so that landing never waits for counting).
     pub fn land(&self, files: &[LandedPlays]) {
         if files.is_empty() {
             return;
         }
-        let mut state = self.state();
         self.counts.unpublished.store(1, Ordering::Relaxed);
-        if state.building || state.month.is_none() {
-            state.waiting.extend(files.iter().cloned());
-            if !state.building {
-                // The last build failed (a data root without plays yet): try now.
-                self.wake.notify_one();
-            }
-            return;
-        }
-        self.count(&mut state, files);
+        self.incoming
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(files.iter().cloned());
+        self.wake.notify_one();
+    }
+
+    fn take_incoming(&self) -> Vec<LandedPlays> {
+        std::mem::take(&mut *self.incoming.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn count(&self, state: &mut State, files: &[LandedPlays]) {
@@ -220,6 +223,9 @@ impl LiveCharts {
         };
         let mut rebuild = None;
         for file in files {
+            if state.listed.contains(&file.path) {
+                continue;
+            }
             match month.count(&file.batch, file.day) {
                 Ok(counted) => {
                     self.counts
@@ -279,6 +285,7 @@ impl LiveCharts {
     /// until `stop` is notified.
     pub async fn run(self: Arc<LiveCharts>, stop: Arc<Notify>) {
         let mut refreshed_changes = u64::MAX;
+        let mut last_refresh: Option<Instant> = None;
         let mut pending: VecDeque<Arc<Snapshot>> = VecDeque::new();
         let mut refresh = 0u64;
         let mut pause = Duration::from_millis(500);
@@ -287,7 +294,6 @@ impl LiveCharts {
                 let mut state = self.state();
                 state.rebuild.then(|| {
                     state.rebuild = false;
-                    state.building = true;
                     state.wanted
                 })
             };
@@ -304,27 +310,39 @@ impl LiveCharts {
                             let mut state = self.state();
                             state.error = Some(e.to_string());
                             state.rebuild = true;
-                            state.building = false;
                         }
                         if wait(pause, Some(&self.wake), &stop).await {
                             return;
                         }
-                        pause = (pause * 2).min(Duration::from_secs(60));
+                        // Files that landed meanwhile are read by the next build; a
+                        // data root that had no plays yet has some now: try at once.
+                        if !self.take_incoming().is_empty() {
+                            pause = Duration::from_millis(500);
+                        } else {
+                            pause = (pause * 2).min(Duration::from_secs(60));
+                        }
                         continue;
                     }
                 }
+            }
+            let landed = self.take_incoming();
+            if !landed.is_empty() {
+                let mut state = self.state();
+                self.count(&mut state, &landed);
             }
             let changed = {
                 let state = self.state();
                 (state.changes != refreshed_changes && state.month.is_some())
                     .then_some(state.changes)
             };
-            if let Some(changes) = changed {
+            let due = last_refresh.is_none_or(|t| t.elapsed() >= self.options.refresh);
+            if let Some(changes) = changed.filter(|_| due) {
                 refresh += 1;
                 if let Some(snapshot) = self.refresh(refresh) {
                     pending.push_back(Arc::new(snapshot));
                 }
                 refreshed_changes = changes;
+                last_refresh = Some(Instant::now());
             }
             let mut newest_ready = None;
             while pending
@@ -336,20 +354,26 @@ impl LiveCharts {
             if let Some(snapshot) = newest_ready {
                 self.published.send_replace(Some(snapshot));
             }
-            {
+            let unrefreshed = {
                 let state = self.state();
+                let incoming = self.incoming.lock().unwrap_or_else(|e| e.into_inner());
                 let served = pending.is_empty()
                     && !state.rebuild
-                    && state.waiting.is_empty()
+                    && incoming.is_empty()
                     && state.changes == refreshed_changes;
                 self.counts
                     .unpublished
                     .store(u64::from(!served), Ordering::Relaxed);
-            }
-            let next_ready = pending
+                state.changes != refreshed_changes
+            };
+            let until_refresh = match (unrefreshed, last_refresh) {
+                (true, Some(t)) => self.options.refresh.saturating_sub(t.elapsed()),
+                _ => self.options.refresh,
+            };
+            let until_ready = pending
                 .front()
                 .map(|s| s.ready_at.saturating_duration_since(Instant::now()));
-            let sleep = next_ready.map_or(self.options.refresh, |d| d.min(self.options.refresh));
+            let sleep = until_ready.map_or(until_refresh, |d| d.min(until_refresh));
             if wait(sleep, Some(&self.wake), &stop).await {
                 return;
             }
@@ -407,17 +431,15 @@ impl LiveCharts {
         };
         let live = LiveMonth::open_with_grace(&engine, month, self.options.grace).await?;
         let files = listed.iter().filter(|p| p.starts_with("plays/")).count() as u64;
+        // Files landed meanwhile: those in the listing were read (and are skipped by
+        // `count`, also when they are handed over later), the others are counted now.
+        let landed = self.take_incoming();
         let mut state = self.state();
+        state.listed = listed;
         state.month = Some(live);
-        state.building = false;
         state.error = None;
         state.files = files;
-        let waiting = std::mem::take(&mut state.waiting);
-        let unlisted: Vec<LandedPlays> = waiting
-            .into_iter()
-            .filter(|f| !listed.contains(&f.path))
-            .collect();
-        self.count(&mut state, &unlisted);
+        self.count(&mut state, &landed);
         state.changes += 1;
         drop(state);
         let took = started.elapsed();
