@@ -3,6 +3,7 @@
 
     python3 benches/ingest.py                       # release build, 15 s per configuration
     python3 benches/ingest.py --smoke --chart-job target/debug/chart-job   # seconds: checks it runs
+    python3 benches/ingest.py --live                # with the live month on and off, side by side
 
 For 1, 16 and 64 concurrent connections (each request sent as one of as many vendors)
 and batches of 1, 100 and 1,000 plays, a fresh service (its write-ahead log and data
@@ -106,13 +107,19 @@ def wrk_seconds(text):
     return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 
-def run_one(args, work, concurrency, batch, tokens):
+def run_one(args, work, concurrency, batch, tokens, live=None):
+    """One configuration; `live` None: the service's defaults on an empty data root,
+    False: `--no-live`, True: the live month on over a copy of the generated sample."""
     case = work / f"c{concurrency}-b{batch}"
     shutil.rmtree(case, ignore_errors=True)
     case.mkdir(parents=True)
+    if live:
+        shutil.copytree(work / "sample", case / "data")
     now_ms = int(time.time() * 1000) - 3_600_000
-    lines = [json.dumps({"event_id": f"e{i:06d}", "venue_id": f"V{i % 997:06d}", "room_id": f"R{i % 37:02d}",
-                         "song_id": f"S{i % 5000:07d}", "started_at": now_ms + i, "played_ms": 180000})
+    # Ids of the generated sample's registers (the live month counts them as it would
+    # a vendor's plays).
+    lines = [json.dumps({"event_id": f"e{i:06d}", "venue_id": f"V{1 + i % 997:06d}", "room_id": f"R{1 + i % 4:02d}",
+                         "song_id": f"S{1 + i % 5000:07d}", "started_at": now_ms + i, "played_ms": 180000})
              for i in range(batch)]
     (case / "body.ndjson").write_text("\n".join(lines) + "\n")
     (case / "bench.lua").write_text(LUA % {
@@ -122,7 +129,7 @@ def run_one(args, work, concurrency, batch, tokens):
     })
     server = subprocess.Popen(
         [args.chart_job, "serve", "--data", case / "data", "--wal", case / "wal", "--listen", "127.0.0.1:0",
-         "--vendors", work / "vendors.toml", "--max-unlanded", "4G"],
+         "--vendors", work / "vendors.toml", "--max-unlanded", "4G"] + (["--no-live"] if live is False else []),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"}, text=True)
     url = server.stdout.readline().strip().removeprefix("listening on ")
     cpu_before = cpu_seconds(server.pid)
@@ -140,6 +147,8 @@ def run_one(args, work, concurrency, batch, tokens):
         if m:
             statuses[m.group(1)] = int(m.group(2))
     rss = peak_rss_mib(server.pid)
+    live_refreshes = metric_sum(url, "ingest_live_refreshes_total") if live else 0
+    live_rows = metric_sum(url, "ingest_live_counted_rows_total") if live else 0
     server.send_signal(signal.SIGTERM)
     if server.wait(timeout=300) != 0:
         sys.exit(f"error: serve exited {server.returncode} after SIGTERM")
@@ -157,7 +166,8 @@ def run_one(args, work, concurrency, batch, tokens):
     return {
         "concurrency": concurrency, "batch": batch, "plays_per_s": accepted / args.duration,
         "requests_per_s": requests, "p50_ms": p50 * 1000, "p99_ms": p99 * 1000,
-        "cpu_s": cpu, "rss_mib": rss, "refused": refused, "statuses": statuses,
+        "cpu_s": cpu, "rss_mib": rss, "refused": refused, "statuses": statuses, "live": live,
+        "live_refreshes": live_refreshes, "live_rows": live_rows,
     }
 
 
@@ -176,6 +186,9 @@ def main():
     parser.add_argument("--duration", type=int, default=15, help="seconds of load per configuration")
     parser.add_argument("--work", type=pathlib.Path, default=ROOT / "target/bench-ingest")
     parser.add_argument("--smoke", action="store_true", help="2 s per configuration, no docs")
+    parser.add_argument("--live", action="store_true",
+                        help="compare --no-live with the live month on (over the generated sample), "
+                             "in pairs, for batches of 100 and 1,000")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("error: wrk is not installed (Debian: apt-get install wrk)")
@@ -190,6 +203,8 @@ def main():
         f'[[vendor]]\nname = "vendor-{i:02d}"\ntoken_sha256 = "{hashlib.sha256(t.encode()).hexdigest()}"\n'
         for i, t in enumerate(tokens)))
     fsync_p50, fsync_p99 = fsync_latency(args.work)
+    if args.live:
+        return compare_live(args, tokens, fsync_p50, fsync_p99)
     results = []
     for concurrency in CONCURRENCY:
         for batch in BATCHES:
@@ -210,14 +225,56 @@ def main():
                f"{os.cpu_count()} × {cpu}, Linux {platform.release()}; wrk on the same 2 cores as the service. "
                f"One 4 KiB write + fdatasync on this disk: p50 {fsync_p50:.2f} ms, p99 {fsync_p99:.2f} ms.\n\n"
                f"{text}\n{END}")
+    write_section(START, END, section)
+
+
+def write_section(start, end, section):
     doc = ROOT / "docs/PERFORMANCE.md"
     current = doc.read_text()
-    if START in current:
-        before, rest = current.split(START, 1)
-        current = before + section + rest.split(END, 1)[1]
+    if start in current:
+        before, rest = current.split(start, 1)
+        current = before + section + rest.split(end, 1)[1]
     else:
         current = current.rstrip() + "\n\n" + section + "\n"
     doc.write_text(current)
+
+
+LIVE_START = "<!-- ingest.py --live -->"
+LIVE_END = "<!-- end ingest.py --live -->"
+
+
+def compare_live(args, tokens, fsync_p50, fsync_p99):
+    """Each configuration without and with the live month, one after the other."""
+    sample = args.work / "sample"
+    shutil.rmtree(sample, ignore_errors=True)
+    subprocess.run([args.chart_job, "generate", "--out", sample, "--plays-per-month", "1000"],
+                   check=True, capture_output=True)
+    rows = ["| vendors | batch | live month | accepted plays/s | p50 (ms) | p99 (ms) | service CPU (s) "
+            "| peak RSS (MiB) | rows counted live | refreshes | with / without |",
+            "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for concurrency, batch in [(16, 100), (16, 1000), (64, 1000)]:
+        pair = []
+        for live in (False, True):
+            r = run_one(args, args.work, concurrency, batch, tokens, live=live)
+            print(f"vendors {concurrency:>2}, batch {batch:>4}, live {live}: {r['plays_per_s']:>10,.0f} plays/s, "
+                  f"p99 {r['p99_ms']:.1f} ms, CPU {r['cpu_s']:.1f} s, RSS {r['rss_mib']:.0f} MiB, "
+                  f"counted live {r['live_rows']:,.0f}, refreshes {r['live_refreshes']:.0f}", flush=True)
+            if live and r["live_refreshes"] == 0:
+                sys.exit("error: the live month never refreshed: it did not count the plays")
+            pair.append(r)
+        ratio = pair[1]["plays_per_s"] / max(pair[0]["plays_per_s"], 1)
+        for r in pair:
+            rows.append(f"| {concurrency} | {batch:,} | {'on' if r['live'] else 'off'} | {r['plays_per_s']:,.0f} | "
+                        f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['cpu_s']:.1f} | {r['rss_mib']:.0f} | "
+                        f"{r['live_rows']:,.0f} | {r['live_refreshes']:.0f} | {f'{ratio:.2f}×' if r['live'] else ''} |")
+    text = "\n".join(rows)
+    print(text)
+    if args.smoke:
+        return
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    section = (f"{LIVE_START}\n`python3 benches/ingest.py --live --duration {args.duration}` at commit {commit}, "
+               f"{time.strftime('%Y-%m-%d')}, the same machine (fsync p50 {fsync_p50:.2f} ms):\n\n{text}\n{LIVE_END}")
+    write_section(LIVE_START, LIVE_END, section)
 
 
 if __name__ == "__main__":

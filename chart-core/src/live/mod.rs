@@ -83,27 +83,7 @@ impl LiveMonth {
         month: Period,
         closed_before: NaiveDate,
     ) -> Result<LiveMonth> {
-        if month.kind() != PeriodKind::Month {
-            return Err(ChartError::InvalidPeriod(month.to_string()));
-        }
-        let methodology = engine.methodology().clone();
-        let tz = methodology.validate()?;
-        let catalogue = Arc::new(Catalogue::load(engine.context()).await?);
-        let materialized = engine
-            .materialize_for_publication(PeriodKind::Month)
-            .await?;
-        let history = Arc::new(History::of(&materialized, &month).await?);
-        drop(materialized);
-        let mut live = LiveMonth {
-            month,
-            methodology,
-            tz,
-            catalogue,
-            counts: MonthCounts::default(),
-            history,
-            closed_events_at_several_venues: 0,
-            latest_play_ms: None,
-        };
+        let mut live = LiveMonth::start(engine, month).await?;
         let days: Vec<NaiveDate> = engine
             .data()
             .map(|data| {
@@ -150,6 +130,28 @@ impl LiveMonth {
         }
         live.close_before(closed_before);
         Ok(live)
+    }
+
+    /// The month with no play counted yet: `engine`'s songs and venues and the
+    /// earlier months' charts.
+    pub async fn start(engine: &GoldenMic, month: Period) -> Result<LiveMonth> {
+        if month.kind() != PeriodKind::Month {
+            return Err(ChartError::InvalidPeriod(month.to_string()));
+        }
+        let methodology = engine.methodology().clone();
+        let tz = methodology.validate()?;
+        let catalogue = Arc::new(Catalogue::load(engine.context()).await?);
+        let history = Arc::new(History::before(engine, &month).await?);
+        Ok(LiveMonth {
+            month,
+            methodology,
+            tz,
+            catalogue,
+            counts: MonthCounts::default(),
+            history,
+            closed_events_at_several_venues: 0,
+            latest_play_ms: None,
+        })
     }
 
     /// [`LiveMonth::open`] with the days closed that are over by `grace` at the

@@ -11,7 +11,7 @@ use super::catalogue::Catalogue;
 use super::live_error;
 use super::month::{Figures, MonthFigures};
 use crate::error::{ChartError, Result};
-use crate::methodology::{Methodology, Period};
+use crate::methodology::{Methodology, Period, PeriodKind};
 use crate::results::{ChartKind, GoldenMic};
 
 /// A song's entries on a chart in the months before the live one.
@@ -30,6 +30,20 @@ pub struct History {
 }
 
 impl History {
+    /// The history of the months before `month` in `engine`, materialised for months
+    /// (from the plays' files that can hold them: [`earlier_months`]).
+    pub async fn before(engine: &GoldenMic, month: &Period) -> Result<History> {
+        match earlier_months(engine, month).await? {
+            Some(earlier) => {
+                let materialized = earlier
+                    .materialize_for_publication(PeriodKind::Month)
+                    .await?;
+                History::of(&materialized, month).await
+            }
+            None => Ok(History::default()),
+        }
+    }
+
     /// The history of the months before `month` in `engine` (materialised for months,
     /// or not materialised).
     pub async fn of(engine: &GoldenMic, month: &Period) -> Result<History> {
@@ -88,12 +102,40 @@ impl History {
         province: &str,
         month: &Period,
     ) -> Result<History> {
-        let regional = engine.regional(province).await?;
-        let materialized = regional
-            .materialize(Some(crate::methodology::PeriodKind::Month))
-            .await?;
+        let Some(earlier) = earlier_months(engine, month).await? else {
+            return Ok(History::default());
+        };
+        let regional = earlier.regional(province).await?;
+        let materialized = regional.materialize(Some(PeriodKind::Month)).await?;
         History::of(&materialized, month).await
     }
+}
+
+/// An engine over the plays the months before `month` are computed from: the
+/// partitions up to the month's first day when no later partition holds a play of an
+/// earlier month (the usual case: the month's own plays are then not read), else all
+/// of them; `None` when no partition is that early.
+async fn earlier_months(engine: &GoldenMic, month: &Period) -> Result<Option<GoldenMic>> {
+    let first = month.first_day();
+    let earlier_plays_later = engine
+        .context()
+        .sql(&format!(
+            "SELECT 1 FROM plays WHERE date > DATE '{first}' \
+             AND business_day(started_at) < DATE '{first}' LIMIT 1"
+        ))
+        .await?
+        .collect()
+        .await?
+        .iter()
+        .any(|b| b.num_rows() > 0);
+    if earlier_plays_later || engine.data().is_none() {
+        return Ok(Some(
+            engine
+                .with_methodology(engine.methodology().clone())
+                .await?,
+        ));
+    }
+    engine.up_to_partition(first).await
 }
 
 /// A row of a live chart: the columns of a published chart.

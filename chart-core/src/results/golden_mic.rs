@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use arrow::array::RecordBatch;
+use chrono::NaiveDate;
 use datafusion::prelude::{SessionContext, col, lit};
 
 use crate::contract::store::Location;
@@ -130,6 +131,37 @@ impl GoldenMic {
         engine.merge_chunk_entries = self.merge_chunk_entries;
         engine.digest_row_group_entries = self.digest_row_group_entries;
         Ok(engine)
+    }
+
+    /// An engine over the plays of the `date=` partitions up to `last` alone (listed
+    /// again), with the same songs, venues, methodology, digests and runtime; `None`
+    /// when the plays are not files or no partition is that early.
+    pub async fn up_to_partition(&self, last: NaiveDate) -> Result<Option<GoldenMic>> {
+        let Some(data) = self.data() else {
+            return Ok(None);
+        };
+        let days: Vec<NaiveDate> = data.play_days().range(..=last).map(|(d, _)| *d).collect();
+        if days.is_empty() {
+            return Ok(None);
+        }
+        let inputs = DataRoot::open_days(data.location(), &days)
+            .await?
+            .tables()?;
+        let state = self.ctx.state();
+        let (ctx, inputs) = derived_session(
+            state.config().clone(),
+            state.runtime_env().clone(),
+            &inputs,
+            &self.methodology,
+            None,
+        )
+        .await?;
+        let mut engine =
+            GoldenMic::with_table_functions(ctx, inputs, self.methodology.clone()).await?;
+        engine.day_digests = self.day_digests.clone();
+        engine.merge_chunk_entries = self.merge_chunk_entries;
+        engine.digest_row_group_entries = self.digest_row_group_entries;
+        Ok(Some(engine))
     }
 
     /// The session, for ad-hoc SQL over the same tables and views.
