@@ -272,6 +272,41 @@ async fn the_month_to_date_equals_the_reference_and_the_engine_as_it_lands() {
         );
     }
     check_against_engine(&restarted, root, Some(&province), "after a restart").await;
+
+    // November plays filed under a December day: November's chart, December's history,
+    // changes, and the month opened again takes it from every partition.
+    let rooms: Vec<String> = (0..60).map(|i| format!("R-nov-{i}")).collect();
+    let ids: Vec<String> = (0..60).map(|i| format!("nov-{i}")).collect();
+    let rows: Vec<TrapPlay> = rooms
+        .iter()
+        .zip(&ids)
+        .map(|(room, id)| TrapPlay {
+            event_id: Some(id),
+            venue_id: Some(&venue),
+            room_id: room,
+            song_id: Some(&song),
+            started_at: local_ms("2024-11-20 21:00:00"),
+            played_ms: 200_000,
+        })
+        .collect();
+    write_batch(
+        &root.join("plays/date=2024-12-10/november.parquet"),
+        &plays_batch(&rows),
+    );
+    let engine = GoldenMic::open(root, Methodology::default()).await.unwrap();
+    let misfiled = LiveMonth::open(&engine, month(), closed_before)
+        .await
+        .unwrap();
+    assert_ne!(
+        misfiled.standings().chart(ChartKind::Hot),
+        restarted.standings().chart(ChartKind::Hot),
+        "November's plays filed under December change December's history"
+    );
+    check_against_reference(
+        &misfiled.standings(),
+        root,
+        "after November plays filed late",
+    );
 }
 
 #[tokio::test]

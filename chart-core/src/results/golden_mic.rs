@@ -5,8 +5,10 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use chrono::NaiveDate;
+use datafusion::common::ScalarValue;
 use datafusion::prelude::{SessionContext, col, lit};
 
+use crate::contract::schema::PLAYS_PARTITION_COLUMN;
 use crate::contract::store::Location;
 use crate::contract::tables::{DataRoot, InputTables};
 use crate::day_digests::{
@@ -133,9 +135,10 @@ impl GoldenMic {
         Ok(engine)
     }
 
-    /// An engine over the plays of the `date=` partitions up to `last` alone (listed
-    /// again), with the same songs, venues, methodology, digests and runtime; `None`
-    /// when the plays are not files or no partition is that early.
+    /// An engine over the plays of the `date=` partitions up to `last` alone (the
+    /// partitions listed again, the plays table filtered on `date`), with the same songs,
+    /// venues, methodology, digests and runtime; `None` when the plays are not files or
+    /// no partition is that early.
     pub async fn up_to_partition(&self, last: NaiveDate) -> Result<Option<GoldenMic>> {
         let Some(data) = self.data() else {
             return Ok(None);
@@ -144,9 +147,18 @@ impl GoldenMic {
         if days.is_empty() {
             return Ok(None);
         }
-        let inputs = DataRoot::open_days(data.location(), &days)
+        let all = DataRoot::open_days(data.location(), &days)
             .await?
             .tables()?;
+        let scratch = SessionContext::new();
+        all.register(&scratch)?;
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+        let last_day = ScalarValue::Date32(Some((last - epoch).num_days() as i32));
+        let plays = scratch
+            .table("plays")
+            .await?
+            .filter(col(PLAYS_PARTITION_COLUMN).lt_eq(lit(last_day)))?;
+        let inputs = all.with_provider("plays", plays.into_view());
         let state = self.ctx.state();
         let (ctx, inputs) = derived_session(
             state.config().clone(),
