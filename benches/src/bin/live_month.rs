@@ -1,7 +1,8 @@
 //! The live month at scale: a data root's month counted partition by partition in
 //! batches, as the service's live charts count landed files, with days closed by event
 //! time `--grace-minutes` after their end. Prints, as JSON: the time to load the songs,
-//! venues and the earlier months' charts; the rows counted per second of counting (the
+//! venues and the earlier months' charts (from the day digests kept at `--day-digests`,
+//! as the service does, or from the plays); the rows counted per second of counting (the
 //! scan of the files is timed apart: the service gets its batches from the lander); the
 //! time to close each day; the refresh (the month's figures) after each partition and
 //! at the month's end, and the charts and coverage ranked from it; the process's peak
@@ -9,12 +10,13 @@
 //!
 //! ```sh
 //! cargo run --release -p benches --bin live_month -- DATA_ROOT 2024-11
+//! cargo run --release -p benches --bin live_month -- DATA_ROOT 2024-12 --day-digests DIR
 //! ```
 
 use std::time::{Duration, Instant};
 
 use chart_core::live::LiveMonth;
-use chart_core::{ChartKind, GoldenMic, Methodology, Period, PeriodKind};
+use chart_core::{ChartKind, GoldenMic, Location, Methodology, Period, PeriodKind};
 use futures::StreamExt;
 
 type BoxError = Box<dyn std::error::Error>;
@@ -28,18 +30,23 @@ fn main() {
 
 fn run() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: live_month DATA_ROOT MONTH [--grace-minutes N]";
+    let usage = "usage: live_month DATA_ROOT MONTH [--grace-minutes N] [--day-digests DIR]";
     let root = args.next().ok_or(usage)?;
     let month: Period = args.next().ok_or(usage)?.parse()?;
-    let grace = match (args.next().as_deref(), args.next()) {
-        (None, _) => Duration::from_secs(3600),
-        (Some("--grace-minutes"), Some(n)) => Duration::from_secs(n.parse::<u64>()? * 60),
-        _ => return Err(usage.into()),
-    };
+    let mut grace = Duration::from_secs(3600);
+    let mut digests = None;
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(usage)?;
+        match flag.as_str() {
+            "--grace-minutes" => grace = Duration::from_secs(value.parse::<u64>()? * 60),
+            "--day-digests" => digests = Some(Location::local(&value)?),
+            _ => return Err(usage.into()),
+        }
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(measure(&root, month, grace))
+        .block_on(measure(&root, month, grace, digests))
 }
 
 /// Peak and current resident memory of this process, MiB.
@@ -55,8 +62,16 @@ fn rss_mib() -> (f64, f64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
-async fn measure(root: &str, month: Period, grace: Duration) -> Result<(), BoxError> {
-    let engine = GoldenMic::open(root, Methodology::default()).await?;
+async fn measure(
+    root: &str,
+    month: Period,
+    grace: Duration,
+    digests: Option<Location>,
+) -> Result<(), BoxError> {
+    let mut engine = GoldenMic::open(root, Methodology::default()).await?;
+    if digests.is_some() {
+        engine = engine.with_day_digests(digests);
+    }
     let started = Instant::now();
     let mut live = LiveMonth::start(&engine, month).await?;
     let start_s = started.elapsed().as_secs_f64();
