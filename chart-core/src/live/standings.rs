@@ -31,7 +31,8 @@ pub struct History {
 
 impl History {
     /// The history of the months before `month` in `engine`, materialised for months
-    /// (from the plays' files that can hold them: [`earlier_months`]).
+    /// from the partitions that can hold them: those up to the month's first day,
+    /// unless a later one holds a play of an earlier month.
     pub async fn before(engine: &GoldenMic, month: &Period) -> Result<History> {
         match earlier_months(engine, month).await? {
             Some(earlier) => {
