@@ -156,32 +156,37 @@ def run_one(args, work, concurrency, batch, tokens, live=None):
         [args.chart_job, "serve", "--data", case / "data", "--wal", case / "wal", "--listen", "127.0.0.1:0",
          "--vendors", work / "vendors.toml", "--max-unlanded", "4G"] + (["--no-live"] if live is False else []),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"}, text=True)
-    url = server.stdout.readline().strip().removeprefix("listening on ")
-    if live:
-        warm_up(url, case / "body.ndjson", tokens[0])
-    cpu_before = cpu_seconds(server.pid)
-    threads = min(2, concurrency)
-    result = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{args.duration}s", "--latency",
-         "-s", case / "bench.lua", url], capture_output=True, text=True, check=True).stdout
-    cpu = cpu_seconds(server.pid) - cpu_before
-    accepted = metric_sum(url, "ingest_plays_accepted_total")
-    statuses = {}
-    import urllib.request
+    try:
+        url = server.stdout.readline().strip().removeprefix("listening on ")
+        if live:
+            warm_up(url, case / "body.ndjson", tokens[0])
+        cpu_before = cpu_seconds(server.pid)
+        threads = min(2, concurrency)
+        result = subprocess.run(
+            ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{args.duration}s", "--latency",
+             "-s", case / "bench.lua", url], capture_output=True, text=True, check=True).stdout
+        cpu = cpu_seconds(server.pid) - cpu_before
+        accepted = metric_sum(url, "ingest_plays_accepted_total")
+        statuses = {}
+        import urllib.request
 
-    for line in urllib.request.urlopen(f"{url}/metrics").read().decode().splitlines():
-        m = re.match(r'ingest_requests_total\{status="(\d+)"\} (\d+)', line)
-        if m:
-            statuses[m.group(1)] = int(m.group(2))
-    rss = peak_rss_mib(server.pid)
-    caught_up = live_refresh_s = None
-    if live:
-        # The live month catches up: every play landed (every 10 s) and counted, and a
-        # refresh served that holds them.
-        caught_up = wait_for_quiet(url, lambda m: m("ingest_live_counted_rows_total") > 0, f"c{concurrency} b{batch}")
-        live_refresh_s = metric_sum(url, "ingest_live_refresh_seconds")
-    live_refreshes = metric_sum(url, "ingest_live_refreshes_total") if live else 0
-    live_rows = metric_sum(url, "ingest_live_counted_rows_total") if live else 0
+        for line in urllib.request.urlopen(f"{url}/metrics").read().decode().splitlines():
+            m = re.match(r'ingest_requests_total\{status="(\d+)"\} (\d+)', line)
+            if m:
+                statuses[m.group(1)] = int(m.group(2))
+        rss = peak_rss_mib(server.pid)
+        caught_up = live_refresh_s = None
+        if live:
+            # The live month catches up: every play landed (every 10 s) and counted, and a
+            # refresh served that holds them.
+            caught_up = wait_for_quiet(url, lambda m: m("ingest_live_counted_rows_total") > 0, f"c{concurrency} b{batch}")
+            live_refresh_s = metric_sum(url, "ingest_live_refresh_seconds")
+        live_refreshes = metric_sum(url, "ingest_live_refreshes_total") if live else 0
+        live_rows = metric_sum(url, "ingest_live_counted_rows_total") if live else 0
+    except BaseException:
+        server.kill()  # a failed run leaves no service behind
+        server.wait()
+        raise
     server.send_signal(signal.SIGTERM)
     if server.wait(timeout=300) != 0:
         sys.exit(f"error: serve exited {server.returncode} after SIGTERM")
