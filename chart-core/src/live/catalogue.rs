@@ -36,9 +36,9 @@ pub(crate) struct Venue {
 /// `songs` and `venues`, coded.
 #[derive(Debug)]
 pub(crate) struct Catalogue {
-    song_codes: HashMap<String, u32>,
+    song_codes: HashMap<String, u32, foldhash::fast::RandomState>,
     pub songs: Vec<Song>,
-    venue_codes: HashMap<String, u32>,
+    venue_codes: HashMap<String, u32, foldhash::fast::RandomState>,
     venue_ids: Vec<String>,
     pub venues: Vec<Venue>,
     /// The provinces of `venues`, sorted; a venue's `province` indexes this.
@@ -54,9 +54,9 @@ impl Catalogue {
             .collect()
             .await?;
         let mut catalogue = Catalogue {
-            song_codes: HashMap::new(),
+            song_codes: HashMap::default(),
             songs: Vec::new(),
-            venue_codes: HashMap::new(),
+            venue_codes: HashMap::default(),
             venue_ids: Vec::new(),
             venues: Vec::new(),
             provinces: Vec::new(),

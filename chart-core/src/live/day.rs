@@ -57,12 +57,12 @@ fn key_room_in_venue(key: Key) -> u16 {
 /// The rooms seen in valid plays, numbered within their venue.
 #[derive(Debug, Default)]
 pub(crate) struct Rooms {
-    venues: HashMap<u32, VenueRooms>,
+    venues: HashMap<u32, VenueRooms, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug, Default)]
 struct VenueRooms {
-    codes: HashMap<Box<str>, u16>,
+    codes: HashMap<Box<str>, u16, foldhash::fast::RandomState>,
     names: Vec<Box<str>>,
 }
 
@@ -95,17 +95,56 @@ pub(crate) struct PlayRow<'a> {
     pub played_ms: Option<i32>,
 }
 
-/// The copy of an event counted.
-#[derive(Debug)]
+/// The copy of an event counted, in 24 bytes (a day holds millions): its fields'
+/// NULLs are flags, and the ids of a copy that is not valid are kept aside.
+#[derive(Debug, Clone, Copy)]
 struct Kept {
+    started_at: i64,
+    /// The key of a valid copy; of one that is not valid, its ids' index in
+    /// [`Day::invalid`].
+    key_or_ids: u64,
+    played_ms: i32,
+    flags: u8,
+}
+
+const HAS_STARTED_AT: u8 = 1;
+const HAS_PLAYED_MS: u8 = 2;
+const VALID: u8 = 4;
+/// Copies of the event name more than one venue (or a venue and none).
+const VENUES_DIFFER: u8 = 8;
+
+/// The ids of a copy that is not valid: venue, room and song.
+type Ids = [Option<Box<str>>; 3];
+
+impl Kept {
+    fn started_at(&self) -> Option<i64> {
+        (self.flags & HAS_STARTED_AT != 0).then_some(self.started_at)
+    }
+
+    fn played_ms(&self) -> Option<i32> {
+        (self.flags & HAS_PLAYED_MS != 0).then_some(self.played_ms)
+    }
+
+    /// The key of a valid copy.
+    fn key(&self) -> Option<Key> {
+        (self.flags & VALID != 0).then_some(self.key_or_ids)
+    }
+}
+
+/// A copy of an event as GM-1 orders copies: its time, its length and its venue, room
+/// and song ids.
+struct EventCopy<'a> {
     started_at: Option<i64>,
     played_ms: Option<i32>,
-    /// The key of a valid event.
-    key: Option<Key>,
-    /// The ids of a copy that is not valid (a valid copy's are its key's).
-    ids: Option<Box<[Option<Box<str>>; 3]>>,
-    /// Copies of the event name more than one venue (or a venue and none).
-    venues_differ: bool,
+    ids: [Option<&'a str>; 3],
+}
+
+/// The size of a day: the room to make for the next.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DayShape {
+    id_bytes: usize,
+    events: usize,
+    keys: usize,
 }
 
 /// One business day's events and counts.
@@ -117,6 +156,8 @@ pub(crate) struct Day {
     table: HashTable<u32>,
     hasher: foldhash::fast::FixedState,
     kept: Vec<Kept>,
+    /// The ids of kept copies that are not valid.
+    invalid: Vec<Ids>,
     /// Valid events per key.
     pub counts: HashMap<Key, u32, foldhash::fast::RandomState>,
     /// Events whose copies name more than one venue.
@@ -126,10 +167,108 @@ pub(crate) struct Day {
 }
 
 impl Day {
+    /// An empty day with room for a day of `shape` (a day is much like the one
+    /// before: its tables then need not grow as it fills).
+    pub fn with_shape(shape: DayShape) -> Day {
+        let mut day = Day {
+            ids: Vec::with_capacity(shape.id_bytes),
+            ends: Vec::with_capacity(shape.events),
+            table: HashTable::with_capacity(shape.events),
+            kept: Vec::with_capacity(shape.events),
+            ..Day::default()
+        };
+        day.counts.reserve(shape.keys);
+        day
+    }
+
+    /// How many events and keys this day holds.
+    pub fn shape(&self) -> DayShape {
+        DayShape {
+            id_bytes: self.ids.len(),
+            events: self.kept.len(),
+            keys: self.counts.len(),
+        }
+    }
+
+    /// About the bytes this day holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.ids.capacity()
+            + self.ends.capacity() * size_of::<u32>()
+            + self.table.capacity() * (size_of::<u32>() + 1)
+            + self.kept.capacity() * size_of::<Kept>()
+            + self.invalid.capacity() * size_of::<Ids>()
+            + self.counts.capacity() * (size_of::<(Key, u32)>() + 1)
+    }
+
     fn event_id(&self, i: u32) -> &[u8] {
         let i = i as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         &self.ids[start..self.ends[i] as usize]
+    }
+
+    /// The kept copy `kept`, as GM-1 orders copies.
+    fn copy_of<'a>(
+        &'a self,
+        kept: &Kept,
+        catalogue: &'a Catalogue,
+        rooms: &'a Rooms,
+    ) -> EventCopy<'a> {
+        let ids = match kept.key() {
+            Some(key) => {
+                let venue = key_venue(key);
+                [
+                    Some(catalogue.venue_id(venue)),
+                    Some(rooms.name(venue, key_room_in_venue(key))),
+                    Some(catalogue.songs[key_song(key) as usize].id.as_str()),
+                ]
+            }
+            None => self.invalid[kept.key_or_ids as usize]
+                .each_ref()
+                .map(|id| id.as_deref()),
+        };
+        EventCopy {
+            started_at: kept.started_at(),
+            played_ms: kept.played_ms(),
+            ids,
+        }
+    }
+
+    /// `play` as a kept copy with key `key` (`None`: not valid), its ids kept in slot
+    /// `slot` of [`Day::invalid`] (a new one when `None`) if it is not valid.
+    fn keep(&mut self, play: &PlayRow<'_>, key: Option<Key>, slot: Option<u64>) -> Kept {
+        let mut flags = 0;
+        if play.started_at.is_some() {
+            flags |= HAS_STARTED_AT;
+        }
+        if play.played_ms.is_some() {
+            flags |= HAS_PLAYED_MS;
+        }
+        let key_or_ids = match key {
+            Some(key) => {
+                flags |= VALID;
+                key
+            }
+            None => {
+                let ids = [play.venue_id, play.room_id, play.song_id].map(|id| id.map(Into::into));
+                match slot {
+                    Some(slot) => {
+                        self.invalid[slot as usize] = ids;
+                        slot
+                    }
+                    None => {
+                        self.invalid.push(ids);
+                        self.invalid.len() as u64 - 1
+                    }
+                }
+            }
+        };
+        Kept {
+            started_at: play.started_at.unwrap_or_default(),
+            key_or_ids,
+            played_ms: play.played_ms.unwrap_or_default(),
+            flags,
+        }
     }
 
     /// Counts one play row.
@@ -146,19 +285,6 @@ impl Day {
             return Ok(());
         };
         let key = valid_key(&play, catalogue, rooms, min_played_ms)?;
-        let copy = Kept {
-            started_at: play.started_at,
-            played_ms: play.played_ms,
-            key,
-            ids: key.is_none().then(|| {
-                Box::new([
-                    play.venue_id.map(Into::into),
-                    play.room_id.map(Into::into),
-                    play.song_id.map(Into::into),
-                ])
-            }),
-            venues_differ: false,
-        };
         let hash = self.hasher.hash_one(event_id.as_bytes());
         let found = {
             let (ids, ends) = (&self.ids, &self.ends);
@@ -184,33 +310,47 @@ impl Day {
                     let start = if i == 0 { 0 } else { ends[i - 1] as usize };
                     hasher.hash_one(&ids[start..ends[i] as usize])
                 });
-                if let Some(key) = copy.key {
+                if let Some(key) = key {
                     *self.counts.entry(key).or_default() += 1;
                 }
-                self.kept.push(copy);
+                let kept = self.keep(&play, key, None);
+                self.kept.push(kept);
             }
             Some(index) => {
                 debug_assert_eq!(self.event_id(index), event_id.as_bytes());
-                let kept = &self.kept[index as usize];
-                let differ = venue_of(kept, catalogue) != play.venue_id;
-                if differ && !kept.venues_differ {
+                let old = self.kept[index as usize];
+                let (differ, earlier) = {
+                    let kept = self.copy_of(&old, catalogue, rooms);
+                    let copy = EventCopy {
+                        started_at: play.started_at,
+                        played_ms: play.played_ms,
+                        ids: [play.venue_id, play.room_id, play.song_id],
+                    };
+                    (
+                        kept.ids[0] != play.venue_id,
+                        order(&copy, &kept) == Ordering::Less,
+                    )
+                };
+                if differ && old.flags & VENUES_DIFFER == 0 {
                     self.events_at_several_venues += 1;
                 }
-                let venues_differ = kept.venues_differ || differ;
-                if order(&copy, kept, catalogue, rooms) == Ordering::Less {
-                    if let Some(old) = kept.key {
+                let venues_differ =
+                    if differ { VENUES_DIFFER } else { 0 } | (old.flags & VENUES_DIFFER);
+                if earlier {
+                    if let Some(old) = old.key() {
                         let count = self.counts.get_mut(&old).expect("a kept event is counted");
                         *count -= 1;
                         if *count == 0 {
                             self.counts.remove(&old);
                         }
                     }
-                    if let Some(key) = copy.key {
+                    if let Some(key) = key {
                         *self.counts.entry(key).or_default() += 1;
                     }
-                    self.kept[index as usize] = copy;
+                    let slot = old.key().is_none().then_some(old.key_or_ids);
+                    self.kept[index as usize] = self.keep(&play, key, slot);
                 }
-                self.kept[index as usize].venues_differ = venues_differ;
+                self.kept[index as usize].flags |= venues_differ;
             }
         }
         Ok(())
@@ -249,17 +389,8 @@ fn valid_key(
     Ok(Some(key(song, venue, rooms.code(venue, room)?)))
 }
 
-/// The venue id of a kept copy.
-fn venue_of<'a>(kept: &'a Kept, catalogue: &'a Catalogue) -> Option<&'a str> {
-    match (&kept.ids, kept.key) {
-        (Some(ids), _) => ids[0].as_deref(),
-        (None, Some(key)) => Some(catalogue.venue_id(key_venue(key))),
-        (None, None) => None,
-    }
-}
-
 /// GM-1's order of an event's copies: the first is kept.
-fn order(a: &Kept, b: &Kept, catalogue: &Catalogue, rooms: &Rooms) -> Ordering {
+fn order(a: &EventCopy<'_>, b: &EventCopy<'_>) -> Ordering {
     fn nulls_last<T: Ord>(a: Option<T>, b: Option<T>) -> Ordering {
         match (a, b) {
             (Some(a), Some(b)) => a.cmp(&b),
@@ -268,20 +399,6 @@ fn order(a: &Kept, b: &Kept, catalogue: &Catalogue, rooms: &Rooms) -> Ordering {
             (None, None) => Ordering::Equal,
         }
     }
-    let ids = |k: &'_ Kept| -> [Option<String>; 3] {
-        match (&k.ids, k.key) {
-            (Some(ids), _) => ids.clone().map(|s| s.map(String::from)),
-            (None, Some(key)) => {
-                let venue = key_venue(key);
-                [
-                    Some(catalogue.venue_id(venue).to_string()),
-                    Some(rooms.name(venue, key_room_in_venue(key)).to_string()),
-                    Some(catalogue.songs[key_song(key) as usize].id.clone()),
-                ]
-            }
-            (None, None) => [None, None, None],
-        }
-    };
     fn descending_nulls_last<T: Ord>(a: Option<T>, b: Option<T>) -> Ordering {
         match (a, b) {
             (Some(a), Some(b)) => b.cmp(&a),
@@ -291,11 +408,21 @@ fn order(a: &Kept, b: &Kept, catalogue: &Catalogue, rooms: &Rooms) -> Ordering {
     nulls_last(a.started_at, b.started_at)
         .then_with(|| descending_nulls_last(a.played_ms, b.played_ms))
         .then_with(|| {
-            let (a, b) = (ids(a), ids(b));
-            a.iter()
-                .zip(&b)
-                .map(|(a, b)| nulls_last(a.as_deref(), b.as_deref()))
+            a.ids
+                .iter()
+                .zip(&b.ids)
+                .map(|(a, b)| nulls_last(*a, *b))
                 .find(|o| o.is_ne())
                 .unwrap_or(Ordering::Equal)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_copy_fits_in_24_bytes() {
+        assert_eq!(std::mem::size_of::<Kept>(), 24);
+    }
 }

@@ -3,10 +3,11 @@
 //!
 //! A [`LiveMonth`] keeps each open business day's events (`day.rs`: the copy of each
 //! event GM-1 keeps, its rule, the valid events per (song, venue, room)), and folds a
-//! day when it closes into per-song figures and the sorted set of (song, venue, room)
-//! keys played (`month.rs`), so that memory holds the open days' events and the
-//! month's keys, not its plays. [`LiveMonth::standings`] adds the open days to the
-//! folded ones and ranks them with the earlier months' history, which the engine
+//! day when it closes into per-song and per-(province, song) figures and the sorted
+//! set of (song, venue, room) keys played (`month.rs`), so that memory holds the open
+//! days' events and the month's keys, not its plays. [`LiveMonth::standings`] adds the
+//! open days to the folded ones without copying those, keeps each chart's songs, and
+//! decorates them on request with the earlier months' history, which the engine
 //! computes once (`standings.rs`).
 //!
 //! The figures equal those `publish --month` computes from the same plays, with two
@@ -19,6 +20,7 @@
 
 mod catalogue;
 mod day;
+mod keys;
 mod month;
 mod standings;
 
@@ -32,10 +34,11 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use datafusion::error::DataFusionError;
 
+pub use month::LiveMemory;
 pub use standings::{ChartRow, CoverageRow, History, Standings};
 
 use crate::error::{ChartError, Result};
-use crate::methodology::functions::business_day_of;
+use crate::methodology::functions::{BusinessDays, business_day_of};
 use crate::methodology::{Methodology, Period, PeriodKind};
 use crate::results::GoldenMic;
 use catalogue::Catalogue;
@@ -216,6 +219,11 @@ impl LiveMonth {
         self.counts.closed_days()
     }
 
+    /// About the bytes the month's counts hold on the heap, by part.
+    pub fn memory(&self) -> LiveMemory {
+        self.counts.memory()
+    }
+
     /// The open days with plays.
     pub fn open_days(&self) -> Vec<NaiveDate> {
         self.counts.open_days().collect()
@@ -256,11 +264,12 @@ impl LiveMonth {
         let played = cast(played, &DataType::Int32).map_err(DataFusionError::from)?;
         let played = played.as_primitive::<Int32Type>();
         let day_start_ms = i64::from(self.methodology.day_start_minutes) * 60_000;
+        let mut business_days = BusinessDays::new(&self.tz, day_start_ms);
         let mut counted = Counted::default();
         for i in 0..batch.num_rows() {
             let started_at = started.is_valid(i).then(|| started.value(i));
             let day = started_at
-                .and_then(|t| business_day_of(&self.tz, day_start_ms, t))
+                .and_then(|t| business_days.date_of(t))
                 .unwrap_or(partition);
             let period = Period::containing(PeriodKind::Month, day);
             if period != self.month {
@@ -310,19 +319,19 @@ impl LiveMonth {
         closed
     }
 
-    /// The month's figures now, ready to rank.
+    /// The month's figures now, ranked.
     pub fn standings(&self) -> Standings {
-        Standings {
-            month: self.month,
-            methodology: self.methodology.clone(),
-            catalogue: self.catalogue.clone(),
-            history: self.history.clone(),
-            figures: self
-                .counts
-                .figures(&self.catalogue, self.methodology.room_cap),
-            events_at_several_venues: self.closed_events_at_several_venues
-                + self.counts.events_at_several_venues(),
-        }
+        let figures = self
+            .counts
+            .snapshot(&self.catalogue, self.methodology.room_cap);
+        Standings::rank(
+            self.month,
+            &self.methodology,
+            self.catalogue.clone(),
+            self.history.clone(),
+            &figures,
+            self.closed_events_at_several_venues + self.counts.events_at_several_venues(),
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::catalogue::Catalogue;
 use super::live_error;
-use super::month::{Figures, MonthFigures};
+use super::month::{Figures, Snapshot};
 use crate::error::{ChartError, Result};
 use crate::methodology::{Methodology, Period, PeriodKind};
 use crate::results::{ChartKind, GoldenMic};
@@ -201,18 +201,134 @@ pub struct CoverageRow {
     pub active_rooms: i64,
 }
 
-/// The month to date at one refresh: its figures, with what it takes to rank them.
+/// The songs each chart of the month to date shows, in chart order, with their
+/// figures: national, and per province code.
+#[derive(Debug, Default)]
+struct Leaders {
+    national: [Vec<(u32, Figures)>; 2],
+    provinces: Vec<[Vec<(u32, Figures)>; 2]>,
+}
+
+/// Where a chart's songs are kept in [`Leaders`].
+fn slot(kind: ChartKind) -> usize {
+    match kind {
+        ChartKind::Hot => 0,
+        ChartKind::New => 1,
+    }
+}
+
+/// GM-1's chart order: score, venues and rooms descending, then song id (song codes
+/// are in song id order).
+fn chart_order(a: &(u32, Figures), b: &(u32, Figures)) -> std::cmp::Ordering {
+    let ((a, fa), (b, fb)) = (a, b);
+    fb.score
+        .cmp(&fa.score)
+        .then(fb.venues.cmp(&fa.venues))
+        .then(fb.rooms.cmp(&fa.rooms))
+        .then(a.cmp(b))
+}
+
+/// The first `n` songs offered in chart order, holding at most about `2n` at a time.
+struct Top {
+    n: usize,
+    rows: Vec<(u32, Figures)>,
+}
+
+impl Top {
+    fn new(n: usize) -> Top {
+        Top {
+            n,
+            rows: Vec::new(),
+        }
+    }
+
+    fn offer(&mut self, song: u32, figures: Figures) {
+        if self.n == 0 {
+            return;
+        }
+        self.rows.push((song, figures));
+        if self.rows.len() >= 2 * self.n.max(64) {
+            self.rows.select_nth_unstable_by(self.n - 1, chart_order);
+            self.rows.truncate(self.n);
+        }
+    }
+
+    fn finish(mut self) -> Vec<(u32, Figures)> {
+        self.rows.sort_unstable_by(chart_order);
+        self.rows.truncate(self.n);
+        self.rows
+    }
+}
+
+/// The month to date at one refresh: what its charts show, with what it takes to
+/// decorate them with their history.
 #[derive(Debug)]
 pub struct Standings {
-    pub(crate) month: Period,
-    pub(crate) methodology: Methodology,
-    pub(crate) catalogue: Arc<Catalogue>,
-    pub(crate) history: Arc<History>,
-    pub(crate) figures: MonthFigures,
-    pub(crate) events_at_several_venues: u64,
+    month: Period,
+    catalogue: Arc<Catalogue>,
+    history: Arc<History>,
+    leaders: Leaders,
+    /// Per province code: venues and rooms with a valid play.
+    active: Vec<(i64, i64)>,
+    events_at_several_venues: u64,
+    /// A (province, song)'s figures went past what the live counts hold.
+    province_overflow: bool,
 }
 
 impl Standings {
+    /// Ranks a refresh's figures: the charts' songs, national and per province.
+    pub(crate) fn rank(
+        month: Period,
+        methodology: &Methodology,
+        catalogue: Arc<Catalogue>,
+        history: Arc<History>,
+        figures: &Snapshot<'_>,
+        events_at_several_venues: u64,
+    ) -> Standings {
+        let n = usize::try_from(methodology.top_n).unwrap_or(0);
+        let end = month.last_day();
+        let window = methodology.new_song_window_days;
+        let is_new: Vec<bool> = (catalogue.songs.iter())
+            .map(|s| {
+                s.release_date
+                    .is_some_and(|r| r <= end && (end - r).num_days() < window)
+            })
+            .collect();
+        let offer = |tops: &mut [Top; 2], song: u32, f: Figures| {
+            if f.score > 0 {
+                tops[0].offer(song, f);
+                if is_new[song as usize] {
+                    tops[1].offer(song, f);
+                }
+            }
+        };
+        let mut national = [Top::new(n), Top::new(n)];
+        for (song, f) in figures.songs() {
+            offer(&mut national, song, f);
+        }
+        let mut provinces: Vec<[Top; 2]> = (0..catalogue.provinces.len())
+            .map(|_| [Top::new(n), Top::new(n)])
+            .collect();
+        for (province, song, f) in figures.provinces() {
+            offer(&mut provinces[usize::from(province)], song, f);
+        }
+        let finish = |[hot, new]: [Top; 2]| [hot.finish(), new.finish()];
+        let mut active = figures.active().to_vec();
+        active.resize(active.len().max(catalogue.provinces.len()), (0, 0));
+        Standings {
+            month,
+            catalogue,
+            history,
+            leaders: Leaders {
+                national: finish(national),
+                provinces: provinces.into_iter().map(finish).collect(),
+            },
+            active,
+            events_at_several_venues,
+            province_overflow: figures.province_overflow(),
+        }
+    }
+
     /// The live month.
     pub fn month(&self) -> &Period {
         &self.month
@@ -220,8 +336,7 @@ impl Standings {
 
     /// The national chart of the month to date.
     pub fn chart(&self, kind: ChartKind) -> Vec<ChartRow> {
-        let figures = self.figures.songs.iter().map(|(s, f)| (*s, *f)).collect();
-        self.rank(kind, figures, &self.history)
+        self.decorate(kind, &self.leaders.national[slot(kind)], &self.history)
     }
 
     /// A province's chart of the month to date (the regional view), ranked with the
@@ -241,14 +356,15 @@ impl Standings {
                 self.events_at_several_venues, self.month, self.month
             )));
         }
-        let figures = self
-            .figures
-            .provinces
-            .iter()
-            .filter(|((p, _), _)| *p == index)
-            .map(|((_, s), f)| (*s, *f))
-            .collect();
-        Ok(self.rank(kind, figures, history))
+        if self.province_overflow {
+            return Err(live_error(format!(
+                "a song's plays in a province in {} went past 4,294,967,295, more than the \
+                 live counts hold; ask `chart-job sql` for hot_chart('{}', N, '{province}')",
+                self.month, self.month
+            )));
+        }
+        let leaders = &self.leaders.provinces[usize::from(index)][slot(kind)];
+        Ok(self.decorate(kind, leaders, history))
     }
 
     /// Whether a province is in `venues` (else the error that says which are).
@@ -256,37 +372,17 @@ impl Standings {
         self.province(province).map(|_| ())
     }
 
-    fn rank(
+    /// A chart's rows: its songs, in order, with their history.
+    fn decorate(
         &self,
         kind: ChartKind,
-        figures: Vec<(u32, Figures)>,
+        leaders: &[(u32, Figures)],
         history: &History,
     ) -> Vec<ChartRow> {
-        let end = self.month.last_day();
-        let window = self.methodology.new_song_window_days;
-        let mut eligible: Vec<(u32, Figures)> = figures
-            .into_iter()
-            .filter(|(_, f)| f.score > 0)
-            .filter(|(song, _)| match kind {
-                ChartKind::Hot => true,
-                ChartKind::New => self.catalogue.songs[*song as usize]
-                    .release_date
-                    .is_some_and(|r| r <= end && (end - r).num_days() < window),
-            })
-            .collect();
-        // Song codes are in song id order.
-        eligible.sort_unstable_by(|(a, fa), (b, fb)| {
-            fb.score
-                .cmp(&fa.score)
-                .then(fb.venues.cmp(&fa.venues))
-                .then(fb.rooms.cmp(&fa.rooms))
-                .then(a.cmp(b))
-        });
-        eligible.truncate(usize::try_from(self.methodology.top_n).unwrap_or(0));
-        eligible
-            .into_iter()
+        leaders
+            .iter()
             .enumerate()
-            .map(|(i, (song, f))| {
+            .map(|(i, &(song, f))| {
                 let rank = i as i64 + 1;
                 let song = &self.catalogue.songs[song as usize];
                 let earlier = history.songs.get(&(kind, song.id.clone()));
@@ -342,12 +438,7 @@ impl Standings {
             .iter()
             .enumerate()
             .map(|(i, name)| {
-                let active = self
-                    .figures
-                    .active
-                    .get(&(i as u16))
-                    .copied()
-                    .unwrap_or_default();
+                let active = self.active.get(i).copied().unwrap_or_default();
                 (
                     CoverageRow {
                         period: self.month.to_string(),

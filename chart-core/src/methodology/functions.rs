@@ -102,7 +102,7 @@ const CACHED_HOURS: usize = 64;
 /// once: a day is then integer arithmetic. An hour whose first and last millisecond
 /// have the same offset is taken to have it throughout (no zone changes its offset
 /// twice within an hour); other hours are looked up per instant.
-struct BusinessDays<'a> {
+pub(crate) struct BusinessDays<'a> {
     tz: &'a Tz,
     day_start_ms: i64,
     /// (hour since the epoch, offset in ms), by hour modulo [`CACHED_HOURS`].
@@ -110,7 +110,7 @@ struct BusinessDays<'a> {
 }
 
 impl<'a> BusinessDays<'a> {
-    fn new(tz: &'a Tz, day_start_ms: i64) -> Self {
+    pub(crate) fn new(tz: &'a Tz, day_start_ms: i64) -> Self {
         BusinessDays {
             tz,
             day_start_ms,
@@ -147,6 +147,13 @@ impl<'a> BusinessDays<'a> {
             }
         };
         i32::try_from(shifted.checked_add(offset)?.div_euclid(DAY_MS)).ok()
+    }
+}
+
+impl BusinessDays<'_> {
+    /// The business day of a UTC instant in ms: [`business_day_of`], cached.
+    pub(crate) fn date_of(&mut self, instant_ms: i64) -> Option<NaiveDate> {
+        date_from_days(self.of(instant_ms)?)
     }
 }
 
