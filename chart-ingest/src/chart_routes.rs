@@ -5,7 +5,7 @@
 //! | `GET /v1/charts/hot?period=YYYY-MM[&top=N][&province=P]`, the same for `new` | `200` with `{"period", "chart", "province", "as_of", "methodology", "rows"}`, each row a published chart's columns |
 //! | `GET /v1/coverage?period=YYYY-MM[&province=P]` | `200` with `{"period", "province", "as_of", "methodology", "rows"}`: the national row (with `provinces`), or the province's |
 //! | `GET /v1/charts/hot/stream?…`, the same for `new` | server-sent events: an `event: chart` with the body above at once and after each refresh that changes the rows (`id` the refresh), comments to keep the connection open |
-//! | | `400` a bad or unknown parameter · `401` no or unknown reader token (when readers are configured) · `404` a period other than the live month, an unknown chart or province · `409` a province's chart while an event was sent from venues in two provinces · `503` + `Retry-After` the month is being built |
+//! | | `400` a bad or unknown parameter · `401` no or unknown reader token (when readers are configured) · `404` a period other than the live month, an unknown chart or province · `409` a province's chart while an event was sent from venues in two provinces (or a song's plays in a province passed 2³² in the month) · `503` + `Retry-After` the month is being built |
 //!
 //! `period` may be left out (the live month). `as_of` says what the figures count: the
 //! latest `started_at`, the last landed file, the files counted, when they were

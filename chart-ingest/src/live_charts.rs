@@ -411,6 +411,9 @@ impl LiveCharts {
     /// then counts the files that landed meanwhile and are not in its listing.
     async fn build(&self, wanted: Option<Period>) -> chart_core::Result<()> {
         let started = Instant::now();
+        // The month being replaced goes first, so that two are never held at once; its
+        // last refresh is still served, and files landing meanwhile wait for the build.
+        self.state().month = None;
         let mut engine = GoldenMic::open_location(&self.data, self.methodology.clone()).await?;
         if let Some(digests) = &self.options.digests {
             engine = engine.with_day_digests(Some(digests.clone()));

@@ -5,8 +5,9 @@
 //! as the service does, or from the plays); the rows counted per second of counting (the
 //! scan of the files is timed apart: the service gets its batches from the lander); the
 //! time to close each day; the refresh (the month's figures) after each partition and
-//! at the month's end, and the charts and coverage ranked from it; the process's peak
-//! and final RSS.
+//! at the month's end, and the charts and coverage ranked from it; the live month's
+//! heap by part (at the month's end, and at its largest); the process's peak and final
+//! RSS.
 //!
 //! ```sh
 //! cargo run --release -p benches --bin live_month -- DATA_ROOT 2024-11
@@ -91,6 +92,7 @@ async fn measure(
     let (mut scan, mut counting) = (Duration::ZERO, Duration::ZERO);
     let mut closes = Vec::new();
     let mut refreshes = Vec::new();
+    let mut most_memory = (0, live.memory());
     for day in partitions {
         let mut stream = engine
             .context()
@@ -114,6 +116,11 @@ async fn measure(
             rows += counted.rows;
             late += counted.late_days.len() as u64;
             batches += 1;
+            let memory = live.memory();
+            let total = memory.open_days + memory.month_keys + memory.month_figures;
+            if total > most_memory.0 {
+                most_memory = (total, memory);
+            }
             let t = Instant::now();
             let closed = live.close_with_grace(grace);
             if !closed.is_empty() {
@@ -168,6 +175,15 @@ async fn measure(
     );
     println!("  \"active_rooms\": {},", coverage.active_rooms);
     println!("  \"provinces\": {},", provinces.len());
+    let mib = |bytes: usize| bytes as f64 / (1u64 << 20) as f64;
+    for (name, memory) in [("month_end", live.memory()), ("most", most_memory.1)] {
+        println!(
+            "  \"live_heap_mib_{name}\": {{\"open_days\": {:.0}, \"month_keys\": {:.0}, \"month_figures\": {:.0}}},",
+            mib(memory.open_days),
+            mib(memory.month_keys),
+            mib(memory.month_figures)
+        );
+    }
     println!("  \"peak_rss_mib\": {peak:.0},");
     println!("  \"final_rss_mib\": {now:.0}");
     println!("}}");

@@ -33,6 +33,7 @@ use arrow::datatypes::{DataType, Int32Type, TimeUnit, TimestampMillisecondType};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use datafusion::error::DataFusionError;
+use futures::StreamExt;
 
 pub use month::LiveMemory;
 pub use standings::{ChartRow, CoverageRow, History, Standings};
@@ -100,7 +101,8 @@ impl LiveMonth {
         let (first, last) = (month.first_day(), month.last_day());
         // Plays filed in another day's partition count by their business day: they are
         // counted first, so that no day closes before all of its plays are in.
-        let misfiled = engine
+        // (Their started_at is set: the partition is not used.)
+        let mut misfiled = engine
             .context()
             .sql(&format!(
                 "SELECT event_id, venue_id, room_id, song_id, started_at, played_ms \
@@ -108,14 +110,14 @@ impl LiveMonth {
                  AND business_day(started_at) <> date"
             ))
             .await?
-            .collect()
+            .execute_stream()
             .await?;
-        for batch in &misfiled {
-            // (Their started_at is set: the partition is not used.)
-            live.count(batch, first)?;
+        while let Some(batch) = misfiled.next().await {
+            live.count(&batch?, first)?;
         }
         for day in days {
-            let batches = engine
+            // Streamed: a day's plays are never all in memory.
+            let mut batches = engine
                 .context()
                 .sql(&format!(
                     "SELECT event_id, venue_id, room_id, song_id, started_at, played_ms \
@@ -123,10 +125,10 @@ impl LiveMonth {
                      AND (started_at IS NULL OR business_day(started_at) = date)"
                 ))
                 .await?
-                .collect()
+                .execute_stream()
                 .await?;
-            for batch in &batches {
-                let counted = live.count(batch, day)?;
+            while let Some(batch) = batches.next().await {
+                let counted = live.count(&batch?, day)?;
                 debug_assert!(counted.late_days.is_empty());
             }
             live.close_before(closed_before.min(day));
