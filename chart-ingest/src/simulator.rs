@@ -4,75 +4,29 @@
 //! acknowledged. Optionally re-sends a share of acknowledged batches (they must come
 //! back as duplicates) and adds a malformed line to a share of batches (it must come
 //! back rejected).
+//!
+//! The plays are read one partition (day) at a time, in order of start, and the vendors'
+//! batches are cut as the plays come: event time advances for every vendor together, as
+//! it would in a live market, and the replay's memory is one day's plays and the batches
+//! queued for the connections, whatever the size of the data root.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arrow::array::Array;
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int32Type, Int64Type};
 use chart_core::{DataRoot, Location};
 use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
 use rand::{Rng, SeedableRng};
+use tokio::sync::mpsc;
 
 use crate::error::{IngestError, Result};
-use crate::event::PlayEvent;
 use crate::http::Reply;
-
-/// A play of a data root and the vendor that sent it (`vod_vendor`).
-#[derive(Debug, Clone)]
-pub struct SourcePlay {
-    /// `vod_vendor`, if any.
-    pub vendor: Option<String>,
-    /// The play.
-    pub event: PlayEvent,
-}
-
-/// Every play of a data root, in a stable order (day, then start, then event id).
-pub async fn read_plays(data: &Location) -> Result<Vec<SourcePlay>> {
-    let root = DataRoot::open_location(data).await?;
-    let ctx = SessionContext::new();
-    root.tables()?.register(&ctx)?;
-    let sim = |e: datafusion::error::DataFusionError| {
-        IngestError::Simulator(format!("reading plays: {e}"))
-    };
-    let batches: Vec<RecordBatch> = ctx
-        .sql(
-            "SELECT vod_vendor, event_id, venue_id, room_id, song_id, \
-             CAST(started_at AS BIGINT) AS started_at_ms, played_ms \
-             FROM plays ORDER BY date, started_at_ms, event_id, venue_id, room_id, song_id, played_ms",
-        )
-        .await
-        .map_err(sim)?
-        .collect()
-        .await
-        .map_err(sim)?;
-    let mut plays = Vec::new();
-    for b in batches {
-        let strings = (0..5)
-            .map(|i| arrow::compute::cast(b.column(i), &DataType::Utf8))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| IngestError::Simulator(format!("reading plays: {e}")))?;
-        let text = |i: usize, row: usize| strings[i].as_string::<i32>().value(row).to_string();
-        for row in 0..b.num_rows() {
-            plays.push(SourcePlay {
-                vendor: (!b.column(0).is_null(row)).then(|| text(0, row)),
-                event: PlayEvent {
-                    event_id: text(1, row),
-                    venue_id: text(2, row),
-                    room_id: text(3, row),
-                    song_id: text(4, row),
-                    started_at_ms: b.column(5).as_primitive::<Int64Type>().value(row),
-                    played_ms: b.column(6).as_primitive::<Int32Type>().value(row),
-                },
-            });
-        }
-    }
-    Ok(plays)
-}
 
 /// How to send.
 #[derive(Debug, Clone)]
@@ -131,33 +85,37 @@ struct Batch {
     plays: u64,
 }
 
-/// Sends `plays` and returns the totals; fails on a batch the service refuses for
-/// good (a `4xx` other than `408`/`409`/`429`) or that is not acknowledged in time.
-pub async fn replay(plays: Vec<SourcePlay>, options: ReplayOptions) -> Result<ReplayReport> {
-    let batches = batches(plays, &options)?;
+/// Sends the plays of `data` and returns the totals; fails on a batch the service
+/// refuses for good (a `4xx` other than `408`/`409`/`429`) or that is not acknowledged
+/// in time.
+pub async fn replay(data: &Location, options: ReplayOptions) -> Result<ReplayReport> {
+    let root = DataRoot::open_location(data).await?;
     let client = reqwest::Client::builder()
         .timeout(options.timeout)
         .build()
         .map_err(|e| IngestError::Simulator(format!("HTTP client: {e}")))?;
+    let connections = options.concurrency.max(1);
+    let (queue, receiver) = mpsc::channel::<Batch>(2 * connections);
+    let reader = tokio::spawn(read_batches(root, options.clone(), queue));
+    let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
     let report = Arc::new(Mutex::new(ReplayReport::default()));
     let latencies = Arc::new(Mutex::new(Vec::new()));
-    let queue = Arc::new(Mutex::new(batches.into_iter().collect::<VecDeque<_>>()));
     let scheduled = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for worker in 0..options.concurrency.max(1) {
-        let (client, options, report, latencies, queue, scheduled) = (
+    for worker in 0..connections {
+        let (client, options, report, latencies, receiver, scheduled) = (
             client.clone(),
             options.clone(),
             report.clone(),
             latencies.clone(),
-            queue.clone(),
+            receiver.clone(),
             scheduled.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed ^ worker as u64);
             loop {
-                let Some(batch) = queue.lock().expect("queue").pop_front() else {
+                let Some(batch) = receiver.lock().await.recv().await else {
                     return Ok::<(), IngestError>(());
                 };
                 if let Some(rate) = options.rate {
@@ -189,10 +147,24 @@ pub async fn replay(plays: Vec<SourcePlay>, options: ReplayOptions) -> Result<Re
             }
         }));
     }
+    drop(receiver);
+    let mut failed = None;
     for task in tasks {
-        task.await
-            .map_err(|e| IngestError::Simulator(format!("a sender failed: {e}")))??;
+        let outcome = task
+            .await
+            .map_err(|e| IngestError::Simulator(format!("a sender failed: {e}")))
+            .and_then(|sent| sent);
+        if let Err(e) = outcome {
+            failed.get_or_insert(e);
+        }
     }
+    if let Some(e) = failed {
+        reader.abort();
+        return Err(e);
+    }
+    reader
+        .await
+        .map_err(|e| IngestError::Simulator(format!("the reader failed: {e}")))??;
     let mut report = report.lock().expect("report").clone();
     let mut latencies = latencies.lock().expect("latencies").clone();
     latencies.sort_unstable();
@@ -207,51 +179,172 @@ pub async fn replay(plays: Vec<SourcePlay>, options: ReplayOptions) -> Result<Re
     Ok(report)
 }
 
-/// The batches of each vendor, in order, with their keys and NDJSON bodies.
-fn batches(plays: Vec<SourcePlay>, options: &ReplayOptions) -> Result<Vec<Batch>> {
-    let mut by_vendor: BTreeMap<String, Vec<PlayEvent>> = BTreeMap::new();
-    for play in plays {
-        let vendor = match play.vendor {
-            Some(v) if options.tokens.contains_key(&v) => v,
-            other => options.fallback_vendor.clone().ok_or_else(|| {
-                IngestError::Simulator(format!(
-                    "no token for vendor {} and no fallback vendor",
-                    other.map_or("(none)".to_string(), |v| format!("`{v}`"))
-                ))
-            })?,
-        };
-        by_vendor.entry(vendor).or_default().push(play.event);
-    }
+/// One vendor's batch being filled, and how many of its batches were cut before.
+#[derive(Default)]
+struct Filling {
+    body: Vec<u8>,
+    plays: u64,
+    cut: u64,
+}
+
+/// Reads `root`'s plays day by day, in order of start (then event id), and queues each
+/// vendor's batches as they fill; a vendor's last batch is queued at the end. The keys
+/// are `<prefix>-<n>`, `n` counting the vendor's batches, so the same data root and
+/// prefix give the same batches under the same keys.
+async fn read_batches(
+    root: DataRoot,
+    options: ReplayOptions,
+    queue: mpsc::Sender<Batch>,
+) -> Result<()> {
+    let ctx = SessionContext::new();
+    root.tables()?.register(&ctx)?;
+    let sim = |e: datafusion::error::DataFusionError| {
+        IngestError::Simulator(format!("reading plays: {e}"))
+    };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed);
-    let mut batches = Vec::new();
-    for (v, (vendor, events)) in by_vendor.into_iter().enumerate() {
-        for (i, chunk) in events.chunks(options.batch.max(1)).enumerate() {
-            let mut body = Vec::new();
-            for e in chunk {
-                let line = serde_json::json!({
-                    "event_id": e.event_id,
-                    "venue_id": e.venue_id,
-                    "room_id": e.room_id,
-                    "song_id": e.song_id,
-                    "started_at": e.started_at_ms,
-                    "played_ms": e.played_ms,
-                    "vod_vendor": vendor,
-                });
-                body.extend_from_slice(line.to_string().as_bytes());
-                body.push(b'\n');
+    let mut filling: BTreeMap<String, Filling> = BTreeMap::new();
+    let size = options.batch.max(1) as u64;
+    for day in root.play_days().keys() {
+        let mut batches = ctx
+            .sql(&format!(
+                "SELECT vod_vendor, event_id, venue_id, room_id, song_id, \
+                 CAST(started_at AS BIGINT) AS started_at_ms, played_ms \
+                 FROM plays WHERE date = DATE '{day}' \
+                 ORDER BY started_at_ms, event_id, venue_id, room_id, song_id, played_ms"
+            ))
+            .await
+            .map_err(sim)?
+            .execute_stream()
+            .await
+            .map_err(sim)?;
+        while let Some(b) = batches.try_next().await.map_err(sim)? {
+            let lines = Lines::of(&b)?;
+            for row in 0..b.num_rows() {
+                let vendor = vendor_of(lines.vendor(row), &options)?;
+                let f = filling.entry(vendor.to_string()).or_default();
+                lines.write(row, vendor, &mut f.body);
+                f.plays += 1;
+                if f.plays == size {
+                    let batch = cut(vendor, f, &options, &mut rng);
+                    if queue.send(batch).await.is_err() {
+                        return Ok(()); // the senders stopped: their error is the replay's
+                    }
+                }
             }
-            if rng.random_bool(options.malformed_share.clamp(0.0, 1.0)) {
-                body.extend_from_slice(b"{\"event_id\": \"cut short\n");
-            }
-            batches.push(Batch {
-                vendor: vendor.clone(),
-                key: format!("{}-{v}-{i}", options.key_prefix),
-                body,
-                plays: chunk.len() as u64,
-            });
         }
     }
-    Ok(batches)
+    for (vendor, f) in &mut filling {
+        if f.plays > 0 {
+            let batch = cut(vendor, f, &options, &mut rng);
+            if queue.send(batch).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The vendor a play is sent as: its own `vod_vendor` if it has a token, else the fallback.
+fn vendor_of<'a>(vendor: Option<&'a str>, options: &'a ReplayOptions) -> Result<&'a str> {
+    match vendor {
+        Some(v) if options.tokens.contains_key(v) => Ok(v),
+        other => options.fallback_vendor.as_deref().ok_or_else(|| {
+            IngestError::Simulator(format!(
+                "no token for vendor {} and no fallback vendor",
+                other.map_or("(none)".to_string(), |v| format!("`{v}`"))
+            ))
+        }),
+    }
+}
+
+/// Takes the vendor's filled batch, with a malformed line added to a share of them.
+fn cut(
+    vendor: &str,
+    f: &mut Filling,
+    options: &ReplayOptions,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Batch {
+    let mut body = std::mem::take(&mut f.body);
+    if rng.random_bool(options.malformed_share.clamp(0.0, 1.0)) {
+        body.extend_from_slice(b"{\"event_id\": \"cut short\n");
+    }
+    let batch = Batch {
+        vendor: vendor.to_string(),
+        key: format!("{}-{}", options.key_prefix, f.cut),
+        body,
+        plays: f.plays,
+    };
+    f.cut += 1;
+    f.plays = 0;
+    batch
+}
+
+/// A batch of plays as NDJSON lines.
+struct Lines {
+    strings: Vec<ArrayRef>,
+    started_at: ArrayRef,
+    played_ms: ArrayRef,
+}
+
+impl Lines {
+    fn of(b: &RecordBatch) -> Result<Lines> {
+        let strings = (0..5)
+            .map(|i| arrow::compute::cast(b.column(i), &DataType::Utf8))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| IngestError::Simulator(format!("reading plays: {e}")))?;
+        Ok(Lines {
+            strings,
+            started_at: b.column(5).clone(),
+            played_ms: b.column(6).clone(),
+        })
+    }
+
+    fn vendor(&self, row: usize) -> Option<&str> {
+        let v = &self.strings[0];
+        (!v.is_null(row)).then(|| v.as_string::<i32>().value(row))
+    }
+
+    /// Appends the play at `row` as one line sent by `vendor`; a null is sent as `null`
+    /// (the service rejects the line and says so).
+    fn write(&self, row: usize, vendor: &str, body: &mut Vec<u8>) {
+        let text = |i: usize| {
+            let column = &self.strings[i];
+            (!column.is_null(row)).then(|| column.as_string::<i32>().value(row))
+        };
+        let number = |column: &ArrayRef, value: &dyn Fn() -> i64| {
+            if column.is_null(row) {
+                "null".to_string()
+            } else {
+                value().to_string()
+            }
+        };
+        let mut line = String::with_capacity(160);
+        let _ = write!(
+            line,
+            "{{\"event_id\":{},\"venue_id\":{},\"room_id\":{},\"song_id\":{},\"started_at\":{},\"played_ms\":{},\"vod_vendor\":{}}}",
+            quoted(text(1)),
+            quoted(text(2)),
+            quoted(text(3)),
+            quoted(text(4)),
+            number(&self.started_at, &|| self
+                .started_at
+                .as_primitive::<Int64Type>()
+                .value(row)),
+            number(&self.played_ms, &|| i64::from(
+                self.played_ms.as_primitive::<Int32Type>().value(row)
+            )),
+            quoted(Some(vendor)),
+        );
+        body.extend_from_slice(line.as_bytes());
+        body.push(b'\n');
+    }
+}
+
+/// `text` as a JSON string, or `null`.
+fn quoted(text: Option<&str>) -> String {
+    text.map_or("null".to_string(), |t| {
+        serde_json::Value::from(t).to_string()
+    })
 }
 
 /// Sends one batch until it is answered for good; returns the reply and the retries.

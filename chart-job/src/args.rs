@@ -685,6 +685,10 @@ pub struct ServeArgs {
     /// them before finish meanwhile).
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_or_zero)]
     pub compaction_retain: Duration,
+    /// Compact a closed day again once this many files of late plays have landed in it
+    /// (fewer are read as they are).
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub recompact_after: u32,
     /// Never close days (no compaction, no digests).
     #[arg(long, conflicts_with = "day_digests")]
     pub no_day_close: bool,

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use chart_core::Methodology;
+use chart_core::contract::compaction::CompactionOptions;
 use chart_ingest::simulator::{self, ReplayOptions};
 use chart_ingest::wal::SealPolicy;
 use chart_ingest::{IngestOptions, Limits, Vendors};
@@ -47,7 +48,10 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
                 .as_deref()
                 .map(|d| args.store.location(d))
                 .transpose()?,
-            ..chart_ingest::DayClose::default()
+            compaction: CompactionOptions {
+                min_new_files: args.recompact_after as usize,
+                ..CompactionOptions::default()
+            },
         });
     }
     let digests = args
@@ -118,9 +122,8 @@ pub async fn replay(args: ReplayArgs) -> Result<()> {
     let tokens: BTreeMap<String, String> = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", args.tokens.display(), e.message()))?;
     let data = args.store.location(&args.data)?;
-    let plays = simulator::read_plays(&data).await?;
     let report = simulator::replay(
-        plays,
+        &data,
         ReplayOptions {
             url: args.to,
             tokens,

@@ -500,6 +500,27 @@ fn metric(url: &str, name: &str) -> f64 {
         .unwrap()
 }
 
+#[test]
+fn serve_refuses_bad_day_close_flags() {
+    for (flag, value, needle) in [
+        ("--recompact-after", "0", "'0' for '--recompact-after <N>'"),
+        ("--day-grace", "soon", "'soon' for '--day-grace <DURATION>'"),
+    ] {
+        let output = chart_job(&[
+            "serve",
+            "--data",
+            "/no/such/root",
+            "--wal",
+            "/no/such/wal",
+            "--vendors",
+            "/no/such/vendors.toml",
+            flag,
+            value,
+        ]);
+        common::assert_refused_flag(&output, needle);
+    }
+}
+
 /// Days closed by the service are compacted (the same plays, only compacted files
 /// left) and digested; `publish --day-digests` of a month then reads no play, only
 /// digests, and publishes the bytes the plays publish.
@@ -520,6 +541,8 @@ fn closed_days_are_compacted_and_publish_reads_only_their_digests() {
         digests.to_str().unwrap(),
         "--compaction-retain",
         "0s",
+        "--recompact-after",
+        "1",
     ];
     let wal = dir.path().join("wal");
     let server = start_server_with(&target, &vendors, &wal, "127.0.0.1:0", &close);
