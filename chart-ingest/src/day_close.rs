@@ -268,6 +268,7 @@ impl Closer {
                 .last_day
                 .store((day - epoch).num_days().max(0) as u64, Ordering::Relaxed);
             self.seen.insert(day, closed.files);
+            crate::heap::give_back_freed_memory();
         }
         Ok(())
     }

@@ -35,6 +35,7 @@ pub mod connections;
 pub mod day_close;
 pub mod error;
 pub mod event;
+mod heap;
 pub mod http;
 pub mod idempotency;
 pub mod landing;

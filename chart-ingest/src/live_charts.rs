@@ -258,7 +258,9 @@ impl LiveCharts {
             state.last_file = Some(file.path.clone());
             self.counts.counted_files.fetch_add(1, Ordering::Relaxed);
         }
-        month.close_with_grace(self.options.grace);
+        if !month.close_with_grace(self.options.grace).is_empty() {
+            crate::heap::give_back_freed_memory();
+        }
         state.changes += 1;
         if let Some(period) = rebuild {
             state.wanted = Some(period.max(state.wanted.unwrap_or(period)));
@@ -414,6 +416,7 @@ impl LiveCharts {
         // The month being replaced goes first, so that two are never held at once; its
         // last refresh is still served, and files landing meanwhile wait for the build.
         self.state().month = None;
+        crate::heap::give_back_freed_memory();
         let mut engine = GoldenMic::open_location(&self.data, self.methodology.clone()).await?;
         if let Some(digests) = &self.options.digests {
             engine = engine.with_day_digests(Some(digests.clone()));

@@ -417,3 +417,153 @@ async fn send(
         pause = (pause * 2).min(Duration::from_secs(2));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int32Array, StringArray, TimestampMillisecondArray};
+    use chart_core::contract::schema::{PLAYS, SONGS, VENUES};
+    use parquet::arrow::ArrowWriter;
+
+    use super::*;
+
+    fn write(path: &std::path::Path, batch: &RecordBatch) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut writer =
+            ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None)
+                .unwrap();
+        writer.write(batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    /// Plays of one day: (event id, vendor, start in ms), out of order.
+    fn plays(rows: &[(&str, Option<&str>, i64)]) -> RecordBatch {
+        let n = rows.len();
+        RecordBatch::try_new(
+            PLAYS.schema(),
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(StringArray::from_iter_values(vec!["V1"; n])),
+                Arc::new(StringArray::from_iter_values(vec!["R\"1"; n])),
+                Arc::new(StringArray::from_iter_values(vec!["S1"; n])),
+                Arc::new(
+                    TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.2))
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(Int32Array::from(vec![60_000; n])),
+                Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1))),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn batches_follow_event_time_for_every_vendor_together() {
+        let dir = tempfile::tempdir().unwrap();
+        for table in [&SONGS, &VENUES] {
+            write(
+                &dir.path().join(table.name).join("part-0.parquet"),
+                &RecordBatch::new_empty(table.schema()),
+            );
+        }
+        // 2024-11-01 and -02 (UTC+8, days from 06:00 local: 22:00 UTC the day before).
+        let day1 = 1_730_412_000_000; // 2024-10-31T22:00:00Z
+        let day2 = day1 + 86_400_000;
+        let mut rows1 = Vec::new();
+        let mut rows2 = Vec::new();
+        for i in 0..12i64 {
+            let vendor = [Some("A"), Some("B"), None, Some("unknown")][(i % 4) as usize];
+            // Written in reverse order of start.
+            rows1.push((format!("d1-{i:02}"), vendor, day1 + (12 - i) * 1000));
+            rows2.push((format!("d2-{i:02}"), vendor, day2 + (12 - i) * 1000));
+        }
+        let as_rows = |rows: &[(String, Option<&'static str>, i64)]| {
+            rows.iter()
+                .map(|(e, v, t)| (e.clone(), *v, *t))
+                .collect::<Vec<_>>()
+        };
+        for (day, rows) in [
+            ("2024-11-01", as_rows(&rows1)),
+            ("2024-11-02", as_rows(&rows2)),
+        ] {
+            let rows: Vec<(&str, Option<&str>, i64)> =
+                rows.iter().map(|(e, v, t)| (e.as_str(), *v, *t)).collect();
+            write(
+                &dir.path().join(format!("plays/date={day}/part-0.parquet")),
+                &plays(&rows),
+            );
+        }
+        let root = DataRoot::open_location(&Location::local(dir.path()).unwrap())
+            .await
+            .unwrap();
+        let options = ReplayOptions {
+            url: String::new(),
+            tokens: [("A", "a"), ("B", "b"), ("other", "o")]
+                .into_iter()
+                .map(|(v, t)| (v.to_string(), t.to_string()))
+                .collect(),
+            fallback_vendor: Some("other".into()),
+            concurrency: 1,
+            batch: 2,
+            rate: None,
+            duplicate_share: 0.0,
+            malformed_share: 0.0,
+            seed: 1,
+            key_prefix: "p".into(),
+            timeout: Duration::from_secs(1),
+            give_up_after: Duration::from_secs(1),
+        };
+        let (queue, mut receiver) = mpsc::channel(100);
+        read_batches(root, options, queue).await.unwrap();
+        let mut sent = Vec::new();
+        while let Some(batch) = receiver.recv().await {
+            sent.push(batch);
+        }
+        // Each line is a play as the service reads it, sent as its vendor or the fallback.
+        let lines = |b: &Batch| -> Vec<crate::event::PlayEvent> {
+            String::from_utf8(b.body.clone())
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    assert_eq!(v["vod_vendor"], b.vendor.as_str(), "{l}");
+                    assert_eq!(v["room_id"], "R\"1", "{l}");
+                    crate::event::PlayEvent {
+                        event_id: v["event_id"].as_str().unwrap().into(),
+                        venue_id: v["venue_id"].as_str().unwrap().into(),
+                        room_id: v["room_id"].as_str().unwrap().into(),
+                        song_id: v["song_id"].as_str().unwrap().into(),
+                        started_at_ms: v["started_at"].as_i64().unwrap(),
+                        played_ms: v["played_ms"].as_i64().unwrap() as i32,
+                    }
+                })
+                .collect()
+        };
+        let all: Vec<_> = sent.iter().flat_map(lines).collect();
+        assert_eq!(all.len(), 24, "every play sent once");
+        // A vendor's keys count its batches; its plays go in order of start, day by day.
+        for vendor in ["A", "B", "other"] {
+            let mine: Vec<&Batch> = sent.iter().filter(|b| b.vendor == vendor).collect();
+            let keys: Vec<&str> = mine.iter().map(|b| b.key.as_str()).collect();
+            let expected: Vec<String> = (0..mine.len()).map(|i| format!("p-{i}")).collect();
+            assert_eq!(keys, expected, "{vendor}");
+            let starts: Vec<i64> = mine
+                .iter()
+                .flat_map(|b| lines(b))
+                .map(|p| p.started_at_ms)
+                .collect();
+            assert!(starts.is_sorted(), "{vendor}: {starts:?}");
+            assert!(mine.iter().all(|b| b.plays <= 2));
+        }
+        assert_eq!(sent.iter().filter(|b| b.vendor == "other").count(), 6);
+        // A batch is queued as its last play is read: no batch waits for a vendor's
+        // later plays while others move on.
+        let last_starts: Vec<i64> = sent
+            .iter()
+            .filter(|b| b.plays == 2)
+            .map(|b| lines(b).last().unwrap().started_at_ms)
+            .collect();
+        assert!(last_starts.is_sorted(), "{last_starts:?}");
+    }
+}

@@ -689,6 +689,10 @@ pub struct ServeArgs {
     /// (fewer are read as they are).
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub recompact_after: u32,
+    /// Memory a day's compaction may use for its sort (it spills to the temporary
+    /// directory past it).
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = size)]
+    pub day_close_memory: usize,
     /// Never close days (no compaction, no digests).
     #[arg(long, conflicts_with = "day_digests")]
     pub no_day_close: bool,

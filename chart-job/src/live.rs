@@ -50,6 +50,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
                 .transpose()?,
             compaction: CompactionOptions {
                 min_new_files: args.recompact_after as usize,
+                memory_limit: args.day_close_memory,
                 ..CompactionOptions::default()
             },
         });
