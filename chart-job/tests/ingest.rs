@@ -505,6 +505,11 @@ fn serve_refuses_bad_day_close_flags() {
     for (flag, value, needle) in [
         ("--recompact-after", "0", "'0' for '--recompact-after <N>'"),
         ("--day-grace", "soon", "'soon' for '--day-grace <DURATION>'"),
+        (
+            "--day-close-memory",
+            "lots",
+            "'lots' for '--day-close-memory <SIZE>'",
+        ),
     ] {
         let output = chart_job(&[
             "serve",
