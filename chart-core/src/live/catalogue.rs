@@ -144,6 +144,40 @@ impl Catalogue {
         Ok(catalogue)
     }
 
+    /// A catalogue of `songs` and of `venues`, all in one province (for unit tests).
+    #[cfg(test)]
+    pub fn of(songs: &[&str], venues: &[&str]) -> Catalogue {
+        let codes = |ids: &[&str]| {
+            ids.iter()
+                .zip(0..)
+                .map(|(id, c)| (id.to_string(), c))
+                .collect()
+        };
+        Catalogue {
+            song_codes: codes(songs),
+            songs: (songs.iter())
+                .map(|id| Song {
+                    id: id.to_string(),
+                    title: String::new(),
+                    artist: String::new(),
+                    release_date: None,
+                })
+                .collect(),
+            venue_codes: codes(venues),
+            venue_ids: venues.iter().map(|id| id.to_string()).collect(),
+            venues: (venues.iter())
+                .map(|_| Venue {
+                    province: 0,
+                    city: String::new(),
+                    rooms: 1,
+                    licensed_since: None,
+                    connected_on: None,
+                })
+                .collect(),
+            provinces: vec![String::new()],
+        }
+    }
+
     /// A song's code.
     pub fn song(&self, id: &str) -> Option<u32> {
         self.song_codes.get(id).copied()

@@ -1,7 +1,7 @@
 //! One business day's plays, counted as they land: each event once (the copy GM-1
 //! keeps: the earliest, then the longest, then the smallest venue, room and song id,
-//! NULLs last, as in `checked_plays.sql`), its exclusion rule, and the valid events
-//! per (song, venue, room).
+//! NULLs last, as in `checked_plays.sql`), whether it is valid, and its (song, venue,
+//! room); the valid events per key are counted from the kept copies when asked.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -144,10 +144,9 @@ struct EventCopy<'a> {
 pub(crate) struct DayShape {
     id_bytes: usize,
     events: usize,
-    keys: usize,
 }
 
-/// One business day's events and counts.
+/// One business day's events.
 #[derive(Debug, Default)]
 pub(crate) struct Day {
     /// Event ids, end to end; event `i` is `ids[ends[i-1]..ends[i]]`.
@@ -158,8 +157,6 @@ pub(crate) struct Day {
     kept: Vec<Kept>,
     /// The ids of kept copies that are not valid.
     invalid: Vec<Ids>,
-    /// Valid events per key.
-    pub counts: HashMap<Key, u32, foldhash::fast::RandomState>,
     /// Events whose copies name more than one venue.
     pub events_at_several_venues: u64,
     /// Play rows counted.
@@ -170,24 +167,35 @@ impl Day {
     /// An empty day with room for a day of `shape` (a day is much like the one
     /// before: its tables then need not grow as it fills).
     pub fn with_shape(shape: DayShape) -> Day {
-        let mut day = Day {
+        Day {
             ids: Vec::with_capacity(shape.id_bytes),
             ends: Vec::with_capacity(shape.events),
             table: HashTable::with_capacity(shape.events),
             kept: Vec::with_capacity(shape.events),
             ..Day::default()
-        };
-        day.counts.reserve(shape.keys);
-        day
+        }
     }
 
-    /// How many events and keys this day holds.
+    /// How many events this day holds.
     pub fn shape(&self) -> DayShape {
         DayShape {
             id_bytes: self.ids.len(),
             events: self.kept.len(),
-            keys: self.counts.len(),
         }
+    }
+
+    /// The valid events per key, sorted by key.
+    pub fn counts(&self) -> Vec<(Key, u32)> {
+        let mut keys: Vec<Key> = self.kept.iter().filter_map(Kept::key).collect();
+        keys.sort_unstable();
+        let mut counts: Vec<(Key, u32)> = Vec::new();
+        for key in keys {
+            match counts.last_mut() {
+                Some((last, n)) if *last == key => *n += 1,
+                _ => counts.push((key, 1)),
+            }
+        }
+        counts
     }
 
     /// About the bytes this day holds on the heap.
@@ -198,7 +206,6 @@ impl Day {
             + self.table.capacity() * (size_of::<u32>() + 1)
             + self.kept.capacity() * size_of::<Kept>()
             + self.invalid.capacity() * size_of::<Ids>()
-            + self.counts.capacity() * (size_of::<(Key, u32)>() + 1)
     }
 
     fn event_id(&self, i: u32) -> &[u8] {
@@ -310,9 +317,6 @@ impl Day {
                     let start = if i == 0 { 0 } else { ends[i - 1] as usize };
                     hasher.hash_one(&ids[start..ends[i] as usize])
                 });
-                if let Some(key) = key {
-                    *self.counts.entry(key).or_default() += 1;
-                }
                 let kept = self.keep(&play, key, None);
                 self.kept.push(kept);
             }
@@ -337,16 +341,6 @@ impl Day {
                 let venues_differ =
                     if differ { VENUES_DIFFER } else { 0 } | (old.flags & VENUES_DIFFER);
                 if earlier {
-                    if let Some(old) = old.key() {
-                        let count = self.counts.get_mut(&old).expect("a kept event is counted");
-                        *count -= 1;
-                        if *count == 0 {
-                            self.counts.remove(&old);
-                        }
-                    }
-                    if let Some(key) = key {
-                        *self.counts.entry(key).or_default() += 1;
-                    }
                     let slot = old.key().is_none().then_some(old.key_or_ids);
                     self.kept[index as usize] = self.keep(&play, key, slot);
                 }
@@ -420,6 +414,93 @@ fn order(a: &EventCopy<'_>, b: &EventCopy<'_>) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// A copy as the reference orders them: NULLs last, `played_ms` descending.
+    type RefCopy = (
+        (bool, Option<i64>),
+        (bool, std::cmp::Reverse<Option<i32>>),
+        [(bool, Option<String>); 3],
+    );
+
+    fn reference_order(p: &PlayRow<'_>) -> RefCopy {
+        let last = |v: Option<&str>| (v.is_none(), v.map(str::to_string));
+        (
+            (p.started_at.is_none(), p.started_at),
+            (p.played_ms.is_none(), std::cmp::Reverse(p.played_ms)),
+            [last(p.venue_id), last(p.room_id), last(p.song_id)],
+        )
+    }
+
+    #[test]
+    fn valid_events_per_key_are_those_of_the_copies_kept() {
+        let songs = ["s1", "s2", "s3"];
+        let venues = ["v1", "v2"];
+        let catalogue = Catalogue::of(&songs, &venues);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        // One of `values`, or (one time in ten) NULL.
+        let maybe = |rng: &mut rand_chacha::ChaCha8Rng, values: &[&'static str]| {
+            let value = values[rng.random_range(0..values.len())];
+            (rng.random_range(0..10) > 0).then_some(value)
+        };
+        let rows: Vec<(String, PlayRow<'static>)> = (0..4000)
+            .map(|_| {
+                let id = format!("e{}", rng.random_range(0..1500));
+                let play = PlayRow {
+                    event_id: None,
+                    venue_id: maybe(&mut rng, &["v1", "v2"]),
+                    room_id: maybe(&mut rng, &["r1", "r2"]),
+                    song_id: maybe(&mut rng, &["s1", "s2", "s3", "unknown"]),
+                    started_at: (rng.random_range(0..10) > 0).then(|| rng.random_range(0..5)),
+                    played_ms: (rng.random_range(0..10) > 0)
+                        .then(|| rng.random_range(0..3) * 20_000),
+                };
+                (id, play)
+            })
+            .collect();
+        let mut day = Day::default();
+        let mut rooms = Rooms::default();
+        for (id, play) in &rows {
+            let play = PlayRow {
+                event_id: Some(id),
+                ..*play
+            };
+            day.add(play, &catalogue, &mut rooms, 30_000).unwrap();
+        }
+        // The reference: per event, the first copy in GM-1's order; counted if valid.
+        let mut first: std::collections::BTreeMap<&str, (RefCopy, PlayRow<'_>)> =
+            Default::default();
+        for (id, play) in &rows {
+            let order = reference_order(play);
+            match first.get(id.as_str()) {
+                Some((kept, _)) if *kept <= order => {}
+                _ => {
+                    first.insert(id, (order, *play));
+                }
+            }
+        }
+        let mut expected: std::collections::BTreeMap<(u32, u32, String), u32> = Default::default();
+        for (_, p) in first.values() {
+            if let (Some(v), Some(r), Some(s), Some(_), Some(ms)) =
+                (p.venue_id, p.room_id, p.song_id, p.started_at, p.played_ms)
+                && ms >= 30_000
+                && let (Some(s), Some(v)) = (catalogue.song(s), catalogue.venue(v))
+            {
+                *expected.entry((s, v, r.to_string())).or_default() += 1;
+            }
+        }
+        let counted: std::collections::BTreeMap<(u32, u32, String), u32> = (day.counts())
+            .into_iter()
+            .map(|(k, n)| {
+                let room = rooms.name(key_venue(k), key_room_in_venue(k)).to_string();
+                ((key_song(k), key_venue(k), room), n)
+            })
+            .collect();
+        assert!(expected.len() > 5, "the test should count several keys");
+        assert_eq!(counted, expected);
+        let keys: Vec<Key> = day.counts().iter().map(|(k, _)| *k).collect();
+        assert!(keys.is_sorted(), "counts come sorted by key");
+    }
 
     #[test]
     fn a_kept_copy_fits_in_24_bytes() {

@@ -7,6 +7,19 @@ use std::ops::Range;
 
 use super::day::{Key, key_song, key_venue_room};
 
+/// The partition point of `below` in `sorted[from..]` (as an index of `sorted`), found
+/// by doubling steps from `from`: cheap when it is near.
+pub(crate) fn gallop<T>(sorted: &[T], from: usize, below: impl Fn(&T) -> bool) -> usize {
+    let rest = &sorted[from..];
+    let mut bound = 1;
+    while bound < rest.len() && below(&rest[bound]) {
+        bound *= 2;
+    }
+    let start = bound / 2;
+    let end = (bound + 1).min(rest.len());
+    from + start + rest[start.min(end)..end].partition_point(below)
+}
+
 /// A song's ranks: the rooms it was played in, as ranks among the month's rooms.
 type Ranks = [u32];
 
@@ -52,10 +65,14 @@ impl MonthKeys {
         }
     }
 
-    /// Whether a song was played in a room of a venue's `ranks`.
-    pub fn song_in(song: &Ranks, ranks: Range<u32>) -> bool {
-        let at = song.partition_point(|r| *r < ranks.start);
-        song.get(at).is_some_and(|r| *r < ranks.end)
+    /// A walk over `song`'s keys in (venue, room) order.
+    pub fn walk(&self, song: u32) -> SongWalk<'_> {
+        SongWalk {
+            rooms: &self.rooms,
+            held: self.song(song),
+            room_at: 0,
+            held_at: 0,
+        }
     }
 
     /// Adds keys, sorted, none of which is held; `new_rooms` (sorted) are the rooms
@@ -139,6 +156,41 @@ impl MonthKeys {
     }
 }
 
+/// One song's keys looked up in (venue, room) order, each search starting where the
+/// last one ended (a refresh looks up millions: most are a popular song's).
+pub(crate) struct SongWalk<'a> {
+    rooms: &'a [u64],
+    held: &'a Ranks,
+    room_at: usize,
+    held_at: usize,
+}
+
+impl SongWalk<'_> {
+    /// Whether the song was played in a room of `venue` (not before one of the venues
+    /// or rooms asked before).
+    pub fn venue_held(&mut self, venue: u32) -> bool {
+        let first = u64::from(venue) << 16;
+        self.room_at = gallop(self.rooms, self.room_at, |r| *r < first);
+        let start = self.room_at as u32;
+        self.held_at = gallop(self.held, self.held_at, |r| *r < start);
+        self.held
+            .get(self.held_at)
+            .is_some_and(|r| self.rooms[*r as usize] >> 16 == u64::from(venue))
+    }
+
+    /// Whether a (venue, room) (not before one asked before) is held, and whether the
+    /// song's key of it is.
+    pub fn room(&mut self, venue_room: u64) -> (bool, bool) {
+        self.room_at = gallop(self.rooms, self.room_at, |r| *r < venue_room);
+        if self.rooms.get(self.room_at) != Some(&venue_room) {
+            return (false, false);
+        }
+        let rank = self.room_at as u32;
+        self.held_at = gallop(self.held, self.held_at, |r| *r < rank);
+        (true, self.held.get(self.held_at) == Some(&rank))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -170,6 +222,17 @@ mod tests {
     }
 
     #[test]
+    fn galloping_finds_the_partition_point_from_where_it_starts() {
+        let keys: Vec<u64> = (0..100).map(|k| k * 3).collect();
+        let mut at = 0;
+        for target in [0, 1, 3, 4, 50, 51, 150, 297, 298, 400] {
+            at = gallop(&keys, at, |k| *k < target);
+            assert_eq!(at, keys.partition_point(|k| *k < target), "target {target}");
+        }
+        assert_eq!(gallop::<u64>(&[], 0, |_| true), 0);
+    }
+
+    #[test]
     fn keys_added_day_by_day_are_the_union_and_answer_venues() {
         // Three "days" of keys over a few songs, venues and rooms, overlapping.
         let mut days: Vec<BTreeSet<Key>> = Vec::new();
@@ -187,7 +250,8 @@ mod tests {
         }
         let mut keys = MonthKeys::default();
         let mut expected = BTreeSet::new();
-        for day in &days {
+        for (d, day) in days.iter().enumerate() {
+            let next = &days[(d + 1) % days.len()];
             let new: BTreeSet<Key> = day.difference(&expected).copied().collect();
             add(&mut keys, &new);
             expected.extend(new);
@@ -198,8 +262,24 @@ mod tests {
                     let played = expected
                         .iter()
                         .any(|k| key_song(*k) == song && key_venue(*k) == venue);
-                    let found = MonthKeys::song_in(keys.song(song), keys.venue_ranks(venue));
+                    let ranks = keys.venue_ranks(venue);
+                    let found = keys.song(song).iter().any(|r| ranks.contains(r));
                     assert_eq!(found, played, "song {song} venue {venue}");
+                }
+                // A walk over the song's keys of the next "day" answers as the sets do.
+                let mut walk = keys.walk(song);
+                let mut venue = None;
+                for k in next.iter().filter(|k| key_song(**k) == song) {
+                    if venue != Some(key_venue(*k)) {
+                        venue = Some(key_venue(*k));
+                        let played = expected
+                            .iter()
+                            .any(|e| key_song(*e) == song && key_venue(*e) == key_venue(*k));
+                        assert_eq!(walk.venue_held(key_venue(*k)), played, "{k}");
+                    }
+                    let room = key_venue_room(*k);
+                    let room_held = expected.iter().any(|e| key_venue_room(*e) == room);
+                    assert_eq!(walk.room(room), (room_held, expected.contains(k)), "{k}");
                 }
             }
         }

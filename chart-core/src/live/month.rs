@@ -6,7 +6,7 @@
 //! A refresh ([`MonthCounts::snapshot`]) reads the folded figures in place and adds
 //! the open days' to them as it goes: nothing folded is copied.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::iter::Peekable;
 
 use chrono::NaiveDate;
@@ -15,7 +15,7 @@ use super::catalogue::Catalogue;
 use super::day::{
     Day, DayShape, Key, PlayRow, Rooms, key_song, key_song_venue, key_venue, key_venue_room,
 };
-use super::keys::MonthKeys;
+use super::keys::{MonthKeys, gallop};
 use crate::error::Result;
 
 /// A song's figures over a period: GM-1's `song_period_stats`.
@@ -102,44 +102,37 @@ struct Folded {
     active: Vec<(i64, i64)>,
 }
 
-/// The partition point of `below` in `sorted[from..]` (as an index of `sorted`), found
-/// by doubling steps from `from`: cheap when it is near.
-fn gallop<T>(sorted: &[T], from: usize, below: impl Fn(&T) -> bool) -> usize {
-    let rest = &sorted[from..];
-    let mut bound = 1;
-    while bound < rest.len() && below(&rest[bound]) {
-        bound *= 2;
-    }
-    let start = bound / 2;
-    let end = (bound + 1).min(rest.len());
-    from + start + rest[start.min(end)..end].partition_point(below)
-}
-
-/// Per key, the capped score and the valid plays of some days, sorted by key.
+/// Per key, the capped score and the valid plays of some days, sorted by key (the cap
+/// applies to each day).
 fn key_totals<'a>(days: impl Iterator<Item = &'a Day>, room_cap: i64) -> Vec<(Key, i64, i64)> {
-    let mut days = days.peekable();
-    let mut totals: Vec<(Key, i64, i64)> = match days.next() {
-        None => return Vec::new(),
-        Some(first) if days.peek().is_none() => first
-            .counts
-            .iter()
-            .map(|(&key, &n)| (key, i64::from(n).min(room_cap), i64::from(n)))
-            .collect(),
-        Some(first) => {
-            let mut totals: HashMap<Key, (i64, i64), foldhash::fast::RandomState> =
-                HashMap::default();
-            for day in std::iter::once(first).chain(days) {
-                for (&key, &n) in &day.counts {
-                    let t = totals.entry(key).or_default();
-                    t.0 += i64::from(n).min(room_cap);
-                    t.1 += i64::from(n);
-                }
-            }
-            totals.into_iter().map(|(k, t)| (k, t.0, t.1)).collect()
-        }
+    let per_day = |day: &Day| {
+        day.counts()
+            .into_iter()
+            .map(|(key, n)| (key, i64::from(n).min(room_cap), i64::from(n)))
     };
+    let mut days = days.peekable();
+    let Some(first) = days.next() else {
+        return Vec::new();
+    };
+    let mut totals: Vec<(Key, i64, i64)> = per_day(first).collect();
+    if days.peek().is_none() {
+        return totals;
+    }
+    for day in days {
+        totals.extend(per_day(day));
+    }
     totals.sort_unstable_by_key(|t| t.0);
-    totals
+    let mut merged: Vec<(Key, i64, i64)> = Vec::with_capacity(totals.len());
+    for (key, score, plays) in totals {
+        match merged.last_mut() {
+            Some(last) if last.0 == key => {
+                last.1 += score;
+                last.2 += plays;
+            }
+            _ => merged.push((key, score, plays)),
+        }
+    }
+    merged
 }
 
 /// What some days add to the folded figures.
@@ -163,7 +156,8 @@ fn added(totals: &[(Key, i64, i64)], folded: &Folded, catalogue: &Catalogue) -> 
     let mut i = 0;
     while i < totals.len() {
         let song = key_song(totals[i].0);
-        let held = folded.keys.song(song);
+        // The song's keys come in (venue, room) order: each is looked up from the last.
+        let mut walk = folded.keys.walk(song);
         let mut song_delta = Figures::default();
         song_provinces.clear();
         while let Some(&(key, score, plays)) = totals.get(i).filter(|t| key_song(t.0) == song) {
@@ -176,17 +170,13 @@ fn added(totals: &[(Key, i64, i64)], folded: &Folded, catalogue: &Catalogue) -> 
             let song_venue = key_song_venue(key);
             if previous_song_venue != Some(song_venue) {
                 previous_song_venue = Some(song_venue);
-                let venue = folded.keys.venue_ranks(key_venue(key));
-                delta.venues = i64::from(!MonthKeys::song_in(held, venue));
+                delta.venues = i64::from(!walk.venue_held(key_venue(key)));
             }
             let room = key_venue_room(key);
-            let key_held = match folded.keys.room_rank(room) {
-                Ok(rank) => held.binary_search(&rank).is_ok(),
-                Err(_) => {
-                    added.new_rooms.insert(room);
-                    false
-                }
-            };
+            let (room_held, key_held) = walk.room(room);
+            if !room_held {
+                added.new_rooms.insert(room);
+            }
             if !key_held {
                 delta.rooms = 1;
                 added.new_keys.push(key);
@@ -296,7 +286,7 @@ impl Snapshot<'_> {
 /// About the bytes a live month holds on the heap, by part.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LiveMemory {
-    /// The open days' events and counts.
+    /// The open days' events.
     pub open_days: usize,
     /// The closed days' (song, venue, room) keys.
     pub month_keys: usize,
@@ -466,17 +456,6 @@ mod tests {
         assert_eq!(empty, [4]);
         merge_sorted(&mut empty, &[], |k| *k);
         assert_eq!(empty, [4]);
-    }
-
-    #[test]
-    fn galloping_finds_the_partition_point_from_where_it_starts() {
-        let keys: Vec<u64> = (0..100).map(|k| k * 3).collect();
-        let mut at = 0;
-        for target in [0, 1, 3, 4, 50, 51, 150, 297, 298, 400] {
-            at = gallop(&keys, at, |k| *k < target);
-            assert_eq!(at, keys.partition_point(|k| *k < target), "target {target}");
-        }
-        assert_eq!(gallop::<u64>(&[], 0, |_| true), 0);
     }
 
     #[test]
