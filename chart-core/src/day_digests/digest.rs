@@ -1,11 +1,10 @@
 //! Computing a unit's digest: `room_day_events` over its plays, coded and written.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, Int64Array, RecordBatch, StringArray, UInt8Array,
-    UInt32Array,
+    Array, ArrayRef, AsArray, Date32Array, RecordBatch, StringArray, UInt8Array, UInt32Array,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Date32Type, Field, Schema};
@@ -15,6 +14,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
 use futures::TryStreamExt;
+use hashbrown::HashTable;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -65,37 +65,49 @@ pub(crate) async fn compute_digest(
     dir: &Location,
     row_group_entries: usize,
 ) -> Result<DigestInfo> {
-    let batches = ctx.sql(DIGEST_QUERY).await?.collect().await?;
-    // Coding and encoding on a blocking thread, while the event ids are read.
-    let coding = tokio::task::spawn_blocking(move || -> Result<_> {
-        let coded = CodedEntries::from_batches(&batches)?;
-        drop(batches);
-        let rows = ROW_GROUP_ENTRIES;
-        let files = [
-            ("songs.parquet", parquet_bytes(&coded.songs_batch()?, rows)?),
-            ("rooms.parquet", parquet_bytes(&coded.rooms_batch()?, rows)?),
-            (
-                "entries.parquet",
-                parquet_bytes(&coded.entries_batch()?, row_group_entries)?,
-            ),
-        ];
-        let sizes = (
-            coded.songs.len(),
-            coded.rooms.len(),
-            coded.entries(),
-            coded.days(),
-        );
-        Ok((files, sizes))
-    });
-    let mut hashes = Vec::new();
-    let mut ids = ctx.sql(EVENT_IDS_QUERY).await?.execute_stream().await?;
-    while let Some(batch) = ids.try_next().await? {
-        let ids = strings(&batch, "event_id")?;
-        hashes.extend(ids.iter().flatten().map(event_hash));
-    }
-    hashes.sort_unstable();
-    hashes.dedup();
-    let (files, (songs, rooms, entries, days)) = coding
+    // The entries are coded as the query streams them (a day's rows as Arrow strings
+    // would be held whole otherwise), while the event ids are read beside them.
+    let coding = async {
+        let mut coder = Coder::default();
+        let mut rows = ctx.sql(DIGEST_QUERY).await?.execute_stream().await?;
+        while let Some(batch) = rows.try_next().await? {
+            coder.add(&batch)?;
+        }
+        Ok::<_, crate::error::ChartError>(coder)
+    };
+    let hashing = async {
+        let mut hashes = Vec::new();
+        let mut ids = ctx.sql(EVENT_IDS_QUERY).await?.execute_stream().await?;
+        while let Some(batch) = ids.try_next().await? {
+            let ids = strings(&batch, "event_id")?;
+            hashes.extend(ids.iter().flatten().map(event_hash));
+        }
+        hashes.sort_unstable();
+        hashes.dedup();
+        Ok::<_, crate::error::ChartError>(hashes)
+    };
+    let (coder, hashes) = futures::try_join!(coding, hashing)?;
+    // Sorting and encoding on a blocking thread.
+    let (files, (songs, rooms, entries, days)) =
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let coded = coder.finish();
+            let rows = ROW_GROUP_ENTRIES;
+            let files = [
+                ("songs.parquet", parquet_bytes(&coded.songs_batch()?, rows)?),
+                ("rooms.parquet", parquet_bytes(&coded.rooms_batch()?, rows)?),
+                (
+                    "entries.parquet",
+                    parquet_bytes(&coded.entries_batch()?, row_group_entries)?,
+                ),
+            ];
+            let sizes = (
+                coded.songs.len(),
+                coded.rooms.len(),
+                coded.entries(),
+                coded.days(),
+            );
+            Ok((files, sizes))
+        })
         .await
         .map_err(|e| digest_failure("the coding task failed", e))??;
     let info = DigestInfo {
@@ -130,69 +142,110 @@ pub(crate) async fn compute_digest(
 /// The rows of `room_day_events` with integer codes, sorted by song.
 struct CodedEntries {
     /// Distinct song ids, sorted (`None`, a missing id, first).
-    songs: Vec<Option<String>>,
+    songs: Vec<Option<Box<str>>>,
     /// Distinct (venue_id, room_id) pairs.
-    rooms: Vec<(Option<String>, Option<String>)>,
+    rooms: Vec<(Option<Box<str>>, Option<Box<str>>)>,
     /// (song, room, business day, first rule, events, rows), sorted.
     entries: Vec<(u32, u32, i32, u8, u32, u32)>,
 }
 
-impl CodedEntries {
-    fn from_batches(batches: &[RecordBatch]) -> Result<CodedEntries> {
-        struct Columns {
-            day: Date32Array,
-            venue: StringArray,
-            room: StringArray,
-            song: StringArray,
-            rule: Int64Array,
-            events: Int64Array,
-            rows: Int64Array,
+/// Distinct tuples of `N` optional ids, each coded by its first appearance.
+struct Codes<const N: usize> {
+    table: HashTable<u32>,
+    hasher: foldhash::fast::FixedState,
+    ids: Vec<[Option<Box<str>>; N]>,
+}
+
+impl<const N: usize> Default for Codes<N> {
+    fn default() -> Self {
+        Codes {
+            table: HashTable::new(),
+            hasher: foldhash::fast::FixedState::default(),
+            ids: Vec::new(),
         }
-        let columns = batches
-            .iter()
-            .map(|b| {
-                let day = cast(column(b, "business_day")?, &DataType::Date32)
-                    .map_err(DataFusionError::from)?;
-                Ok(Columns {
-                    day: day.as_primitive::<Date32Type>().clone(),
-                    venue: strings(b, "venue_id")?,
-                    room: strings(b, "room_id")?,
-                    song: strings(b, "song_id")?,
-                    rule: integers(b, "first_rule")?,
-                    events: integers(b, "events")?,
-                    rows: integers(b, "rows_received")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        type Map<K> = HashMap<K, u32, foldhash::fast::RandomState>;
-        let mut song_codes: Map<Option<&str>> = Map::default();
-        let mut room_codes: Map<(Option<&str>, Option<&str>)> = Map::default();
-        let mut entries = Vec::new();
-        for c in &columns {
-            for i in 0..c.day.len() {
-                if c.day.is_null(i) {
-                    return Err(digest_error("a play without a business day"));
-                }
-                let next = song_codes.len() as u32;
-                let song = *song_codes.entry(option(&c.song, i)).or_insert(next);
-                let next = room_codes.len() as u32;
-                let room = *room_codes
-                    .entry((option(&c.venue, i), option(&c.room, i)))
-                    .or_insert(next);
-                let first_rule = u8::try_from(c.rule.value(i))
-                    .map_err(|_| digest_error("first_rule out of range"))?;
-                entries.push((
-                    song,
-                    room,
-                    c.day.value(i),
-                    first_rule,
-                    count(c.events.value(i), "events")?,
-                    count(c.rows.value(i), "rows_received")?,
-                ));
+    }
+}
+
+impl<const N: usize> Codes<N> {
+    /// The code of `ids`, a new one if they were not seen.
+    fn code(&mut self, ids: [Option<&str>; N]) -> Result<u32> {
+        let hash = self.hasher.hash_one(ids);
+        let known = &self.ids;
+        if let Some(&code) = self.table.find(hash, |&c| {
+            known[c as usize]
+                .iter()
+                .zip(&ids)
+                .all(|(known, id)| known.as_deref() == *id)
+        }) {
+            return Ok(code);
+        }
+        let code = u32::try_from(self.ids.len())
+            .map_err(|_| digest_error("more than 2^32 distinct ids in a unit"))?;
+        self.ids.push(ids.map(|id| id.map(Into::into)));
+        let (known, hasher) = (&self.ids, &self.hasher);
+        self.table.insert_unique(hash, code, |&c| {
+            hasher.hash_one(known[c as usize].each_ref().map(|id| id.as_deref()))
+        });
+        Ok(code)
+    }
+}
+
+/// Codes the rows of `room_day_events` as they come.
+#[derive(Default)]
+struct Coder {
+    songs: Codes<1>,
+    rooms: Codes<2>,
+    entries: Vec<(u32, u32, i32, u8, u32, u32)>,
+}
+
+impl Coder {
+    fn add(&mut self, batch: &RecordBatch) -> Result<()> {
+        let day = cast(column(batch, "business_day")?, &DataType::Date32)
+            .map_err(DataFusionError::from)?;
+        let day = day.as_primitive::<Date32Type>();
+        let (venue, room, song) = (
+            strings(batch, "venue_id")?,
+            strings(batch, "room_id")?,
+            strings(batch, "song_id")?,
+        );
+        let (rule, events, rows) = (
+            integers(batch, "first_rule")?,
+            integers(batch, "events")?,
+            integers(batch, "rows_received")?,
+        );
+        self.entries.reserve(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            if day.is_null(i) {
+                return Err(digest_error("a play without a business day"));
             }
+            let first_rule =
+                u8::try_from(rule.value(i)).map_err(|_| digest_error("first_rule out of range"))?;
+            self.entries.push((
+                self.songs.code([option(&song, i)])?,
+                self.rooms.code([option(&venue, i), option(&room, i)])?,
+                day.value(i),
+                first_rule,
+                count(events.value(i), "events")?,
+                count(rows.value(i), "rows_received")?,
+            ));
         }
-        // Songs in sorted order, so that a range of song ids is a range of entries.
-        let mut songs: Vec<(Option<&str>, u32)> = song_codes.into_iter().collect();
+        Ok(())
+    }
+
+    /// The entries with songs in sorted order, so that a range of song ids is a range
+    /// of entries.
+    fn finish(self) -> CodedEntries {
+        let Coder {
+            songs,
+            rooms,
+            mut entries,
+        } = self;
+        let mut songs: Vec<(Option<Box<str>>, u32)> = songs
+            .ids
+            .into_iter()
+            .zip(0..)
+            .map(|([song], code)| (song, code))
+            .collect();
         songs.sort_unstable();
         let mut rank = vec![0u32; songs.len()];
         for (r, (_, code)) in songs.iter().enumerate() {
@@ -202,20 +255,19 @@ impl CodedEntries {
             e.0 = rank[e.0 as usize];
         }
         entries.sort_unstable_by_key(|e| (e.0, e.1, e.2, e.3));
-        let mut rooms: Vec<(Option<String>, Option<String>)> = vec![(None, None); room_codes.len()];
-        for ((venue, room), code) in room_codes {
-            rooms[code as usize] = (venue.map(str::to_string), room.map(str::to_string));
-        }
-        Ok(CodedEntries {
-            songs: songs
+        CodedEntries {
+            songs: songs.into_iter().map(|(s, _)| s).collect(),
+            rooms: rooms
+                .ids
                 .into_iter()
-                .map(|(s, _)| s.map(str::to_string))
+                .map(|[venue, room]| (venue, room))
                 .collect(),
-            rooms,
             entries,
-        })
+        }
     }
+}
 
+impl CodedEntries {
     fn entries(&self) -> usize {
         self.entries.len()
     }
