@@ -72,6 +72,11 @@ pub struct LiveCounts {
     pub building: AtomicU64,
     /// 1 while plays counted (or files waiting for a build) are not in the refresh served.
     pub unpublished: AtomicU64,
+    /// About the bytes the month holds on the heap at the last refresh: open days,
+    /// the closed days' keys, and their figures.
+    pub heap_open_days: AtomicU64,
+    pub heap_month_keys: AtomicU64,
+    pub heap_month_figures: AtomicU64,
 }
 
 /// What a published refresh counted.
@@ -388,6 +393,7 @@ impl LiveCharts {
         let state = self.state();
         let month = state.month.as_ref()?;
         let standings = month.standings();
+        let memory = month.memory();
         let as_of = AsOf {
             latest_play: month.latest_play_ms().map(rfc3339),
             last_file: state.last_file.clone(),
@@ -398,6 +404,13 @@ impl LiveCharts {
         drop(state);
         let took = started.elapsed();
         self.counts.refreshes.fetch_add(1, Ordering::Relaxed);
+        for (gauge, bytes) in [
+            (&self.counts.heap_open_days, memory.open_days),
+            (&self.counts.heap_month_keys, memory.month_keys),
+            (&self.counts.heap_month_figures, memory.month_figures),
+        ] {
+            gauge.store(bytes as u64, Ordering::Relaxed);
+        }
         self.counts
             .last_refresh_micros
             .store(took.as_micros() as u64, Ordering::Relaxed);

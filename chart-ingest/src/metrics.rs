@@ -18,6 +18,7 @@
 //! | `ingest_live_refresh_seconds`, `ingest_live_build_seconds` | gauges: the last refresh and build of the live month | |
 //! | `ingest_live_building` | gauge: 1 while the live month is built | |
 //! | `ingest_live_unpublished` | gauge: 1 while landed plays are not in the live refresh served | |
+//! | `ingest_live_heap_bytes` | gauge: about the live month's heap at the last refresh | part (`open_days`, `month_keys`, `month_figures`) |
 //! | `ingest_idempotency_keys` | gauge | |
 
 use std::collections::BTreeMap;
@@ -380,6 +381,21 @@ impl Metrics {
             family(&mut out, name, kind, help);
             let _ = writeln!(out, "{name} {value}");
         }
+        let name = "ingest_live_heap_bytes";
+        family(
+            &mut out,
+            name,
+            "gauge",
+            "About the bytes the live month held on the heap at the last refresh, by part.",
+        );
+        for (part, bytes) in [
+            ("open_days", &self.live.heap_open_days),
+            ("month_keys", &self.live.heap_month_keys),
+            ("month_figures", &self.live.heap_month_figures),
+        ] {
+            let bytes = bytes.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{part=\"{part}\"}} {bytes}");
+        }
         out
     }
 }
@@ -421,6 +437,7 @@ mod tests {
             "ingest_request_seconds_bucket{le=\"0.05\"} 2",
             "ingest_request_seconds_count 2",
             "ingest_wal_unlanded_bytes 10",
+            "ingest_live_heap_bytes{part=\"open_days\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "`{line}` not in:\n{text}");
         }

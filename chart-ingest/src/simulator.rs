@@ -41,6 +41,9 @@ pub struct ReplayOptions {
     pub concurrency: usize,
     /// Plays per batch.
     pub batch: usize,
+    /// A vendor's batch is cut, full or not, once the plays read start this far past its
+    /// first play (`None`: only when full).
+    pub batch_span: Option<Duration>,
     /// Plays per second over all connections; `None`: as fast as acknowledged.
     pub rate: Option<f64>,
     /// Share of acknowledged batches sent again with the same key.
@@ -185,10 +188,13 @@ struct Filling {
     body: Vec<u8>,
     plays: u64,
     cut: u64,
+    /// The start of its first play with one (ms).
+    first_start: Option<i64>,
 }
 
 /// Reads `root`'s plays day by day, in order of start (then event id), and queues each
-/// vendor's batches as they fill; a vendor's last batch is queued at the end. The keys
+/// vendor's batches as they fill, or once the plays read start `batch_span` past a
+/// batch's first play; a vendor's last batch is queued at the end. The keys
 /// are `<prefix>-<n>`, `n` counting the vendor's batches, so the same data root and
 /// prefix give the same batches under the same keys.
 async fn read_batches(
@@ -204,6 +210,9 @@ async fn read_batches(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed);
     let mut filling: BTreeMap<String, Filling> = BTreeMap::new();
     let size = options.batch.max(1) as u64;
+    let span = options.batch_span.map(|s| s.as_millis() as i64);
+    // The earliest first start of the batches being filled: none is due before `span` past it.
+    let mut earliest: Option<i64> = None;
     for day in root.play_days().keys() {
         let mut batches = ctx
             .sql(&format!(
@@ -220,10 +229,34 @@ async fn read_batches(
         while let Some(b) = batches.try_next().await.map_err(sim)? {
             let lines = Lines::of(&b)?;
             for row in 0..b.num_rows() {
+                let start = lines.started_at(row);
+                if let (Some(span), Some(start), Some(first)) = (span, start, earliest)
+                    && start - first > span
+                {
+                    earliest = None;
+                    for (vendor, f) in &mut filling {
+                        match f.first_start {
+                            Some(first) if f.plays > 0 && start - first > span => {
+                                let batch = cut(vendor, f, &options, &mut rng);
+                                if queue.send(batch).await.is_err() {
+                                    return Ok(());
+                                }
+                            }
+                            Some(first) if f.plays > 0 => {
+                                earliest = Some(earliest.map_or(first, |e| e.min(first)));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
                 let vendor = vendor_of(lines.vendor(row), &options)?;
                 let f = filling.entry(vendor.to_string()).or_default();
                 lines.write(row, vendor, &mut f.body);
                 f.plays += 1;
+                if let Some(start) = start.filter(|_| f.first_start.is_none()) {
+                    f.first_start = Some(start);
+                    earliest = Some(earliest.map_or(start, |e| e.min(start)));
+                }
                 if f.plays == size {
                     let batch = cut(vendor, f, &options, &mut rng);
                     if queue.send(batch).await.is_err() {
@@ -276,6 +309,7 @@ fn cut(
     };
     f.cut += 1;
     f.plays = 0;
+    f.first_start = None;
     batch
 }
 
@@ -297,6 +331,12 @@ impl Lines {
             started_at: b.column(5).clone(),
             played_ms: b.column(6).clone(),
         })
+    }
+
+    /// The play's start, ms.
+    fn started_at(&self, row: usize) -> Option<i64> {
+        (!self.started_at.is_null(row))
+            .then(|| self.started_at.as_primitive::<Int64Type>().value(row))
     }
 
     fn vendor(&self, row: usize) -> Option<&str> {
@@ -458,46 +498,39 @@ mod tests {
         .unwrap()
     }
 
-    #[tokio::test]
-    async fn batches_follow_event_time_for_every_vendor_together() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A data root of two days, each with 12 plays a second apart (written in reverse
+    /// order of start), of vendors A, B, none and an unknown one, in turn.
+    async fn two_days(dir: &std::path::Path) -> DataRoot {
         for table in [&SONGS, &VENUES] {
             write(
-                &dir.path().join(table.name).join("part-0.parquet"),
+                &dir.join(table.name).join("part-0.parquet"),
                 &RecordBatch::new_empty(table.schema()),
             );
         }
         // 2024-11-01 and -02 (UTC+8, days from 06:00 local: 22:00 UTC the day before).
         let day1 = 1_730_412_000_000; // 2024-10-31T22:00:00Z
-        let day2 = day1 + 86_400_000;
-        let mut rows1 = Vec::new();
-        let mut rows2 = Vec::new();
-        for i in 0..12i64 {
-            let vendor = [Some("A"), Some("B"), None, Some("unknown")][(i % 4) as usize];
-            // Written in reverse order of start.
-            rows1.push((format!("d1-{i:02}"), vendor, day1 + (12 - i) * 1000));
-            rows2.push((format!("d2-{i:02}"), vendor, day2 + (12 - i) * 1000));
-        }
-        let as_rows = |rows: &[(String, Option<&'static str>, i64)]| {
-            rows.iter()
-                .map(|(e, v, t)| (e.clone(), *v, *t))
-                .collect::<Vec<_>>()
-        };
-        for (day, rows) in [
-            ("2024-11-01", as_rows(&rows1)),
-            ("2024-11-02", as_rows(&rows2)),
-        ] {
+        for (n, day) in ["2024-11-01", "2024-11-02"].into_iter().enumerate() {
+            let rows: Vec<(String, Option<&str>, i64)> = (0..12i64)
+                .map(|i| {
+                    let vendor = [Some("A"), Some("B"), None, Some("unknown")][(i % 4) as usize];
+                    let start = day1 + n as i64 * 86_400_000 + (12 - i) * 1000;
+                    (format!("d{}-{i:02}", n + 1), vendor, start)
+                })
+                .collect();
             let rows: Vec<(&str, Option<&str>, i64)> =
                 rows.iter().map(|(e, v, t)| (e.as_str(), *v, *t)).collect();
             write(
-                &dir.path().join(format!("plays/date={day}/part-0.parquet")),
+                &dir.join(format!("plays/date={day}/part-0.parquet")),
                 &plays(&rows),
             );
         }
-        let root = DataRoot::open_location(&Location::local(dir.path()).unwrap())
+        DataRoot::open_location(&Location::local(dir).unwrap())
             .await
-            .unwrap();
-        let options = ReplayOptions {
+            .unwrap()
+    }
+
+    fn options(batch: usize, batch_span: Option<Duration>) -> ReplayOptions {
+        ReplayOptions {
             url: String::new(),
             tokens: [("A", "a"), ("B", "b"), ("other", "o")]
                 .into_iter()
@@ -505,7 +538,8 @@ mod tests {
                 .collect(),
             fallback_vendor: Some("other".into()),
             concurrency: 1,
-            batch: 2,
+            batch,
+            batch_span,
             rate: None,
             duplicate_share: 0.0,
             malformed_share: 0.0,
@@ -513,33 +547,45 @@ mod tests {
             key_prefix: "p".into(),
             timeout: Duration::from_secs(1),
             give_up_after: Duration::from_secs(1),
-        };
+        }
+    }
+
+    /// The batches queued, in order.
+    async fn queued(root: DataRoot, options: ReplayOptions) -> Vec<Batch> {
         let (queue, mut receiver) = mpsc::channel(100);
         read_batches(root, options, queue).await.unwrap();
         let mut sent = Vec::new();
         while let Some(batch) = receiver.recv().await {
             sent.push(batch);
         }
-        // Each line is a play as the service reads it, sent as its vendor or the fallback.
-        let lines = |b: &Batch| -> Vec<crate::event::PlayEvent> {
-            String::from_utf8(b.body.clone())
-                .unwrap()
-                .lines()
-                .map(|l| {
-                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                    assert_eq!(v["vod_vendor"], b.vendor.as_str(), "{l}");
-                    assert_eq!(v["room_id"], "R\"1", "{l}");
-                    crate::event::PlayEvent {
-                        event_id: v["event_id"].as_str().unwrap().into(),
-                        venue_id: v["venue_id"].as_str().unwrap().into(),
-                        room_id: v["room_id"].as_str().unwrap().into(),
-                        song_id: v["song_id"].as_str().unwrap().into(),
-                        started_at_ms: v["started_at"].as_i64().unwrap(),
-                        played_ms: v["played_ms"].as_i64().unwrap() as i32,
-                    }
-                })
-                .collect()
-        };
+        sent
+    }
+
+    /// Each line of a batch as the service reads it, checked to be sent as the batch's vendor.
+    fn lines(b: &Batch) -> Vec<crate::event::PlayEvent> {
+        String::from_utf8(b.body.clone())
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert_eq!(v["vod_vendor"], b.vendor.as_str(), "{l}");
+                assert_eq!(v["room_id"], "R\"1", "{l}");
+                crate::event::PlayEvent {
+                    event_id: v["event_id"].as_str().unwrap().into(),
+                    venue_id: v["venue_id"].as_str().unwrap().into(),
+                    room_id: v["room_id"].as_str().unwrap().into(),
+                    song_id: v["song_id"].as_str().unwrap().into(),
+                    started_at_ms: v["started_at"].as_i64().unwrap(),
+                    played_ms: v["played_ms"].as_i64().unwrap() as i32,
+                }
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn batches_follow_event_time_for_every_vendor_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let sent = queued(two_days(dir.path()).await, options(2, None)).await;
         let all: Vec<_> = sent.iter().flat_map(lines).collect();
         assert_eq!(all.len(), 24, "every play sent once");
         // A vendor's keys count its batches; its plays go in order of start, day by day.
@@ -550,7 +596,7 @@ mod tests {
             assert_eq!(keys, expected, "{vendor}");
             let starts: Vec<i64> = mine
                 .iter()
-                .flat_map(|b| lines(b))
+                .flat_map(lines)
                 .map(|p| p.started_at_ms)
                 .collect();
             assert!(starts.is_sorted(), "{vendor}: {starts:?}");
@@ -565,5 +611,36 @@ mod tests {
             .map(|b| lines(b).last().unwrap().started_at_ms)
             .collect();
         assert!(last_starts.is_sorted(), "{last_starts:?}");
+    }
+
+    #[tokio::test]
+    async fn a_batch_goes_once_the_plays_read_pass_its_span() {
+        let dir = tempfile::tempdir().unwrap();
+        let span = Duration::from_millis(2500);
+        let sent = queued(two_days(dir.path()).await, options(100, Some(span))).await;
+        let all: Vec<_> = sent.iter().flat_map(lines).collect();
+        assert_eq!(all.len(), 24, "every play sent once");
+        // Every batch holds at most 2.5 s of starts, and none holds a play that started
+        // more than the span (plus the second between two plays) before a play queued
+        // ahead of it: no vendor's plays wait while the others' move on.
+        let starts: Vec<(i64, i64)> = sent
+            .iter()
+            .map(|b| {
+                let l = lines(b);
+                (l[0].started_at_ms, l.last().unwrap().started_at_ms)
+            })
+            .collect();
+        assert!(
+            starts.iter().all(|(first, last)| last - first <= 2500),
+            "{starts:?}"
+        );
+        for (i, (first, _)) in starts.iter().enumerate() {
+            let read_before: i64 = starts[..i].iter().map(|s| s.1).max().unwrap_or(0);
+            assert!(read_before - first <= 2500 + 1000, "batch {i}: {starts:?}");
+        }
+        assert!(sent.len() > 3 && sent.len() < 24, "{} batches", sent.len());
+        // Without a span, the same plays go in one batch per vendor.
+        let whole = queued(two_days(dir.path()).await, options(100, None)).await;
+        assert_eq!(whole.len(), 3);
     }
 }

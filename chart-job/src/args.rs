@@ -733,6 +733,10 @@ pub struct ReplayArgs {
     /// Plays per batch.
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub batch: usize,
+    /// A vendor's batch is sent, full or not, once the plays read reach this far past its
+    /// first play's start (a live system sends what it has; 0s: only full batches).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    pub batch_span: Duration,
     /// Plays per second over all connections (default: as fast as acknowledged).
     #[arg(long, value_name = "N")]
     pub rate: Option<f64>,

@@ -131,6 +131,7 @@ pub async fn replay(args: ReplayArgs) -> Result<()> {
             fallback_vendor: args.fallback_vendor,
             concurrency: args.vendors,
             batch: args.batch,
+            batch_span: (!args.batch_span.is_zero()).then_some(args.batch_span),
             rate: args.rate,
             duplicate_share: args.duplicates,
             malformed_share: args.malformed,
