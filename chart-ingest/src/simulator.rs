@@ -596,7 +596,7 @@ mod tests {
             assert_eq!(keys, expected, "{vendor}");
             let starts: Vec<i64> = mine
                 .iter()
-                .flat_map(lines)
+                .flat_map(|b| lines(b))
                 .map(|p| p.started_at_ms)
                 .collect();
             assert!(starts.is_sorted(), "{vendor}: {starts:?}");

@@ -144,7 +144,7 @@ struct CodedEntries {
     /// Distinct song ids, sorted (`None`, a missing id, first).
     songs: Vec<Option<Box<str>>>,
     /// Distinct (venue_id, room_id) pairs.
-    rooms: Vec<(Option<Box<str>>, Option<Box<str>>)>,
+    rooms: Vec<[Option<Box<str>>; 2]>,
     /// (song, room, business day, first rule, events, rows), sorted.
     entries: Vec<(u32, u32, i32, u8, u32, u32)>,
 }
@@ -257,11 +257,7 @@ impl Coder {
         entries.sort_unstable_by_key(|e| (e.0, e.1, e.2, e.3));
         CodedEntries {
             songs: songs.into_iter().map(|(s, _)| s).collect(),
-            rooms: rooms
-                .ids
-                .into_iter()
-                .map(|[venue, room]| (venue, room))
-                .collect(),
+            rooms: rooms.ids,
             entries,
         }
     }
@@ -284,8 +280,8 @@ impl CodedEntries {
     }
 
     fn rooms_batch(&self) -> Result<RecordBatch> {
-        let venues: StringArray = self.rooms.iter().map(|r| r.0.as_deref()).collect();
-        let rooms: StringArray = self.rooms.iter().map(|r| r.1.as_deref()).collect();
+        let venues: StringArray = self.rooms.iter().map(|r| r[0].as_deref()).collect();
+        let rooms: StringArray = self.rooms.iter().map(|r| r[1].as_deref()).collect();
         record_batch(vec![
             ("venue_id", Arc::new(venues) as ArrayRef, true),
             ("room_id", Arc::new(rooms), true),
