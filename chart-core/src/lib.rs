@@ -65,6 +65,7 @@ mod day_digests;
 pub mod distribution;
 pub mod engine;
 pub mod error;
+mod large_vectors;
 pub mod live;
 pub mod methodology;
 pub mod publication;

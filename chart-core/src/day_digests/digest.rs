@@ -1,5 +1,6 @@
 //! Computing a unit's digest: `room_day_events` over its plays, coded and written.
 
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -7,9 +8,12 @@ use arrow::array::{
     Array, ArrayRef, AsArray, Date32Array, RecordBatch, StringArray, UInt8Array, UInt32Array,
 };
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Date32Type, Field, Schema};
+use arrow::datatypes::{
+    DataType, Date32Type, Field, Int32Type, Schema, TimeUnit, TimestampMillisecondType,
+};
 use bytes::Bytes;
 use chrono::NaiveDate;
+use chrono_tz::Tz;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
@@ -23,10 +27,15 @@ use serde::{Deserialize, Serialize};
 use super::*;
 use crate::contract::store::Location;
 use crate::error::Result;
+use crate::large_vectors::grow_by_a_quarter;
+use crate::methodology::Methodology;
+use crate::methodology::event_copies::{EventCopy, copy_order};
+use crate::methodology::exclusion::rank_on_the_play_alone;
+use crate::methodology::functions::BusinessDays;
 
-/// The query a unit's digest is made of.
-const DIGEST_QUERY: &str = "SELECT business_day, venue_id, room_id, song_id, \
-     first_rule, events, rows_received FROM room_day_events";
+/// The columns of the plays a digest reads.
+const PLAYS_QUERY: &str = "SELECT event_id, venue_id, room_id, song_id, started_at, played_ms, date \
+     FROM plays";
 
 /// The query of a unit's event ids.
 const EVENT_IDS_QUERY: &str = "SELECT event_id FROM plays WHERE event_id IS NOT NULL";
@@ -57,40 +66,26 @@ pub(crate) struct DigestInfo {
 pub(super) const HASH_PARTS: u64 = 16;
 
 /// Computes a unit's digest from the plays registered on `ctx` (a session whose
-/// `plays` holds only the unit's partitions, with the views of `queries/`), and
-/// keeps it in `dir`.
+/// `plays` holds only the unit's partitions), and keeps it in `dir`.
+///
+/// `room_day_events` (and `checked_plays` below it) computed in Rust, in two passes
+/// over the plays, so that a day's digest holds little more than its result: the
+/// first hashes every event id; the second counts each play whose id hash appears
+/// once as an event of its own, and keeps aside only the copies of the others (the
+/// re-sent events, and any id sharing a hash with another), to keep the copy GM-1
+/// keeps of each. Checked equal to the SQL view in the tests below.
 pub(crate) async fn compute_digest(
     ctx: &SessionContext,
+    methodology: &Methodology,
     dates: Vec<NaiveDate>,
     dir: &Location,
     row_group_entries: usize,
 ) -> Result<DigestInfo> {
-    // The entries are coded as the query streams them (a day's rows as Arrow strings
-    // would be held whole otherwise), while the event ids are read beside them.
-    let coding = async {
-        let mut coder = Coder::default();
-        let mut rows = ctx.sql(DIGEST_QUERY).await?.execute_stream().await?;
-        while let Some(batch) = rows.try_next().await? {
-            coder.add(&batch)?;
-        }
-        Ok::<_, crate::error::ChartError>(coder)
-    };
-    let hashing = async {
-        let mut hashes = Vec::new();
-        let mut ids = ctx.sql(EVENT_IDS_QUERY).await?.execute_stream().await?;
-        while let Some(batch) = ids.try_next().await? {
-            let ids = strings(&batch, "event_id")?;
-            hashes.extend(ids.iter().flatten().map(event_hash));
-        }
-        hashes.sort_unstable();
-        hashes.dedup();
-        Ok::<_, crate::error::ChartError>(hashes)
-    };
-    let (coder, hashes) = futures::try_join!(coding, hashing)?;
+    let (hashes, coder) = count_events(ctx, methodology, MERGE_AFTER).await?;
     // Sorting and encoding on a blocking thread.
     let (files, (songs, rooms, entries, days)) =
         tokio::task::spawn_blocking(move || -> Result<_> {
-            let coded = coder.finish();
+            let coded = coder.finish()?;
             let rows = ROW_GROUP_ENTRIES;
             let files = [
                 ("songs.parquet", parquet_bytes(&coded.songs_batch()?, rows)?),
@@ -146,7 +141,7 @@ struct CodedEntries {
     /// Distinct (venue_id, room_id) pairs.
     rooms: Vec<[Option<Box<str>>; 2]>,
     /// (song, room, business day, first rule, events, rows), sorted.
-    entries: Vec<(u32, u32, i32, u8, u32, u32)>,
+    entries: Vec<Entry>,
 }
 
 /// Distinct tuples of `N` optional ids, each coded by its first appearance.
@@ -190,55 +185,268 @@ impl<const N: usize> Codes<N> {
     }
 }
 
-/// Codes the rows of `room_day_events` as they come.
-#[derive(Default)]
-struct Coder {
-    songs: Codes<1>,
-    rooms: Codes<2>,
-    entries: Vec<(u32, u32, i32, u8, u32, u32)>,
+/// The values that appear more than once in a sorted slice, once each.
+fn repeated_values(sorted: &[u64]) -> Vec<u64> {
+    let mut repeated: Vec<u64> = sorted
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    repeated.dedup();
+    repeated
 }
 
-impl Coder {
+/// A copy of an event kept aside until all of its copies are seen.
+struct KeptCopy {
+    started_at: Option<i64>,
+    played_ms: Option<i32>,
+    ids: [Option<Box<str>>; 3],
+    /// The partition's date, the business day of a copy without `started_at`.
+    date: Option<i32>,
+}
+
+impl KeptCopy {
+    fn of(copy: &EventCopy<'_>, date: Option<i32>) -> KeptCopy {
+        KeptCopy {
+            started_at: copy.started_at,
+            played_ms: copy.played_ms,
+            ids: copy.ids.map(|id| id.map(Into::into)),
+            date,
+        }
+    }
+
+    fn copy(&self) -> EventCopy<'_> {
+        EventCopy {
+            started_at: self.started_at,
+            played_ms: self.played_ms,
+            ids: self.ids.each_ref().map(|id| id.as_deref()),
+        }
+    }
+}
+
+/// `checked_plays` and `room_day_events` over a unit's play rows: each event once,
+/// with its business day, first rule and copies, coded.
+struct EventCounter<'a> {
+    coder: Coder,
+    /// The event id hashes more than one row carries, sorted.
+    repeated: &'a [u64],
+    /// The events whose id hash is repeated: their copies so far, and the one kept.
+    copies: HashMap<Box<str>, (u32, KeptCopy), foldhash::fast::FixedState>,
+    business_days: BusinessDays<'a>,
+    min_played_ms: i32,
+}
+
+impl<'a> EventCounter<'a> {
+    fn new(tz: &'a Tz, methodology: &Methodology, repeated: &'a [u64]) -> EventCounter<'a> {
+        let day_start_ms = i64::from(methodology.day_start_minutes) * 60_000;
+        EventCounter {
+            coder: Coder::default(),
+            repeated,
+            copies: HashMap::default(),
+            business_days: BusinessDays::new(tz, day_start_ms),
+            min_played_ms: methodology.min_played_ms,
+        }
+    }
+
+    /// Counts a batch of `PLAYS_QUERY`'s rows.
     fn add(&mut self, batch: &RecordBatch) -> Result<()> {
-        let day = cast(column(batch, "business_day")?, &DataType::Date32)
-            .map_err(DataFusionError::from)?;
-        let day = day.as_primitive::<Date32Type>();
-        let (venue, room, song) = (
+        let (events, venues, rooms, songs) = (
+            strings(batch, "event_id")?,
             strings(batch, "venue_id")?,
             strings(batch, "room_id")?,
             strings(batch, "song_id")?,
         );
-        let (rule, events, rows) = (
-            integers(batch, "first_rule")?,
-            integers(batch, "events")?,
-            integers(batch, "rows_received")?,
-        );
-        self.entries.reserve(batch.num_rows());
+        let started = cast(
+            column(batch, "started_at")?,
+            &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        )
+        .map_err(DataFusionError::from)?;
+        let started = started.as_primitive::<TimestampMillisecondType>();
+        let played =
+            cast(column(batch, "played_ms")?, &DataType::Int32).map_err(DataFusionError::from)?;
+        let played = played.as_primitive::<Int32Type>();
+        let dates =
+            cast(column(batch, "date")?, &DataType::Date32).map_err(DataFusionError::from)?;
+        let dates = dates.as_primitive::<Date32Type>();
         for i in 0..batch.num_rows() {
-            if day.is_null(i) {
-                return Err(digest_error("a play without a business day"));
+            let copy = EventCopy {
+                started_at: started.is_valid(i).then(|| started.value(i)),
+                played_ms: played.is_valid(i).then(|| played.value(i)),
+                ids: [option(&venues, i), option(&rooms, i), option(&songs, i)],
+            };
+            let date = dates.is_valid(i).then(|| dates.value(i));
+            match option(&events, i) {
+                Some(id) if self.repeated.binary_search(&event_hash(id)).is_ok() => {
+                    self.keep_aside(id, &copy, date);
+                }
+                id => self.count(id.is_some(), &copy, date, 1)?,
             }
-            let first_rule =
-                u8::try_from(rule.value(i)).map_err(|_| digest_error("first_rule out of range"))?;
-            self.entries.push((
-                self.songs.code([option(&song, i)])?,
-                self.rooms.code([option(&venue, i), option(&room, i)])?,
-                day.value(i),
-                first_rule,
-                count(events.value(i), "events")?,
-                count(rows.value(i), "rows_received")?,
+        }
+        Ok(())
+    }
+
+    /// A copy of an event whose id hash more than one row carries.
+    fn keep_aside(&mut self, id: &str, copy: &EventCopy<'_>, date: Option<i32>) {
+        match self.copies.get_mut(id) {
+            Some((copies, kept)) => {
+                *copies += 1;
+                if copy_order(copy, &kept.copy()) == std::cmp::Ordering::Less {
+                    *kept = KeptCopy::of(copy, date);
+                }
+            }
+            None => {
+                self.copies.insert(id.into(), (1, KeptCopy::of(copy, date)));
+            }
+        }
+    }
+
+    /// An event, as the copy kept of it and how many rows carried it.
+    fn count(
+        &mut self,
+        has_id: bool,
+        copy: &EventCopy<'_>,
+        date: Option<i32>,
+        copies: u32,
+    ) -> Result<()> {
+        let day = copy
+            .started_at
+            .and_then(|t| self.business_days.of(t))
+            .or(date)
+            .ok_or_else(|| digest_error("a play without a business day"))?;
+        let complete = has_id
+            && copy.started_at.is_some()
+            && copy.played_ms.is_some()
+            && copy.ids.iter().all(Option::is_some);
+        let rule = rank_on_the_play_alone(
+            complete,
+            copy.played_ms.unwrap_or_default(),
+            self.min_played_ms,
+        );
+        self.coder.add_event(day, copy.ids, rule, copies)
+    }
+
+    /// Counts the events kept aside, and returns the coded entries.
+    fn finish(mut self) -> Result<Coder> {
+        for (_, (copies, kept)) in std::mem::take(&mut self.copies) {
+            self.count(true, &kept.copy(), kept.date, copies)?;
+        }
+        Ok(self.coder)
+    }
+}
+
+/// The unit's distinct event id hashes, sorted, and its events counted (entries
+/// merged once `merge_after` events are added, and again each time they double).
+async fn count_events(
+    ctx: &SessionContext,
+    methodology: &Methodology,
+    merge_after: usize,
+) -> Result<(Vec<u64>, Coder)> {
+    let mut hashes = Vec::new();
+    let mut ids = ctx.sql(EVENT_IDS_QUERY).await?.execute_stream().await?;
+    while let Some(batch) = ids.try_next().await? {
+        let ids = strings(&batch, "event_id")?;
+        hashes.extend(ids.iter().flatten().map(event_hash));
+    }
+    hashes.sort_unstable();
+    let repeated = repeated_values(&hashes);
+    hashes.dedup();
+    let tz = methodology.validate()?;
+    let mut counter = EventCounter::new(&tz, methodology, &repeated);
+    counter.coder.merge_after = merge_after;
+    let mut plays = ctx.sql(PLAYS_QUERY).await?.execute_stream().await?;
+    while let Some(batch) = plays.try_next().await? {
+        counter.add(&batch)?;
+    }
+    Ok((hashes, counter.finish()?))
+}
+
+/// A (song, room, business day, first rule) and its events and rows; codes of the
+/// [`Coder`] until it finishes, songs' ranks after.
+type Entry = (u32, u32, i32, u8, u32, u32);
+
+/// Codes events as they are counted, and adds up the entries of equal keys.
+struct Coder {
+    songs: Codes<1>,
+    rooms: Codes<2>,
+    entries: Vec<Entry>,
+    /// Entries after the last [`Coder::merge`].
+    merged: usize,
+    /// Entries at least before the first merge.
+    merge_after: usize,
+}
+
+/// Events added before the first merge.
+const MERGE_AFTER: usize = 1 << 20;
+
+impl Default for Coder {
+    fn default() -> Self {
+        Coder {
+            songs: Codes::default(),
+            rooms: Codes::default(),
+            entries: Vec::new(),
+            merged: 0,
+            merge_after: MERGE_AFTER,
+        }
+    }
+}
+
+impl Coder {
+    /// One event: its business day, (venue, room, song) ids, first rule and copies.
+    fn add_event(
+        &mut self,
+        day: i32,
+        [venue, room, song]: [Option<&str>; 3],
+        rule: u8,
+        copies: u32,
+    ) -> Result<()> {
+        grow_by_a_quarter(&mut self.entries, 1);
+        self.entries.push((
+            self.songs.code([song])?,
+            self.rooms.code([venue, room])?,
+            day,
+            rule,
+            1,
+            copies,
+        ));
+        if self.entries.len() >= (2 * self.merged).max(self.merge_after) {
+            self.merge()?;
+        }
+        Ok(())
+    }
+
+    /// Sorts the entries and adds up those of equal keys, so that they take about the
+    /// room of the result.
+    fn merge(&mut self) -> Result<()> {
+        self.entries.sort_unstable_by_key(|e| (e.0, e.1, e.2, e.3));
+        let mut overflow = false;
+        self.entries.dedup_by(|later, kept| {
+            let same = (later.0, later.1, later.2, later.3) == (kept.0, kept.1, kept.2, kept.3);
+            if same {
+                match (kept.4.checked_add(later.4), kept.5.checked_add(later.5)) {
+                    (Some(events), Some(rows)) => (kept.4, kept.5) = (events, rows),
+                    _ => overflow = true,
+                }
+            }
+            same
+        });
+        if overflow {
+            return Err(digest_error(
+                "more than 2^32 events or rows of one song, room and day in a unit",
             ));
         }
+        self.merged = self.entries.len();
         Ok(())
     }
 
     /// The entries with songs in sorted order, so that a range of song ids is a range
     /// of entries.
-    fn finish(self) -> CodedEntries {
+    fn finish(mut self) -> Result<CodedEntries> {
+        self.merge()?;
         let Coder {
             songs,
             rooms,
             mut entries,
+            ..
         } = self;
         let mut songs: Vec<(Option<Box<str>>, u32)> = songs
             .ids
@@ -255,11 +463,11 @@ impl Coder {
             e.0 = rank[e.0 as usize];
         }
         entries.sort_unstable_by_key(|e| (e.0, e.1, e.2, e.3));
-        CodedEntries {
+        Ok(CodedEntries {
             songs: songs.into_iter().map(|(s, _)| s).collect(),
             rooms: rooms.ids,
             entries,
-        }
+        })
     }
 }
 
@@ -350,4 +558,189 @@ fn parquet_bytes(batch: &RecordBatch, row_group_rows: usize) -> Result<Bytes> {
         .and_then(|_| writer.close().map(|_| ()))
         .map_err(|e| digest_failure("cannot encode a digest file", e))?;
     Ok(Bytes::from(buffer))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use arrow::array::{Int32Array, TimestampMillisecondArray};
+    use datafusion::datasource::MemTable;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::contract::schema::{PLAYS, PLAYS_PARTITION_COLUMN, SONGS, VENUES};
+    use crate::engine::views::register_views;
+    use crate::engine::{bucket_bits, register_event_buckets, register_functions, session_builder};
+
+    /// (business day, venue, room, song, first rule) → (events, rows).
+    type Counts = BTreeMap<(i32, Option<String>, Option<String>, Option<String>, u8), (u32, u32)>;
+
+    /// Random plays: ids repeated (within and across dates), every column NULL at
+    /// times, short plays, ties in the copies' order, and rows whose business day is
+    /// not their partition's date.
+    fn plays(rows: usize, seed: u64) -> RecordBatch {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let pick = |values: &[&str], rng: &mut rand_chacha::ChaCha8Rng| {
+            let v = values[rng.random_range(0..values.len())];
+            (rng.random_range(0..10) > 0).then(|| v.to_string())
+        };
+        // 2024-11-01T20:00Z: two hours before the business day's end at 06:00 in Shanghai.
+        let base = 1_730_491_200_000_i64;
+        let day_of = |t: i64| ((t - 6 * 3_600_000 + 8 * 3_600_000) / 86_400_000) as i32;
+        let (mut ids, mut venues, mut rooms, mut songs) = (vec![], vec![], vec![], vec![]);
+        let (mut started, mut played, mut dates) = (vec![], vec![], vec![]);
+        for _ in 0..rows {
+            let id = rng.random_range(0..rows as u32 / 3);
+            ids.push((rng.random_range(0..20) > 0).then(|| format!("e{id}")));
+            venues.push(pick(&["v1", "v2"], &mut rng));
+            rooms.push(pick(&["r1", "r2"], &mut rng));
+            songs.push(pick(&["s1", "s2", "s3"], &mut rng));
+            let at =
+                (rng.random_range(0..10) > 0).then(|| base + rng.random_range(0..8) * 1_800_000);
+            started.push(at);
+            played.push(
+                (rng.random_range(0..10) > 0)
+                    .then(|| [10_000, 30_000, 45_000][rng.random_range(0..3)]),
+            );
+            // A copy without started_at falls back to its date: the same for every copy
+            // of an event, so that copies tied in GM-1's order give one business day.
+            dates.push(match at {
+                Some(t) => day_of(t) + rng.random_range(0..2),
+                None => day_of(base) + (id % 2) as i32,
+            });
+        }
+        let strings = |v: Vec<Option<String>>| Arc::new(StringArray::from(v)) as ArrayRef;
+        let mut columns = vec![
+            strings(ids),
+            strings(venues),
+            strings(rooms),
+            strings(songs),
+        ];
+        columns.push(Arc::new(
+            TimestampMillisecondArray::from(started).with_timezone("UTC"),
+        ));
+        columns.push(Arc::new(Int32Array::from(played)));
+        columns.push(strings(vec![Some("vod".to_string()); rows]));
+        columns.push(Arc::new(Date32Array::from(dates)));
+        let mut fields: Vec<Field> = PLAYS
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(PLAYS_PARTITION_COLUMN, DataType::Date32, false));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    async fn session(plays: RecordBatch, methodology: &Methodology) -> SessionContext {
+        let ctx = SessionContext::new_with_state(session_builder().build());
+        let rows = plays.num_rows() as u64;
+        ctx.register_table(
+            "plays",
+            Arc::new(MemTable::try_new(plays.schema(), vec![vec![plays]]).unwrap()),
+        )
+        .unwrap();
+        for table in [SONGS, VENUES] {
+            let empty = MemTable::try_new(table.schema(), vec![vec![]]).unwrap();
+            ctx.register_table(table.name, Arc::new(empty)).unwrap();
+        }
+        register_functions(&ctx, methodology).unwrap();
+        register_event_buckets(&ctx, bucket_bits(Some(rows)));
+        register_views(&ctx).await.unwrap();
+        ctx
+    }
+
+    fn integers(batch: &RecordBatch, name: &str) -> arrow::array::Int64Array {
+        let array = cast(column(batch, name).unwrap(), &DataType::Int64).unwrap();
+        array.as_primitive::<arrow::datatypes::Int64Type>().clone()
+    }
+
+    /// `room_day_events` by its SQL.
+    async fn by_sql(ctx: &SessionContext) -> Counts {
+        let batches = ctx
+            .sql(
+                "SELECT CAST(business_day AS DATE) AS day, venue_id, room_id, song_id, \
+                  first_rule, events, rows_received FROM room_day_events",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let mut counts = Counts::new();
+        for b in &batches {
+            let (venues, rooms, songs) = (
+                strings(b, "venue_id").unwrap(),
+                strings(b, "room_id").unwrap(),
+                strings(b, "song_id").unwrap(),
+            );
+            let day = cast(column(b, "day").unwrap(), &DataType::Date32).unwrap();
+            let day = day.as_primitive::<Date32Type>();
+            let (rule, events, rows) = (
+                integers(b, "first_rule"),
+                integers(b, "events"),
+                integers(b, "rows_received"),
+            );
+            for i in 0..b.num_rows() {
+                let id = |a: &StringArray| option(a, i).map(str::to_string);
+                let key = (
+                    day.value(i),
+                    id(&venues),
+                    id(&rooms),
+                    id(&songs),
+                    rule.value(i) as u8,
+                );
+                let value = (events.value(i) as u32, rows.value(i) as u32);
+                assert!(counts.insert(key, value).is_none(), "one row per key");
+            }
+        }
+        counts
+    }
+
+    /// The same by the digest's counting, its codes decoded.
+    async fn by_digest(
+        ctx: &SessionContext,
+        methodology: &Methodology,
+        merge_after: usize,
+    ) -> Counts {
+        let (_, coder) = count_events(ctx, methodology, merge_after).await.unwrap();
+        let coded = coder.finish().unwrap();
+        let mut counts = Counts::new();
+        for &(song, room, day, rule, events, rows) in &coded.entries {
+            let [venue, room] = coded.rooms[room as usize]
+                .clone()
+                .map(|id| id.map(String::from));
+            let song = coded.songs[song as usize].clone().map(String::from);
+            assert!(
+                counts
+                    .insert((day, venue, room, song, rule), (events, rows))
+                    .is_none()
+            );
+        }
+        counts
+    }
+
+    #[tokio::test]
+    async fn the_digest_counts_room_day_events_as_its_sql_does() {
+        let methodology = Methodology::default();
+        for seed in 0..4 {
+            let ctx = session(plays(3_000, seed), &methodology).await;
+            let expected = by_sql(&ctx).await;
+            assert!(expected.len() > 100, "the test should have many keys");
+            let resent: u32 = expected.values().map(|(events, rows)| rows - events).sum();
+            assert!(
+                resent > 500,
+                "the test should have many re-sent copies: {resent}"
+            );
+            // Merged at the end only, and many times on the way.
+            for merge_after in [MERGE_AFTER, 64] {
+                assert_eq!(
+                    by_digest(&ctx, &methodology, merge_after).await,
+                    expected,
+                    "seed {seed}"
+                );
+            }
+        }
+    }
 }

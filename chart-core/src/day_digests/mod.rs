@@ -4,7 +4,8 @@
 //!
 //! A digest is the view `room_day_events` (events and rows per business day, venue,
 //! room, song and first rule of `checked_plays`) over one partition, with its ids
-//! coded as integers, plus the sorted 64-bit hashes of the partition's event ids.
+//! coded as integers, plus the sorted 64-bit hashes of the partition's event ids
+//! (computed in Rust over the plays, `digest.rs`, and tested equal to the view).
 //! Nothing in it depends on `songs` or `venues`: they are looked up when digests
 //! are merged, on the digests' dictionaries.
 //!
@@ -36,9 +37,9 @@ pub(crate) use shared_events::groups_sharing_events;
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::DataType;
 use chrono::NaiveDate;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionContext, col};
@@ -55,8 +56,8 @@ use datafusion::prelude::lit;
 
 use crate::contract::schema::PLAYS_PARTITION_COLUMN;
 use crate::contract::tables::{DataRoot, InputTables};
-use crate::engine::views::{keep_batch, materialize, register_views, register_views_after};
-use crate::engine::{bucket_bits, register_event_buckets, register_functions, session_builder};
+use crate::engine::session_builder;
+use crate::engine::views::{keep_batch, materialize, register_views_after};
 use crate::error::{ChartError, Result};
 use crate::methodology::Methodology;
 use crate::methodology::PeriodKind;
@@ -95,15 +96,6 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
 fn strings(batch: &RecordBatch, name: &str) -> Result<StringArray> {
     let array = cast(column(batch, name)?, &DataType::Utf8).map_err(DataFusionError::from)?;
     Ok(array.as_string::<i32>().clone())
-}
-
-fn integers(batch: &RecordBatch, name: &str) -> Result<Int64Array> {
-    let array = cast(column(batch, name)?, &DataType::Int64).map_err(DataFusionError::from)?;
-    Ok(array.as_primitive::<Int64Type>().clone())
-}
-
-fn count(value: i64, what: &str) -> Result<u32> {
-    u32::try_from(value).map_err(|_| digest_error(format!("{what} {value} out of range")))
 }
 
 fn option(array: &StringArray, i: usize) -> Option<&str> {
@@ -165,7 +157,7 @@ impl DayDigests<'_> {
         // time (a partition's query alone keeps about one core busy).
         let units: Vec<DigestUnit> = partitions
             .iter()
-            .map(|(date, (rows, files))| (vec![(*date, files.as_slice())], *rows))
+            .map(|(date, files)| vec![(*date, files.as_slice())])
             .collect();
         let digests = self.kept_digests(&store, &units, &mut report).await?;
         report.digesting = started.elapsed();
@@ -182,15 +174,11 @@ impl DayDigests<'_> {
                 let unit: Vec<(NaiveDate, &[(String, String)])> = group
                     .iter()
                     .map(|&d| {
-                        let (date, (_, files)) = partitions.iter().nth(d).expect("a partition");
+                        let (date, files) = partitions.iter().nth(d).expect("a partition");
                         (*date, files.as_slice())
                     })
                     .collect();
-                let rows = group
-                    .iter()
-                    .map(|&d| partitions.values().nth(d).expect("a partition").0)
-                    .sum();
-                shared.push((unit, rows));
+                shared.push(unit);
             }
         }
         units.extend(self.kept_digests(&store, &shared, &mut report).await?);
@@ -259,7 +247,7 @@ impl DayDigests<'_> {
         let partitions = partition_files(data, &data.checksums().await?);
         let units: Vec<DigestUnit> = partitions
             .iter()
-            .map(|(date, (rows, files))| (vec![(*date, files.as_slice())], *rows))
+            .map(|(date, files)| vec![(*date, files.as_slice())])
             .collect();
         let mut report = DayDigestReport {
             partitions: partitions.len(),
@@ -272,8 +260,8 @@ impl DayDigests<'_> {
         Ok(report)
     }
 
-    /// The digests of units (each partitions with their files' paths and SHA-256, and
-    /// its rows), kept in `store` under their keys: read if there, else computed and
+    /// The digests of units (each partitions with their files' paths and SHA-256),
+    /// kept in `store` under their keys: read if there, else computed and
     /// written.
     async fn kept_digests(
         &self,
@@ -283,7 +271,7 @@ impl DayDigests<'_> {
     ) -> Result<Vec<KeptDigest>> {
         let dirs: Vec<Location> = units
             .iter()
-            .map(|(unit, _)| store.join(&digest_key(self.methodology, self.inputs.scope(), unit)))
+            .map(|unit| store.join(&digest_key(self.methodology, self.inputs.scope(), unit)))
             .collect();
         let opened: Vec<Option<KeptDigest>> = stream::iter(&dirs)
             .map(KeptDigest::open)
@@ -295,9 +283,9 @@ impl DayDigests<'_> {
         report.computed += missing.len();
         let computed: Vec<(usize, KeptDigest)> = stream::iter(missing)
             .map(|i| {
-                let (dir, (unit, rows)) = (&dirs[i], &units[i]);
+                let (dir, unit) = (&dirs[i], &units[i]);
                 async move {
-                    let digest = self.compute_kept_digest(dir, unit, *rows).await?;
+                    let digest = self.compute_kept_digest(dir, unit).await?;
                     Ok::<_, ChartError>((i, digest))
                 }
             })
@@ -319,7 +307,6 @@ impl DayDigests<'_> {
         &self,
         dir: &Location,
         unit: &[(NaiveDate, &[(String, String)])],
-        rows: i64,
     ) -> Result<KeptDigest> {
         let dates: Vec<NaiveDate> = unit.iter().map(|(date, _)| *date).collect();
         let state = session_builder()
@@ -339,10 +326,14 @@ impl DayDigests<'_> {
             .into_view();
         ctx.deregister_table("plays")?;
         ctx.register_table("plays", plays)?;
-        register_functions(&ctx, self.methodology)?;
-        register_event_buckets(&ctx, bucket_bits(Some(rows.max(0) as u64)));
-        register_views(&ctx).await?;
-        compute_digest(&ctx, dates, dir, self.digest_row_group_entries).await?;
+        compute_digest(
+            &ctx,
+            self.methodology,
+            dates,
+            dir,
+            self.digest_row_group_entries,
+        )
+        .await?;
         KeptDigest::open(dir)
             .await?
             .ok_or_else(|| ChartError::Corrupt {
@@ -375,15 +366,15 @@ pub struct DayDigestReport {
     pub merging: std::time::Duration,
 }
 
-/// The files of each partition of `plays` (path and SHA-256, by path) and its rows.
+/// The files of each partition of `plays` (path and SHA-256, by path).
 fn partition_files(
     data: &DataRoot,
     checksums: &[String],
-) -> BTreeMap<NaiveDate, (i64, Vec<(String, String)>)> {
-    let mut partitions: BTreeMap<NaiveDate, (i64, Vec<(String, String)>)> = data
+) -> BTreeMap<NaiveDate, Vec<(String, String)>> {
+    let mut partitions: BTreeMap<NaiveDate, Vec<(String, String)>> = data
         .play_days()
-        .iter()
-        .map(|(&date, &rows)| (date, (rows, Vec::new())))
+        .keys()
+        .map(|&date| (date, Vec::new()))
         .collect();
     for (file, sha) in data.files().iter().zip(checksums) {
         if file.table != "plays" {
@@ -395,11 +386,11 @@ fn partition_files(
             .nth(1)
             .and_then(|dir| dir.strip_prefix("date="))
             .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-        if let Some((_, files)) = date.and_then(|d| partitions.get_mut(&d)) {
+        if let Some(files) = date.and_then(|d| partitions.get_mut(&d)) {
             files.push((file.path.clone(), sha.clone()));
         }
     }
-    for (_, files) in partitions.values_mut() {
+    for files in partitions.values_mut() {
         files.sort();
     }
     partitions
@@ -462,9 +453,8 @@ impl Drop for TemporaryDirectory {
     }
 }
 
-/// A unit to digest: its partitions, each with its files' paths and SHA-256, and
-/// its rows.
-type DigestUnit<'a> = (Vec<(NaiveDate, &'a [(String, String)])>, i64);
+/// A unit to digest: its partitions, each with its files' paths and SHA-256.
+type DigestUnit<'a> = Vec<(NaiveDate, &'a [(String, String)])>;
 
 /// Kept day digests opened at the same time.
 const DIGESTS_OPENED_AT_ONCE: usize = 8;

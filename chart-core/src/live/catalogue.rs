@@ -3,6 +3,7 @@
 //! is ordering by id), a venue's its rank in venue id order.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
@@ -10,6 +11,7 @@ use arrow::datatypes::{DataType, Date32Type, Int64Type};
 use chrono::NaiveDate;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
+use hashbrown::HashTable;
 
 use super::live_error;
 use crate::error::Result;
@@ -36,7 +38,10 @@ pub(crate) struct Venue {
 /// `songs` and `venues`, coded.
 #[derive(Debug)]
 pub(crate) struct Catalogue {
-    song_codes: HashMap<String, u32, foldhash::fast::RandomState>,
+    /// Song codes, found by the hash of their id in `songs` (hundreds of thousands of
+    /// songs: their ids are not held twice).
+    song_codes: HashTable<u32>,
+    hasher: foldhash::fast::FixedState,
     pub songs: Vec<Song>,
     venue_codes: HashMap<String, u32, foldhash::fast::RandomState>,
     venue_ids: Vec<String>,
@@ -54,8 +59,9 @@ impl Catalogue {
             .collect()
             .await?;
         let mut catalogue = Catalogue {
-            song_codes: HashMap::default(),
-            songs: Vec::new(),
+            song_codes: HashTable::new(),
+            hasher: foldhash::fast::FixedState::default(),
+            songs: Vec::with_capacity(songs.iter().map(RecordBatch::num_rows).sum()),
             venue_codes: HashMap::default(),
             venue_ids: Vec::new(),
             venues: Vec::new(),
@@ -70,16 +76,12 @@ impl Catalogue {
             let released = dates(batch, "release_date")?;
             for i in 0..batch.num_rows() {
                 let Some(id) = ids[i].clone() else { continue };
-                let code = catalogue.songs.len() as u32;
-                if catalogue.song_codes.insert(id.clone(), code).is_some() {
-                    return Err(live_error(format!("songs: song_id {id} appears twice")));
-                }
-                catalogue.songs.push(Song {
+                catalogue.add_song(Song {
                     id,
                     title: titles[i].clone().unwrap_or_default(),
                     artist: artists[i].clone().unwrap_or_default(),
                     release_date: released[i],
-                });
+                })?;
             }
         }
         let venues = ctx
@@ -153,16 +155,10 @@ impl Catalogue {
                 .map(|(id, c)| (id.to_string(), c))
                 .collect()
         };
-        Catalogue {
-            song_codes: codes(songs),
-            songs: (songs.iter())
-                .map(|id| Song {
-                    id: id.to_string(),
-                    title: String::new(),
-                    artist: String::new(),
-                    release_date: None,
-                })
-                .collect(),
+        let mut catalogue = Catalogue {
+            song_codes: HashTable::new(),
+            hasher: foldhash::fast::FixedState::default(),
+            songs: Vec::new(),
             venue_codes: codes(venues),
             venue_ids: venues.iter().map(|id| id.to_string()).collect(),
             venues: (venues.iter())
@@ -175,12 +171,44 @@ impl Catalogue {
                 })
                 .collect(),
             provinces: vec![String::new()],
+        };
+        for id in songs {
+            let song = Song {
+                id: id.to_string(),
+                title: String::new(),
+                artist: String::new(),
+                release_date: None,
+            };
+            catalogue.add_song(song).expect("distinct song ids");
         }
+        catalogue
+    }
+
+    /// Adds a song, coded by its place.
+    fn add_song(&mut self, song: Song) -> Result<()> {
+        if self.song(&song.id).is_some() {
+            return Err(live_error(format!(
+                "songs: song_id {} appears twice",
+                song.id
+            )));
+        }
+        let code = u32::try_from(self.songs.len())
+            .map_err(|_| live_error("songs: more than 2^32 songs"))?;
+        let hash = self.hasher.hash_one(song.id.as_str());
+        self.songs.push(song);
+        let (songs, hasher) = (&self.songs, &self.hasher);
+        self.song_codes.insert_unique(hash, code, |&c| {
+            hasher.hash_one(songs[c as usize].id.as_str())
+        });
+        Ok(())
     }
 
     /// A song's code.
     pub fn song(&self, id: &str) -> Option<u32> {
-        self.song_codes.get(id).copied()
+        let hash = self.hasher.hash_one(id);
+        self.song_codes
+            .find(hash, |&c| self.songs[c as usize].id == id)
+            .copied()
     }
 
     /// A venue's code.

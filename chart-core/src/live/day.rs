@@ -12,6 +12,8 @@ use hashbrown::HashTable;
 use super::catalogue::Catalogue;
 use super::live_error;
 use crate::error::Result;
+use crate::large_vectors::grow_by_a_quarter;
+use crate::methodology::event_copies::{EventCopy, copy_order};
 
 /// Bits of a key's fields: song code, venue code, room within the venue.
 const SONG_BITS: u32 = 24;
@@ -129,14 +131,6 @@ impl Kept {
     fn key(&self) -> Option<Key> {
         (self.flags & VALID != 0).then_some(self.key_or_ids)
     }
-}
-
-/// A copy of an event as GM-1 orders copies: its time, its length and its venue, room
-/// and song ids.
-struct EventCopy<'a> {
-    started_at: Option<i64>,
-    played_ms: Option<i32>,
-    ids: [Option<&'a str>; 3],
 }
 
 /// The size of a day: the room to make for the next.
@@ -307,9 +301,11 @@ impl Day {
             None => {
                 let index = u32::try_from(self.kept.len())
                     .map_err(|_| live_error("more than 2^32 events in a business day"))?;
+                grow_by_a_quarter(&mut self.ids, event_id.len());
                 self.ids.extend_from_slice(event_id.as_bytes());
                 let end = u32::try_from(self.ids.len())
                     .map_err(|_| live_error("more than 4 GiB of event ids in a business day"))?;
+                grow_by_a_quarter(&mut self.ends, 1);
                 self.ends.push(end);
                 let (ids, ends, hasher) = (&self.ids, &self.ends, &self.hasher);
                 self.table.insert_unique(hash, index, |&i| {
@@ -318,6 +314,7 @@ impl Day {
                     hasher.hash_one(&ids[start..ends[i] as usize])
                 });
                 let kept = self.keep(&play, key, None);
+                grow_by_a_quarter(&mut self.kept, 1);
                 self.kept.push(kept);
             }
             Some(index) => {
@@ -332,7 +329,7 @@ impl Day {
                     };
                     (
                         kept.ids[0] != play.venue_id,
-                        order(&copy, &kept) == Ordering::Less,
+                        copy_order(&copy, &kept) == Ordering::Less,
                     )
                 };
                 if differ && old.flags & VENUES_DIFFER == 0 {
@@ -381,34 +378,6 @@ fn valid_key(
         )));
     }
     Ok(Some(key(song, venue, rooms.code(venue, room)?)))
-}
-
-/// GM-1's order of an event's copies: the first is kept.
-fn order(a: &EventCopy<'_>, b: &EventCopy<'_>) -> Ordering {
-    fn nulls_last<T: Ord>(a: Option<T>, b: Option<T>) -> Ordering {
-        match (a, b) {
-            (Some(a), Some(b)) => a.cmp(&b),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        }
-    }
-    fn descending_nulls_last<T: Ord>(a: Option<T>, b: Option<T>) -> Ordering {
-        match (a, b) {
-            (Some(a), Some(b)) => b.cmp(&a),
-            (a, b) => nulls_last(a, b),
-        }
-    }
-    nulls_last(a.started_at, b.started_at)
-        .then_with(|| descending_nulls_last(a.played_ms, b.played_ms))
-        .then_with(|| {
-            a.ids
-                .iter()
-                .zip(&b.ids)
-                .map(|(a, b)| nulls_last(*a, *b))
-                .find(|o| o.is_ne())
-                .unwrap_or(Ordering::Equal)
-        })
 }
 
 #[cfg(test)]

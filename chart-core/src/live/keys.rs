@@ -99,6 +99,9 @@ impl MonthKeys {
             .collect();
         // Merge from the back, in place: the held keys shift right by the new keys
         // of the songs before and of their own song.
+        // Exactly (a month's ranks are hundreds of MiB: doubling would leave up to
+        // half unused; a large block grows in place).
+        self.ranks.reserve_exact(new.len());
         self.ranks.resize(held + new.len(), 0);
         let (mut i, mut j, mut out) = (held, new.len(), held + new.len());
         let mut song = songs;

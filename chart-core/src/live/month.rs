@@ -357,12 +357,16 @@ impl MonthCounts {
             let added = added(&totals, &self.folded, catalogue);
             drop(totals);
             let folded = &mut self.folded;
+            if folded.songs.len() < catalogue.songs.len() {
+                folded
+                    .songs
+                    .reserve_exact(catalogue.songs.len() - folded.songs.len());
+                folded
+                    .songs
+                    .resize(catalogue.songs.len(), Figures::default());
+            }
             for (song, delta) in &added.songs {
-                let song = *song as usize;
-                if folded.songs.len() <= song {
-                    folded.songs.resize(song + 1, Figures::default());
-                }
-                folded.songs[song].add(delta);
+                folded.songs[*song as usize].add(delta);
             }
             let mut new = Vec::new();
             let mut at = 0;

@@ -27,6 +27,19 @@ pub enum Exclusion {
 /// The rank of an event that no rule excludes: after every rule's.
 pub const NO_EXCLUSION_RANK: u8 = Exclusion::ALL.len() as u8 + 1;
 
+/// The rank of the first rule an event fails among those on the play alone
+/// (`checked_plays.first_rule`): missing_value when a required column is NULL
+/// (`complete` false), then short_play; [`NO_EXCLUSION_RANK`] when neither.
+pub(crate) fn rank_on_the_play_alone(complete: bool, played_ms: i32, min_played_ms: i32) -> u8 {
+    if !complete {
+        Exclusion::MissingValue.rank()
+    } else if played_ms < min_played_ms {
+        Exclusion::ShortPlay.rank()
+    } else {
+        NO_EXCLUSION_RANK
+    }
+}
+
 impl Exclusion {
     /// Every rule, in the order they are checked.
     pub const ALL: [Exclusion; 4] = [

@@ -126,7 +126,7 @@ impl<'a> BusinessDays<'a> {
     }
 
     /// The business day, in days since 1970-01-01, of a UTC instant in ms.
-    fn of(&mut self, instant_ms: i64) -> Option<i32> {
+    pub(crate) fn of(&mut self, instant_ms: i64) -> Option<i32> {
         let shifted = instant_ms.checked_sub(self.day_start_ms)?;
         let hour = shifted.div_euclid(HOUR_MS);
         let slot = hour.rem_euclid(CACHED_HOURS as i64) as usize;

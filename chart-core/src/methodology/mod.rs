@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ChartError, Result};
 
 pub mod distribution;
+pub(crate) mod event_copies;
 pub mod exclusion;
 pub mod functions;
 pub mod money;
