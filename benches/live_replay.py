@@ -83,7 +83,7 @@ def main():
     parser.add_argument("--work", type=pathlib.Path, default=ROOT / "target/bench-live-replay")
     parser.add_argument("--without", choices=["day-close", "live"],
                         help="serve with --no-day-close or --no-live (what the other part costs); no docs")
-    parser.add_argument("--day-close-memory", default="256M", help="serve's --day-close-memory")
+    parser.add_argument("--day-close-memory", default="128M", help="serve's --day-close-memory")
     parser.add_argument("--smoke", action="store_true", help="no docs")
     args = parser.parse_args()
     if args.chart_job is None:

@@ -204,6 +204,10 @@ pub struct CompactArgs {
     /// Remove the files earlier compactions replaced once this long has passed.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_or_zero)]
     pub compaction_retain: Duration,
+    /// Memory a day's compaction may use for its sort (it spills to the temporary
+    /// directory past it), as `serve --day-close-memory`.
+    #[arg(long, value_name = "SIZE", default_value = "128M", value_parser = size)]
+    pub day_close_memory: usize,
     #[command(flatten)]
     pub methodology: MethodologyArgs,
     #[command(flatten)]
@@ -691,7 +695,7 @@ pub struct ServeArgs {
     pub recompact_after: u32,
     /// Memory a day's compaction may use for its sort (it spills to the temporary
     /// directory past it).
-    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = size)]
+    #[arg(long, value_name = "SIZE", default_value = "128M", value_parser = size)]
     pub day_close_memory: usize,
     /// Never close days (no compaction, no digests).
     #[arg(long, conflicts_with = "day_digests")]

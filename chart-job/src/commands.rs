@@ -68,6 +68,10 @@ pub async fn run(command: Command) -> Result<()> {
             let methodology = args.methodology.methodology()?;
             let close = chart_ingest::DayClose {
                 retain: args.compaction_retain,
+                compaction: chart_core::contract::compaction::CompactionOptions {
+                    memory_limit: args.day_close_memory,
+                    ..Default::default()
+                },
                 digests: args
                     .day_digests
                     .as_deref()

@@ -31,7 +31,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, col};
 use futures::{StreamExt, TryStreamExt, stream};
 use object_store::ObjectMeta;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
@@ -96,7 +96,7 @@ impl Default for CompactionOptions {
     fn default() -> Self {
         CompactionOptions {
             rows_per_file: 4_000_000,
-            memory_limit: 256 << 20,
+            memory_limit: 128 << 20,
             min_new_files: 32,
         }
     }
@@ -337,15 +337,9 @@ async fn write_sorted(
     // files (two receivers landing into one root) never write the same name, and the
     // loser's files stay unnamed by any marker.
     let inputs = &hex(&Sha256::digest(files.join("\n").as_bytes()))[..12];
-    let mut writer: Option<(ArrowWriter<Vec<u8>>, usize)> = None;
-    let finish = |writer: ArrowWriter<Vec<u8>>, part: usize| -> Result<(String, Bytes)> {
-        let bytes = writer.into_inner().map_err(DataFusionError::from)?;
-        Ok((
-            format!("{OUTPUT_PREFIX}{sequence:06}-{inputs}-{part:04}.parquet"),
-            Bytes::from(bytes),
-        ))
-    };
-    let mut parts = Vec::new();
+    // Each file is uploaded as it is written (a day's file is tens of MiB); it is
+    // counted by no reader until the marker names it.
+    let mut writer: Option<(AsyncArrowWriter<object_store::buffered::BufWriter>, usize)> = None;
     while let Some(batch) = stream.next().await {
         let mut batch = batch?;
         rows += batch.num_rows() as i64;
@@ -353,25 +347,32 @@ async fn write_sorted(
             let (current, in_file) = match writer.as_mut() {
                 Some(w) => w,
                 None => {
-                    let w = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props.clone()))
+                    let name = format!(
+                        "{OUTPUT_PREFIX}{sequence:06}-{inputs}-{:04}.parquet",
+                        written.len()
+                    );
+                    let upload = day_dir.writer(&name);
+                    let w = AsyncArrowWriter::try_new(upload, batch.schema(), Some(props.clone()))
                         .map_err(DataFusionError::from)?;
+                    written.push(name);
                     writer.insert((w, 0))
                 }
             };
             let take = batch.num_rows().min(options.rows_per_file - *in_file);
             current
                 .write(&batch.slice(0, take))
+                .await
                 .map_err(DataFusionError::from)?;
             *in_file += take;
             batch = batch.slice(take, batch.num_rows() - take);
             if *in_file == options.rows_per_file {
                 let (full, _) = writer.take().expect("a writer");
-                parts.push(finish(full, parts.len())?);
+                full.close().await.map_err(DataFusionError::from)?;
             }
         }
     }
     if let Some((last, _)) = writer.take() {
-        parts.push(finish(last, parts.len())?);
+        last.close().await.map_err(DataFusionError::from)?;
     }
     let read: i64 = footer_rows(&ctx, day_dir, files).await?;
     if read != rows {
@@ -379,10 +380,6 @@ async fn write_sorted(
             file: day_dir.to_string(),
             problem: format!("compaction read {read} rows from the footers but sorted {rows}"),
         });
-    }
-    for (name, bytes) in parts {
-        day_dir.write(&name, bytes).await?;
-        written.push(name);
     }
     Ok((written, rows))
 }

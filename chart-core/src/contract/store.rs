@@ -283,6 +283,13 @@ impl Location {
         Ok(())
     }
 
+    /// A writer of the object `relative` below this location that uploads as it goes
+    /// (in parts, past a few MiB): the object appears whole when the writer is shut
+    /// down, and not at all before.
+    pub fn writer(&self, relative: &str) -> object_store::buffered::BufWriter {
+        object_store::buffered::BufWriter::new(Arc::clone(&self.store), self.join(relative).prefix)
+    }
+
     /// [`Location::write`] with a `Content-Type` for object stores that keep one (S3, so
     /// that a bucket serving a website hands out pages as pages); local files have none.
     pub async fn write_typed(
