@@ -20,6 +20,9 @@ mod sql;
 fn main() -> ExitCode {
     malloc::one_arena_per_core();
     let cli = args::Cli::parse();
+    if matches!(cli.command, args::Command::Serve(_)) {
+        malloc::large_blocks_mapped_alone();
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
