@@ -15,8 +15,8 @@ mod tests {
 
     #[test]
     fn a_full_vector_grows_by_a_quarter() {
-        let mut v: Vec<u8> = Vec::with_capacity(4096);
-        v.resize(4096, 0);
+        let mut v: Vec<u8> = vec![0; 4096];
+        assert_eq!(v.capacity(), 4096);
         grow_by_a_quarter(&mut v, 1);
         assert!((5120..6144).contains(&v.capacity()), "{}", v.capacity());
         let before = v.capacity();
