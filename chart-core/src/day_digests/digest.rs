@@ -90,10 +90,7 @@ pub(crate) async fn compute_digest(
             let files = [
                 ("songs.parquet", parquet_bytes(&coded.songs_batch()?, rows)?),
                 ("rooms.parquet", parquet_bytes(&coded.rooms_batch()?, rows)?),
-                (
-                    "entries.parquet",
-                    parquet_bytes(&coded.entries_batch()?, row_group_entries)?,
-                ),
+                ("entries.parquet", coded.entries_parquet(row_group_entries)?),
             ];
             let sizes = (
                 coded.songs.len(),
@@ -111,23 +108,14 @@ pub(crate) async fn compute_digest(
         songs,
         rooms,
         entries,
-        event_ids: hashes.len(),
+        event_ids: hashes.count,
         days,
-        hash_starts: (0..=HASH_PARTS)
-            .map(|k| match k {
-                HASH_PARTS => hashes.len() as u64,
-                k => hashes.partition_point(|&h| h < k << (64 - HASH_PARTS.ilog2())) as u64,
-            })
-            .collect(),
+        hash_starts: hashes.starts,
     };
     for (name, bytes) in files {
         dir.write(name, bytes).await?;
     }
-    let mut raw = Vec::with_capacity(hashes.len() * 8);
-    for h in &hashes {
-        raw.extend_from_slice(&h.to_le_bytes());
-    }
-    dir.write("event_hashes.u64", Bytes::from(raw)).await?;
+    dir.write("event_hashes.u64", hashes.bytes).await?;
     let json = serde_json::to_vec_pretty(&info)
         .map_err(|e| digest_failure("cannot encode digest.json", e))?;
     dir.write("digest.json", Bytes::from(json)).await?;
@@ -334,22 +322,55 @@ impl<'a> EventCounter<'a> {
     }
 }
 
-/// The unit's distinct event id hashes, sorted, and its events counted (entries
-/// merged once `merge_after` events are added, and again each time they double).
+/// A unit's distinct event id hashes, sorted, as `event_hashes.u64` holds them.
+struct EventHashes {
+    count: usize,
+    /// [`DigestInfo::hash_starts`].
+    starts: Vec<u64>,
+    /// The hashes, little-endian.
+    bytes: Bytes,
+}
+
+impl EventHashes {
+    /// Sorted, distinct hashes as the file's bytes: made as soon as they are known, so
+    /// that the unit's events are counted beside the file's bytes alone.
+    fn of(hashes: Vec<u64>) -> EventHashes {
+        let starts = (0..=HASH_PARTS)
+            .map(|k| match k {
+                HASH_PARTS => hashes.len() as u64,
+                k => hashes.partition_point(|&h| h < k << (64 - HASH_PARTS.ilog2())) as u64,
+            })
+            .collect();
+        let mut bytes = Vec::with_capacity(hashes.len() * 8);
+        for h in &hashes {
+            bytes.extend_from_slice(&h.to_le_bytes());
+        }
+        EventHashes {
+            count: hashes.len(),
+            starts,
+            bytes: Bytes::from(bytes),
+        }
+    }
+}
+
+/// The unit's distinct event id hashes, and its events counted (entries merged once
+/// `merge_after` events are added, and again each time they double).
 async fn count_events(
     ctx: &SessionContext,
     methodology: &Methodology,
     merge_after: usize,
-) -> Result<(Vec<u64>, Coder)> {
+) -> Result<(EventHashes, Coder)> {
     let mut hashes = Vec::new();
     let mut ids = ctx.sql(EVENT_IDS_QUERY).await?.execute_stream().await?;
     while let Some(batch) = ids.try_next().await? {
         let ids = strings(&batch, "event_id")?;
+        grow_by_a_quarter(&mut hashes, ids.len());
         hashes.extend(ids.iter().flatten().map(event_hash));
     }
     hashes.sort_unstable();
     let repeated = repeated_values(&hashes);
     hashes.dedup();
+    let hashes = EventHashes::of(hashes);
     let tz = methodology.validate()?;
     let mut counter = EventCounter::new(&tz, methodology, &repeated);
     counter.coder.merge_after = merge_after;
@@ -496,41 +517,61 @@ impl CodedEntries {
         ])
     }
 
-    fn entries_batch(&self) -> Result<RecordBatch> {
-        let e = &self.entries;
-        record_batch(vec![
-            (
-                "song",
-                Arc::new(UInt32Array::from_iter_values(e.iter().map(|e| e.0))) as ArrayRef,
-                false,
-            ),
-            (
-                "room",
-                Arc::new(UInt32Array::from_iter_values(e.iter().map(|e| e.1))),
-                false,
-            ),
-            (
-                "business_day",
-                Arc::new(Date32Array::from_iter_values(e.iter().map(|e| e.2))),
-                false,
-            ),
-            (
-                "first_rule",
-                Arc::new(UInt8Array::from_iter_values(e.iter().map(|e| e.3))),
-                false,
-            ),
-            (
-                "events",
-                Arc::new(UInt32Array::from_iter_values(e.iter().map(|e| e.4))),
-                false,
-            ),
-            (
-                "rows_received",
-                Arc::new(UInt32Array::from_iter_values(e.iter().map(|e| e.5))),
-                false,
-            ),
-        ])
+    /// `entries.parquet`, encoded a row group at a time (the entries of a day are tens
+    /// of MiB: never twice in memory).
+    fn entries_parquet(&self, row_group_entries: usize) -> Result<Bytes> {
+        let rows = row_group_entries.max(1);
+        let mut chunks = self.entries.chunks(rows);
+        let first = entries_batch(chunks.next().unwrap_or_default())?;
+        let mut buffer = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut buffer, first.schema(), Some(digest_file(rows)))
+            .map_err(|e| digest_failure("cannot encode a digest file", e))?;
+        for batch in std::iter::once(Ok(first)).chain(chunks.map(entries_batch)) {
+            writer
+                .write(&batch?)
+                .map_err(|e| digest_failure("cannot encode a digest file", e))?;
+        }
+        writer
+            .close()
+            .map_err(|e| digest_failure("cannot encode a digest file", e))?;
+        Ok(Bytes::from(buffer))
     }
+}
+
+/// Entries as the columns of `entries.parquet`.
+fn entries_batch(e: &[Entry]) -> Result<RecordBatch> {
+    record_batch(vec![
+        (
+            "song",
+            Arc::new(UInt32Array::from_iter_values(e.iter().map(|e| e.0))) as ArrayRef,
+            false,
+        ),
+        (
+            "room",
+            Arc::new(UInt32Array::from_iter_values(e.iter().map(|e| e.1))),
+            false,
+        ),
+        (
+            "business_day",
+            Arc::new(Date32Array::from_iter_values(e.iter().map(|e| e.2))),
+            false,
+        ),
+        (
+            "first_rule",
+            Arc::new(UInt8Array::from_iter_values(e.iter().map(|e| e.3))),
+            false,
+        ),
+        (
+            "events",
+            Arc::new(UInt32Array::from_iter_values(e.iter().map(|e| e.4))),
+            false,
+        ),
+        (
+            "rows_received",
+            Arc::new(UInt32Array::from_iter_values(e.iter().map(|e| e.5))),
+            false,
+        ),
+    ])
 }
 
 fn record_batch(columns: Vec<(&str, ArrayRef, bool)>) -> Result<RecordBatch> {
@@ -544,15 +585,23 @@ fn record_batch(columns: Vec<(&str, ArrayRef, bool)>) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::new(schema), arrays).map_err(DataFusionError::from)?)
 }
 
-/// A batch as a Parquet file in memory.
-fn parquet_bytes(batch: &RecordBatch, row_group_rows: usize) -> Result<Bytes> {
-    let properties = WriterProperties::builder()
+/// How a digest's files are written.
+fn digest_file(row_group_rows: usize) -> WriterProperties {
+    WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(row_group_rows.max(1)))
-        .build();
+        .build()
+}
+
+/// A batch as a Parquet file in memory.
+fn parquet_bytes(batch: &RecordBatch, row_group_rows: usize) -> Result<Bytes> {
     let mut buffer = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(properties))
-        .map_err(|e| digest_failure("cannot encode a digest file", e))?;
+    let mut writer = ArrowWriter::try_new(
+        &mut buffer,
+        batch.schema(),
+        Some(digest_file(row_group_rows)),
+    )
+    .map_err(|e| digest_failure("cannot encode a digest file", e))?;
     writer
         .write(batch)
         .and_then(|_| writer.close().map(|_| ()))
