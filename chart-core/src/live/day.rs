@@ -221,7 +221,7 @@ impl Day {
                 [
                     Some(catalogue.venue_id(venue)),
                     Some(rooms.name(venue, key_room_in_venue(key))),
-                    Some(catalogue.songs[key_song(key) as usize].id.as_str()),
+                    Some(catalogue.songs.id(key_song(key))),
                 ]
             }
             None => self.invalid[kept.key_or_ids as usize]

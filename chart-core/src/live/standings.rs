@@ -288,9 +288,9 @@ impl Standings {
         let n = usize::try_from(methodology.top_n).unwrap_or(0);
         let end = month.last_day();
         let window = methodology.new_song_window_days;
-        let is_new: Vec<bool> = (catalogue.songs.iter())
+        let is_new: Vec<bool> = (0..catalogue.songs.len() as u32)
             .map(|s| {
-                s.release_date
+                (catalogue.songs.release_date(s))
                     .is_some_and(|r| r <= end && (end - r).num_days() < window)
             })
             .collect();
@@ -384,8 +384,8 @@ impl Standings {
             .enumerate()
             .map(|(i, &(song, f))| {
                 let rank = i as i64 + 1;
-                let song = &self.catalogue.songs[song as usize];
-                let earlier = history.songs.get(&(kind, song.id.clone()));
+                let songs = &self.catalogue.songs;
+                let earlier = history.songs.get(&(kind, songs.id(song).to_string()));
                 let months_on_chart = earlier.map_or(0, |e| e.months) + 1;
                 let prev_rank = earlier.and_then(|e| e.previous_rank);
                 let movement = if months_on_chart == 1 {
@@ -400,9 +400,9 @@ impl Standings {
                 };
                 ChartRow {
                     rank,
-                    song_id: song.id.clone(),
-                    title: song.title.clone(),
-                    artist: song.artist.clone(),
+                    song_id: songs.id(song).to_string(),
+                    title: songs.title(song).to_string(),
+                    artist: songs.artist(song).to_string(),
                     score: f.score,
                     plays: f.plays,
                     venues: f.venues,
