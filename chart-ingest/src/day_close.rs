@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use chart_core::contract::compaction::{
     CompactionMarker, CompactionOptions, Removal, compact_day, counted_day_files, remove_replaced,
 };
-use chart_core::engine::{session_builder, session_config};
+use chart_core::engine::session_builder;
 use chart_core::{DataRoot, GoldenMic, Location, Methodology};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
@@ -310,10 +310,8 @@ pub async fn close_day(
         // The sort's memory goes back before the digest takes its own.
         crate::heap::give_back_freed_memory();
         let data = DataRoot::open_days(root, &[day]).await?;
-        // One partition: a day's close is one stream of work beside the service's.
-        let config = session_config().with_target_partitions(1);
         let engine = GoldenMic::attach(
-            SessionContext::new_with_state(session_builder().with_config(config).build()),
+            SessionContext::new_with_state(session_builder().build()),
             data.tables()?,
             methodology.clone(),
         )
