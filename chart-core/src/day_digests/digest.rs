@@ -126,7 +126,7 @@ pub(crate) async fn compute_digest(
 struct CodedEntries {
     /// Distinct song ids, sorted (`None`, a missing id, first).
     songs: Vec<Option<Box<str>>>,
-    /// Distinct (venue_id, room_id) pairs.
+    /// Distinct (venue_id, room_id) pairs, sorted (`None` first).
     rooms: Vec<[Option<Box<str>>; 2]>,
     /// (song, room, business day, first rule, events, rows), sorted.
     entries: Vec<Entry>,
@@ -469,27 +469,34 @@ impl Coder {
             mut entries,
             ..
         } = self;
-        let mut songs: Vec<(Option<Box<str>>, u32)> = songs
-            .ids
-            .into_iter()
-            .zip(0..)
-            .map(|([song], code)| (song, code))
-            .collect();
-        songs.sort_unstable();
-        let mut rank = vec![0u32; songs.len()];
-        for (r, (_, code)) in songs.iter().enumerate() {
-            rank[*code as usize] = r as u32;
-        }
+        let (songs, song_rank) = sorted_codes(songs.ids);
+        let (rooms, room_rank) = sorted_codes(rooms.ids);
         for e in &mut entries {
-            e.0 = rank[e.0 as usize];
+            (e.0, e.1) = (song_rank[e.0 as usize], room_rank[e.1 as usize]);
         }
         entries.sort_unstable_by_key(|e| (e.0, e.1, e.2, e.3));
         Ok(CodedEntries {
-            songs: songs.into_iter().map(|(s, _)| s).collect(),
-            rooms: rooms.ids,
+            songs: songs.into_iter().map(|[s]| s).collect(),
+            rooms,
             entries,
         })
     }
+}
+
+/// A tuple of optional ids (a song's; a venue's and a room's).
+type Ids<const N: usize> = [Option<Box<str>>; N];
+
+/// Ids coded by first appearance, sorted (`None` first), and each code's rank among
+/// them: a digest's codes depend on its plays alone, not on the order they were read
+/// in, and a merge meets each unit's rooms in the order of its own.
+fn sorted_codes<const N: usize>(ids: Vec<Ids<N>>) -> (Vec<Ids<N>>, Vec<u32>) {
+    let mut coded: Vec<(Ids<N>, u32)> = ids.into_iter().zip(0..).collect();
+    coded.sort_unstable();
+    let mut rank = vec![0u32; coded.len()];
+    for (r, (_, code)) in coded.iter().enumerate() {
+        rank[*code as usize] = r as u32;
+    }
+    (coded.into_iter().map(|(id, _)| id).collect(), rank)
 }
 
 impl CodedEntries {
@@ -791,5 +798,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_digest_codes_the_same_plays_alike_in_any_order() {
+        let methodology = Methodology::default();
+        let coded = |plays: RecordBatch| {
+            let methodology = methodology.clone();
+            async move {
+                let ctx = session(plays, &methodology).await;
+                let (_, coder) = count_events(&ctx, &methodology, 64).await.unwrap();
+                let coded = coder.finish().unwrap();
+                (coded.songs, coded.rooms, coded.entries)
+            }
+        };
+        let plays = plays(3_000, 7);
+        let reversed: Vec<u32> = (0..plays.num_rows() as u32).rev().collect();
+        let reversed =
+            arrow::compute::take_record_batch(&plays, &UInt32Array::from(reversed)).unwrap();
+        let (songs, rooms, entries) = coded(plays).await;
+        assert!(rooms.is_sorted() && songs.is_sorted());
+        assert_eq!(coded(reversed).await, (songs, rooms, entries));
     }
 }

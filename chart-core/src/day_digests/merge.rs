@@ -373,7 +373,10 @@ async fn merge_part(
                 names.len()
             )));
         }
-        records.sort_unstable_by_key(|r| r.0);
+        // Stable: a sort that finds runs. Each unit's records come sorted by room
+        // within a song (its rooms are coded in the merge's order), so that here they
+        // are about one sorted run per unit.
+        records.sort_by_key(|r| r.0);
         let figures = song_figures(&records, context);
         songs_out.extend(
             figures
