@@ -13,6 +13,7 @@ use arrow::datatypes::Int64Type;
 use arrow::util::pretty::pretty_format_batches;
 use chart_core::analyst::{self, Access};
 use chart_core::{ChartError, ChartKind, GoldenMic, InputTables, Methodology, Period, publish};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use support::reference::{self, Grain, Rules};
 use support::{batches_of, chart_rows, coverage_rows, fixture, read_parquet};
@@ -120,6 +121,33 @@ async fn table_functions_join_and_filter_like_tables() {
     for i in 0..3 {
         assert_eq!(plays.value(i), chart_plays.value(i), "rank {}", i + 1);
     }
+}
+
+/// A state rebuilt with `new_from_existing` (as PostgreSQL-protocol front ends do)
+/// says not to create a default catalog; the sessions table functions derive must
+/// still have one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_functions_join_on_a_rebuilt_session_state() {
+    let engine = GoldenMic::open(fixture(), Methodology::default())
+        .await
+        .unwrap();
+    let ctx = engine.context();
+    let rebuilt = SessionStateBuilder::new_from_existing(ctx.state()).build();
+    *ctx.state_ref().write() = rebuilt;
+    assert!(
+        !ctx.state()
+            .config()
+            .options()
+            .catalog
+            .create_default_catalog_and_schema
+    );
+    let joined = sql(
+        &engine,
+        "SELECT count(*) AS n FROM hot_chart('2024-11', 5) AS h
+         JOIN songs AS s ON s.song_id = h.song_id",
+    )
+    .await;
+    assert_eq!(joined.column(0).as_primitive::<Int64Type>().value(0), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

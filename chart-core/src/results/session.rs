@@ -28,14 +28,20 @@ pub(crate) async fn register_views_over(
 
 /// A new session with `config` and `runtime` (a memory pool, a disk manager shared
 /// with the session it is derived from) over `inputs`, restricted to `province` if
-/// any: the session and the inputs it reads.
+/// any: the session and the inputs it reads. The new session always gets its own
+/// default catalog and schema, even when `config` says not to create them (as a state
+/// rebuilt with `SessionStateBuilder::new_from_existing` does).
 pub(crate) async fn derived_session(
-    config: SessionConfig,
+    mut config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
     inputs: &InputTables,
     methodology: &Methodology,
     province: Option<&str>,
 ) -> Result<(SessionContext, InputTables)> {
+    config
+        .options_mut()
+        .catalog
+        .create_default_catalog_and_schema = true;
     let state = session_builder()
         .with_config(config)
         .with_runtime_env(runtime)
