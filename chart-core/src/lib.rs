@@ -76,7 +76,8 @@ pub use contract::store::{Location, StoreOptions};
 pub use contract::tables::{DataRoot, InputTables};
 pub use distribution::Distribution;
 pub use engine::{
-    LookupJoinExec, LookupJoins, SingleStageAggregates, session_builder, session_config,
+    LookupJoinExec, LookupJoins, SingleStageAggregates, session_builder,
+    session_builder_with_memory_limit, session_config,
 };
 pub use error::{ChartError, Result};
 pub use methodology::{DistributionMethodology, Methodology, Period, PeriodKind};

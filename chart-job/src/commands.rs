@@ -2,7 +2,6 @@
 //! flags into library calls and printing their results (`report`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use chart_core::analyst::Access;
@@ -10,12 +9,10 @@ use chart_core::publication::{history_of, verify_of};
 use chart_core::{
     DataRoot, GoldenMic, Location, Methodology, Period, publish, publish_distribution,
 };
-use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
 
 use crate::args::{Command, SqlArgs};
-use crate::{live, output, report, sql};
+use crate::{live, output, report, serve_sql, sql};
 
 /// Runs one subcommand.
 pub async fn run(command: Command) -> Result<()> {
@@ -23,6 +20,8 @@ pub async fn run(command: Command) -> Result<()> {
         Command::Sql(args) => run_sql(args).await,
         Command::Serve(args) => live::serve(*args).await,
         Command::Replay(args) => live::replay(args).await,
+        Command::ServeSql(args) => serve_sql::serve(args).await,
+        Command::HashPassword(args) => serve_sql::hash_password(args),
         Command::Publish(args) => {
             let period = args.period.period()?;
             let methodology = args.methodology.methodology()?;
@@ -253,23 +252,10 @@ async fn run_sql(args: SqlArgs) -> Result<()> {
     }
 }
 
-/// A session with the library's configuration and rewrite ([`chart_core::session_builder`]), and
-/// a fair spill pool of `memory_limit` bytes when given.
+/// A session with the library's configuration and rewrites, and a fair spill pool of
+/// `memory_limit` bytes when given ([`chart_core::session_builder_with_memory_limit`]).
 fn session(memory_limit: Option<usize>) -> Result<SessionContext> {
-    let mut runtime = RuntimeEnvBuilder::new();
-    if let Some(limit) = memory_limit {
-        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
-    }
-    let mut config = chart_core::session_config();
-    if let Some(limit) = memory_limit {
-        // A sort reserves this much for merging its spills; keep it within small limits.
-        let reservation = config.options().execution.sort_spill_reservation_bytes;
-        config.options_mut().execution.sort_spill_reservation_bytes = reservation.min(limit / 4);
-    }
-    let state = chart_core::session_builder()
-        .with_config(config)
-        .with_runtime_env(runtime.build_arc()?)
-        .build();
+    let state = chart_core::session_builder_with_memory_limit(memory_limit)?.build();
     Ok(SessionContext::new_with_state(state))
 }
 

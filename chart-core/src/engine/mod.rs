@@ -25,6 +25,8 @@ pub(crate) mod views;
 use std::sync::Arc;
 
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::AggregateUDF;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -99,4 +101,23 @@ pub fn session_builder() -> SessionStateBuilder {
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(SingleStageAggregates::golden_mic()))
         .with_physical_optimizer_rule(Arc::new(LookupJoins))
+}
+
+/// [`session_builder`] with a fair spill pool of `memory_limit` bytes when given: sorts,
+/// joins and aggregations spill to the temporary directory past it, other operators
+/// fail with "Resources exhausted". A sort's reservation for merging its spills is
+/// kept within a quarter of the limit.
+pub fn session_builder_with_memory_limit(
+    memory_limit: Option<usize>,
+) -> Result<SessionStateBuilder> {
+    let mut runtime = RuntimeEnvBuilder::new();
+    let mut config = session_config();
+    if let Some(limit) = memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        let reservation = config.options().execution.sort_spill_reservation_bytes;
+        config.options_mut().execution.sort_spill_reservation_bytes = reservation.min(limit / 4);
+    }
+    Ok(session_builder()
+        .with_config(config)
+        .with_runtime_env(runtime.build_arc()?))
 }
