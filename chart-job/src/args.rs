@@ -104,6 +104,19 @@ SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, land the log, 
     Serve(Box<ServeArgs>),
     /// Send a data root's plays to a running `serve`, as VOD vendors would.
     Replay(ReplayArgs),
+    /// Serve analyst SQL to BI tools over the PostgreSQL wire protocol, read-only.
+    #[command(
+        long_about = "Serve analyst SQL to BI tools (psql, DBeaver, Metabase, Superset, Grafana, \
+ODBC) over the PostgreSQL wire protocol: each connection gets its own session with everything \
+`chart-job sql` registers, plus the pg_catalog and information_schema tools query. Users log in \
+with SCRAM-SHA-256 against --users (salted hashes: see `chart-job hash-password`); with \
+--tls-cert every client must use TLS. Every statement is read-only whatever the protocol; each \
+query has --query-memory and --timeout; past --max-connections a client is told \"too many \
+clients\". SIGTERM or Ctrl-C stops it."
+    )]
+    ServeSql(ServeSqlArgs),
+    /// Print a users.toml entry for `serve-sql`, reading the password from stdin.
+    HashPassword(HashPasswordArgs),
 }
 
 /// Settings for s3:// locations, over the AWS_* environment variables.
@@ -615,6 +628,50 @@ mod tests {
         assert_eq!(month("2024-11").unwrap().to_string(), "2024-11");
         assert!(month("2024").is_err() && year("24").is_err() && year("2024").is_ok());
     }
+}
+
+#[derive(Args)]
+pub struct ServeSqlArgs {
+    /// Data root holding plays/date=YYYY-MM-DD/*.parquet, songs/*.parquet and venues/*.parquet
+    /// (local path, file:// or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    pub data: String,
+    /// Address to listen on (port 0: any free port, printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5433")]
+    pub listen: String,
+    /// The users who may connect, each with a salted hash of its password.
+    #[arg(long, value_name = "FILE")]
+    pub users: PathBuf,
+    /// Require TLS with this certificate chain (PEM; with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Sessions open at once; one more is refused.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Memory for one query: sorts, joins and aggregations spill past it, others fail
+    /// with "Resources exhausted". The server's queries use at most --max-connections
+    /// times this.
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = size)]
+    pub query_memory: usize,
+    /// Cancel any statement that runs longer.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub methodology: MethodologyArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct HashPasswordArgs {
+    /// The user's name.
+    pub user: String,
+    /// PBKDF2 iterations (the same for every user of one file).
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub iterations: u32,
 }
 
 #[derive(Args)]

@@ -97,7 +97,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
 
 /// A future that resolves at SIGTERM or Ctrl-C (SIGINT); the handlers are installed
 /// when this returns.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+pub fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot handle SIGTERM")?;

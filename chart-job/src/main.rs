@@ -15,6 +15,7 @@ mod live;
 mod malloc;
 mod output;
 mod report;
+mod serve_sql;
 mod sql;
 
 fn main() -> ExitCode {
