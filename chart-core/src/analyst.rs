@@ -11,6 +11,7 @@
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::sql::parser::DFParserBuilder;
 pub use datafusion::sql::parser::Statement;
@@ -104,13 +105,29 @@ pub async fn plan_statement(
     }
     let plan = ctx.state().statement_to_plan(statement).await?;
     if access == Access::ReadOnly {
-        SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
-            .verify_plan(&plan)?;
+        check_read_only_plan(&plan)?;
     }
     Ok(ctx.execute_logical_plan(plan).await?)
+}
+
+/// The second line of the read-only guard: [`ChartError::ReadOnly`] when `plan` would
+/// create, write or change the session (a `SELECT ... INTO` is a query that creates a
+/// table), checked with DataFusion's [`SQLOptions`]; the refusal names the plan's
+/// kind, such as `CreateMemoryTable`.
+pub fn check_read_only_plan(plan: &LogicalPlan) -> Result<()> {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(plan)
+        .map_err(|_| ChartError::ReadOnly {
+            statement: match plan {
+                LogicalPlan::Ddl(ddl) => ddl.name().to_string(),
+                LogicalPlan::Dml(dml) => dml.op.to_string(),
+                LogicalPlan::Statement(statement) => statement.name().to_string(),
+                other => other.display().to_string(),
+            },
+        })
 }
 
 /// Whether `buffer` holds complete statements: it ends with `;` outside quotes and
