@@ -84,6 +84,18 @@ impl GoldenMic {
         GoldenMic::with_table_functions(ctx, inputs, methodology).await
     }
 
+    /// [`GoldenMic::attach`] without its uniqueness checks of song and venue ids (two
+    /// scans of those tables): for the sessions of inputs an earlier `attach` checked,
+    /// such as a server's session per connection.
+    pub async fn attach_unchecked(
+        ctx: SessionContext,
+        inputs: InputTables,
+        methodology: Methodology,
+    ) -> Result<GoldenMic> {
+        register_views_over(&ctx, &inputs, &methodology).await?;
+        GoldenMic::with_table_functions(ctx, inputs, methodology).await
+    }
+
     /// The engine over a session whose tables, functions and views are registered.
     async fn with_table_functions(
         ctx: SessionContext,
