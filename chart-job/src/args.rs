@@ -104,13 +104,15 @@ SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, land the log, 
     Serve(Box<ServeArgs>),
     /// Send a data root's plays to a running `serve`, as VOD vendors would.
     Replay(ReplayArgs),
-    /// Serve analyst SQL to BI tools over the PostgreSQL wire protocol, read-only.
+    /// Serve analyst SQL to BI tools over the PostgreSQL wire protocol and Arrow Flight SQL, read-only.
     #[command(
         long_about = "Serve analyst SQL to BI tools (psql, DBeaver, Metabase, Superset, Grafana, \
-ODBC) over the PostgreSQL wire protocol: each connection gets its own session with everything \
-`chart-job sql` registers, plus the pg_catalog and information_schema tools query. Users log in \
-with SCRAM-SHA-256 against --users (salted hashes: see `chart-job hash-password`); with \
---tls-cert every client must use TLS. Every statement is read-only whatever the protocol; each \
+ODBC) over the PostgreSQL wire protocol (--pg, the default) and to Arrow-native clients (ADBC, \
+JDBC) over Arrow Flight SQL (--flight): each connection (each Flight SQL login) gets its own \
+session with everything `chart-job sql` registers, plus the pg_catalog and information_schema \
+tools query. Users log in with SCRAM-SHA-256 (PostgreSQL) or a Basic-auth handshake (Flight SQL) \
+against --users (salted hashes: see `chart-job hash-password`); with --tls-cert every client \
+must use TLS. Every statement is read-only whatever the protocol; each \
 query has --query-memory and --timeout; past --max-connections a client is told \"too many \
 clients\". SIGTERM or Ctrl-C stops it."
     )]
@@ -636,9 +638,19 @@ pub struct ServeSqlArgs {
     /// (local path, file:// or s3://bucket/prefix).
     #[arg(long, value_name = "DIR|URL")]
     pub data: String,
-    /// Address to listen on (port 0: any free port, printed).
+    /// Serve the PostgreSQL wire protocol on --listen (the default when neither --pg
+    /// nor --flight is given).
+    #[arg(long)]
+    pub pg: bool,
+    /// Serve Arrow Flight SQL on --flight-listen.
+    #[arg(long)]
+    pub flight: bool,
+    /// Address of the PostgreSQL protocol (port 0: any free port, printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5433")]
     pub listen: String,
+    /// Address of Arrow Flight SQL (port 0: any free port, printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+    pub flight_listen: String,
     /// The users who may connect, each with a salted hash of its password.
     #[arg(long, value_name = "FILE")]
     pub users: PathBuf,
@@ -648,7 +660,8 @@ pub struct ServeSqlArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Sessions open at once; one more is refused.
+    /// Sessions open at once, per protocol; one more is refused. A Flight SQL session
+    /// (a login's token) closes after 30 minutes without a call.
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
     /// Memory for one query: sorts, joins and aggregations spill past it, others fail

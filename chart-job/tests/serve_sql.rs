@@ -1,6 +1,7 @@
-//! `chart-job serve-sql` with real clients: psql and psycopg (`tests/sql_clients/
-//! check_pg.py`, which says what it checks) against three servers over the test data
-//! root, every result compared with `chart-job sql`'s. `.ci/install-sql-clients`
+//! `chart-job serve-sql` with real clients: psql and psycopg over the PostgreSQL
+//! protocol (`tests/sql_clients/check_pg.py`), ADBC's Flight SQL driver over Flight SQL
+//! (`check_flight.py`; each says what it checks), against three servers over the test
+//! data root, every result compared with `chart-job sql`'s. `.ci/install-sql-clients`
 //! installs the clients (the test runs it when they are missing).
 
 mod common;
@@ -25,7 +26,7 @@ fn clients_python() -> PathBuf {
     let python = workspace().join("target/tools/sql-clients/bin/python");
     let ready = Command::new("psql").arg("--version").output().is_ok()
         && Command::new(&python)
-            .args(["-c", "import psycopg"])
+            .args(["-c", "import psycopg, adbc_driver_flightsql, pyarrow"])
             .status()
             .is_ok_and(|s| s.success());
     if !ready {
@@ -59,10 +60,11 @@ fn users_file(dir: &Path) -> PathBuf {
     path
 }
 
-/// A running `serve-sql`, killed when dropped.
+/// A running `serve-sql` (both protocols), killed when dropped.
 struct Server {
     child: Child,
     port: u16,
+    flight_port: u16,
 }
 
 impl Server {
@@ -75,22 +77,31 @@ impl Server {
                 "--listen",
                 "127.0.0.1:0",
             ])
+            .args(["--pg", "--flight", "--flight-listen", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .strip_prefix("listening on postgresql://")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
-        Server { child, port }
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut port = |scheme: &str| -> u16 {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            let addr = line
+                .strip_prefix(&format!("listening on {scheme}://"))
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap_or_else(|| panic!("no {scheme} address in {line:?}"));
+            addr.rsplit(':').next().unwrap().parse().unwrap()
+        };
+        let port_of_pg = port("postgresql");
+        let tls = extra.contains(&"--tls-cert");
+        let flight_port = port(if tls { "grpc+tls" } else { "grpc" });
+        Server {
+            child,
+            port: port_of_pg,
+            flight_port,
+        }
     }
 }
 
@@ -106,7 +117,8 @@ fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
     let made = Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
         .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=localhost", "-keyout"])
+        .args(["-subj", "/CN=localhost", "-addext"])
+        .args(["subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
@@ -117,7 +129,7 @@ fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 #[test]
-fn psql_and_psycopg_get_what_chart_job_sql_gets_and_nothing_else() {
+fn psql_psycopg_and_adbc_get_what_chart_job_sql_gets_and_nothing_else() {
     let python = clients_python();
     let dir = tempfile::tempdir().unwrap();
     let users = users_file(dir.path());
@@ -149,22 +161,36 @@ fn psql_and_psycopg_get_what_chart_job_sql_gets_and_nothing_else() {
         "user": "ana",
         "password": PASSWORD,
         "month": "2024-11",
-        "main": {"port": main.port, "pid": main.child.id()},
-        "limits": {"port": limits.port},
-        "tls": {"port": tls.port},
+        "cert": cert,
+        "main": {"port": main.port, "flight_port": main.flight_port, "pid": main.child.id()},
+        "limits": {"port": limits.port, "flight_port": limits.flight_port},
+        "tls": {"port": tls.port, "flight_port": tls.flight_port},
     });
-    let output = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql_clients/check_pg.py"))
-        .arg(config.to_string())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(summary["failures"], serde_json::json!([]), "{summary}");
-    assert!(summary["checks"].as_u64().unwrap() >= 80, "{summary}");
-    eprintln!("serve-sql clients: {summary}");
+    for (script, least_checks) in [("check_pg.py", 80), ("check_flight.py", 40)] {
+        let output = Command::new(&python)
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/sql_clients")
+                    .join(script),
+            )
+            .arg(config.to_string())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{script}: {stdout}\n{stderr}");
+        let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(
+            summary["failures"],
+            serde_json::json!([]),
+            "{script}: {summary}"
+        );
+        assert!(
+            summary["checks"].as_u64().unwrap() >= least_checks,
+            "{script}: {summary}"
+        );
+        eprintln!("{script}: {summary}");
+    }
 }
 
 #[test]

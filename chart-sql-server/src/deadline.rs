@@ -127,6 +127,22 @@ impl ExecutionPlan for DeadlineExec {
     }
 }
 
+/// The error a query past its limit ends with.
+#[derive(Debug)]
+pub struct Cancelled(pub Duration);
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "query cancelled after {:?} (the server's --timeout)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
 struct DeadlineStream {
     schema: SchemaRef,
     input: Option<SendableRecordBatchStream>,
@@ -145,9 +161,9 @@ impl Stream for DeadlineStream {
         if self.sleep.as_mut().poll(cx).is_ready() {
             self.input = None;
             let limit = self.limit;
-            return Poll::Ready(Some(Err(DataFusionError::Execution(format!(
-                "query cancelled after {limit:?} (the server's --timeout)"
-            )))));
+            return Poll::Ready(Some(Err(DataFusionError::External(Box::new(Cancelled(
+                limit,
+            ))))));
         }
         match self.input.as_mut() {
             Some(input) => input.poll_next_unpin(cx),

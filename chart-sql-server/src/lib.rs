@@ -9,13 +9,15 @@
 //! * [`session`]: one session per connection, with its own memory pool and the
 //!   statement timeout ([`deadline`]);
 //! * [`read_only`]: the guard every statement passes, whatever the protocol;
-//! * [`server`]: the listener and the connection limit.
+//! * [`server`]: the PostgreSQL listener and the connection limit;
+//! * [`flight`]: Arrow Flight SQL over the same sessions, guard and limits.
 //!
 //! The protocol itself (messages, `pg_catalog`, types) is datafusion-postgres and
 //! pgwire's.
 
 pub mod deadline;
 pub mod error;
+pub mod flight;
 pub mod login;
 pub mod read_only;
 pub mod server;
@@ -23,6 +25,7 @@ pub mod session;
 pub mod users;
 
 pub use error::{Result, SqlServerError};
+pub use flight::FlightSql;
 pub use server::{PgServer, ServerConfig, TlsFiles};
 pub use session::Sessions;
 pub use users::{Users, hash_password};

@@ -10,9 +10,8 @@
 
 use async_trait::async_trait;
 use chart_core::ChartError;
-use chart_core::analyst::{Statement, refused_in_read_only};
+use chart_core::analyst::{self, Statement, refused_in_read_only};
 use datafusion::common::ParamValues;
-use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{Set, Statement as SqlStatement};
@@ -68,19 +67,10 @@ impl ReadOnly {
     /// The second line: a plan that would create, write or change the session
     /// (`SELECT ... INTO`, say) is refused too.
     fn check_plan(plan: &LogicalPlan) -> PgWireResult<()> {
-        SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
-            .verify_plan(plan)
-            .map_err(|_| {
-                refusal(match plan {
-                    LogicalPlan::Ddl(ddl) => ddl.name().to_string(),
-                    LogicalPlan::Dml(dml) => dml.op.to_string(),
-                    LogicalPlan::Statement(statement) => statement.name().to_string(),
-                    other => other.display().to_string(),
-                })
-            })
+        analyst::check_read_only_plan(plan).map_err(|e| match e {
+            ChartError::ReadOnly { statement } => refusal(statement),
+            other => PgWireError::ApiError(Box::new(other)),
+        })
     }
 
     /// Both checks; a query is planned for the second.

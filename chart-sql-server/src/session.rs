@@ -37,11 +37,21 @@ impl Sessions {
         Ok(SessionContext::new_with_state(state))
     }
 
+    /// Opens the data root and checks it as `chart-job sql` does (song and venue ids
+    /// unique), outside any connection's memory limit: once, when the server starts.
+    pub async fn check(&self) -> Result<()> {
+        let inputs = DataRoot::open_location(&self.data).await?.tables()?;
+        let ctx = SessionContext::new_with_state(chart_core::session_builder().build());
+        GoldenMic::attach(ctx, inputs, self.methodology.clone()).await?;
+        Ok(())
+    }
+
     /// Registers the data root's tables, the methodology and the `pg_catalog` on
-    /// `session` (made by [`Sessions::empty`]).
+    /// `session` (made by [`Sessions::empty`]). The files are listed again, so new
+    /// plays are seen; the ids' uniqueness is [`Sessions::check`]'s, at start.
     pub async fn fill(&self, session: &SessionContext) -> Result<()> {
         let inputs = DataRoot::open_location(&self.data).await?.tables()?;
-        GoldenMic::attach(session.clone(), inputs, self.methodology.clone()).await?;
+        GoldenMic::attach_unchecked(session.clone(), inputs, self.methodology.clone()).await?;
         let catalog = session
             .state()
             .config()
