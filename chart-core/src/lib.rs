@@ -4,7 +4,7 @@
 //! This library turns those play events, stored as Parquet in the data contract of
 //! [`contract::schema`], into the monthly (and annual) hot-song and new-song charts
 //! with their history, the market-coverage metrics and a data-quality summary, under
-//! the methodology GM-1 ([`Methodology`]).
+//! the methodology GM-1 ([`Methodology`]), or GM-2, which screens for manipulation.
 //!
 //! The modules follow the data, each importing only those before it:
 //!
@@ -15,10 +15,12 @@
 //! 5. `day_digests`: the same tables from per-partition digests kept between runs
 //!    ([`GoldenMic::with_day_digests`]);
 //! 6. [`distribution`]: licence fees to rights holders under D-1, in integer fen;
-//! 7. [`results`]: the charts, coverage, data quality and distribution of a period,
+//! 7. [`screened_chart`]: GM-2, the monthly charts screened for manipulation, with
+//!    rank intervals and a transparency report ([`Methodology::gm2`]);
+//! 8. [`results`]: the charts, coverage, data quality and distribution of a period,
 //!    and the same as SQL table functions;
-//! 8. [`publication`]: versioned files of a period on a [`Location`];
-//! 9. [`analyst`]: what an SQL shell over the same session needs.
+//! 9. [`publication`]: versioned files of a period on a [`Location`];
+//! 10. [`analyst`]: what an SQL shell over the same session needs.
 //!
 //! The entry point is [`GoldenMic`]: open a data root, or attach the tables to a
 //! `SessionContext` of your own from files or in-memory data ([`InputTables`]); then
@@ -71,6 +73,7 @@ pub mod methodology;
 pub mod publication;
 pub mod queries;
 pub mod results;
+pub mod screened_chart;
 
 pub use contract::store::{Location, StoreOptions};
 pub use contract::tables::{DataRoot, InputTables};

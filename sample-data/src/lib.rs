@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod fees;
+pub mod manipulation;
 mod names;
 mod plays;
 mod songs;

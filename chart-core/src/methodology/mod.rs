@@ -14,12 +14,15 @@ pub(crate) mod event_copies;
 pub mod exclusion;
 pub mod functions;
 pub mod money;
+pub mod screening;
 
 pub use distribution::DistributionMethodology;
 pub use exclusion::{Exclusion, NO_EXCLUSION_RANK};
+pub use screening::Screening;
 
-/// The methodology parameters. [`Methodology::default`] is GM-1; every output
-/// records the version and the parameters it was computed with.
+/// The methodology parameters. [`Methodology::default`] is GM-1, [`Methodology::gm2`]
+/// GM-1 plus the screening rules of GM-2; every output records the version and the
+/// parameters it was computed with.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Methodology {
@@ -37,6 +40,9 @@ pub struct Methodology {
     pub new_song_window_days: i64,
     /// Entries on each chart.
     pub top_n: i64,
+    /// GM-2's screening rules; `None` (GM-1) counts as GM-1 does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screening: Option<Screening>,
 }
 
 impl Default for Methodology {
@@ -49,11 +55,32 @@ impl Default for Methodology {
             room_cap: 3,
             new_song_window_days: 365,
             top_n: 100,
+            screening: None,
         }
     }
 }
 
 impl Methodology {
+    /// GM-2: GM-1's counting and charts, screened by the rules of [`Screening`].
+    pub fn gm2() -> Methodology {
+        Methodology {
+            version: "GM-2".into(),
+            screening: Some(Screening::default()),
+            ..Methodology::default()
+        }
+    }
+
+    /// The methodology a version names: `GM-1` or `GM-2`, with their defaults.
+    pub fn named(version: &str) -> Result<Methodology> {
+        match version {
+            "GM-1" => Ok(Methodology::default()),
+            "GM-2" => Ok(Methodology::gm2()),
+            other => Err(ChartError::InvalidMethodology(format!(
+                "unknown methodology `{other}`; expected GM-1 or GM-2"
+            ))),
+        }
+    }
+
     /// Checks every parameter's range and parses the time zone.
     pub fn validate(&self) -> Result<chrono_tz::Tz> {
         let bad = |msg: String| Err(ChartError::InvalidMethodology(msg));
@@ -84,20 +111,28 @@ impl Methodology {
         if self.top_n < 1 {
             return bad(format!("top_n must be >= 1, got {}", self.top_n));
         }
+        if let Some(screening) = &self.screening {
+            screening.validate()?;
+        }
         self.timezone
             .parse::<chrono_tz::Tz>()
             .or_else(|_| bad(format!("unknown time zone `{}`", self.timezone)))
     }
 
     /// The integer parameters by the names the SQL reads them with (`gm_param('name')`).
-    pub fn integer_parameters(&self) -> [(&'static str, i64); 5] {
-        [
+    /// GM-2's parameters are there only when the methodology screens.
+    pub fn integer_parameters(&self) -> Vec<(&'static str, i64)> {
+        let mut parameters = vec![
             ("min_played_ms", self.min_played_ms as i64),
             ("room_cap", self.room_cap),
             ("new_song_window_days", self.new_song_window_days),
             ("top_n", self.top_n),
             ("day_start_minutes", self.day_start_minutes as i64),
-        ]
+        ];
+        if let Some(screening) = &self.screening {
+            parameters.extend(screening.integer_parameters());
+        }
+        parameters
     }
 }
 

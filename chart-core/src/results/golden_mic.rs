@@ -319,6 +319,14 @@ impl GoldenMic {
         period::chart(&self.ctx, kind, period).await
     }
 
+    /// The month's charts under GM-2 ([`crate::screened_chart`]), with the rank
+    /// intervals and the transparency report; this engine's methodology must screen
+    /// ([`Methodology::gm2`]).
+    pub async fn screened(&self, period: &Period) -> Result<crate::screened_chart::ScreenedMonth> {
+        self.check_has_plays(period)?;
+        crate::screened_chart::screen(&self.ctx, &self.methodology, period).await
+    }
+
     /// National coverage of a period: one row, the columns of
     /// [`crate::results::COVERAGE_COLUMNS`].
     pub async fn coverage(&self, period: &Period) -> Result<RecordBatch> {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod distribution_reference;
+pub mod gm2_reference;
 pub mod reference;
 
 use std::path::Path;

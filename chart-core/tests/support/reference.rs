@@ -40,6 +40,7 @@ pub struct Play {
     pub song_id: Option<String>,
     pub started_at: Option<i64>,
     pub played_ms: Option<i32>,
+    pub vod_vendor: Option<String>,
     pub partition: NaiveDate,
 }
 
@@ -193,6 +194,10 @@ pub fn load_plays(root: &Path) -> Vec<Play> {
                 strings(&b, "room_id"),
                 strings(&b, "song_id"),
             );
+            let vendors = match b.column_by_name("vod_vendor") {
+                Some(_) => strings(&b, "vod_vendor"),
+                None => vec![None; b.num_rows()],
+            };
             for i in 0..b.num_rows() {
                 plays.push(Play {
                     event_id: e[i].clone(),
@@ -201,6 +206,7 @@ pub fn load_plays(root: &Path) -> Vec<Play> {
                     song_id: s[i].clone(),
                     started_at: ts.is_valid(i).then(|| ts.value(i)),
                     played_ms: ms.is_valid(i).then(|| ms.value(i)),
+                    vod_vendor: vendors[i].clone(),
                     partition,
                 });
             }
@@ -374,6 +380,15 @@ fn events(data: &Data, rules: &Rules) -> Vec<Event> {
         });
     }
     out
+}
+
+/// GM-1's valid plays, each with its business day.
+pub fn valid_plays(data: &Data, rules: &Rules) -> Vec<(Play, NaiveDate)> {
+    events(data, rules)
+        .into_iter()
+        .filter(|e| e.exclusion.is_none())
+        .map(|e| (e.play, e.day))
+        .collect()
 }
 
 /// Counted plays (valid plays after the room cap) per (month, venue, song).

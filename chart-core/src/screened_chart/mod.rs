@@ -1,0 +1,532 @@
+//! GM-2: the monthly charts screened for manipulation, with rank intervals and a
+//! transparency report. GM-1's counting comes first (its `valid_plays`); the rules
+//! after it are plain Rust over rows:
+//!
+//! ```text
+//!  valid_plays ──► daily plays per venue and vendor ──► holds (rule 5) ─┐
+//!       │                                                               ▼
+//!       └──► the month's plays, coded ──► room_days (rules 1, 2, cap) ──► ranking
+//!            (plays.rs)                                   (rules 3, 4, 6, rank intervals)
+//! ```
+//!
+//! Earlier months are screened the same way, from the data alone, for the history
+//! columns and rule 6's gain. [`crate::methodology::screening`] lists the parameters.
+
+pub mod holds;
+mod plays;
+mod ranking;
+mod room_days;
+mod tables;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use chrono::{Datelike, Months, NaiveDate};
+use datafusion::prelude::SessionContext;
+
+use crate::error::{ChartError, Result};
+use crate::methodology::{Methodology, Period, PeriodKind, Screening};
+
+pub use holds::{Hold, HoldKind};
+pub use tables::{SCREENED_CHART_COLUMNS, TRANSPARENCY_COLUMNS, entries_batch};
+
+use plays::MonthPlays;
+use room_days::touched;
+
+/// One entry of a screened chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScreenedEntry {
+    /// 1..; past the chart's `top_n`, the entry is "bubbling under".
+    pub rank: i64,
+    /// The song.
+    pub song_id: String,
+    /// Its title.
+    pub title: String,
+    /// Its artist.
+    pub artist: String,
+    /// Counted plays after rules 1–3 and 5.
+    pub score: i64,
+    /// The same before rule 3.
+    pub score_raw: i64,
+    /// Plays that passed rules 1, 2 and 5, before the room cap.
+    pub plays: i64,
+    /// Venues with a counted play.
+    pub venues: i64,
+    /// Distinct (province, city) of those venues.
+    pub cities: i64,
+    /// Distinct rooms with a counted play.
+    pub rooms: i64,
+    /// Distinct room-days with a counted play.
+    pub room_days: i64,
+    /// `rooms` over the month's rooms with a counted play.
+    pub room_share: f64,
+    /// The rank interval's best end (None without resamples).
+    pub rank_low: Option<i64>,
+    /// The rank interval's worst end.
+    pub rank_high: Option<i64>,
+    /// Rank on last month's chart.
+    pub prev_rank: Option<i64>,
+    /// Best rank on the chart up to this month.
+    pub peak_rank: Option<i64>,
+    /// Months on the chart up to this one.
+    pub months_on_chart: i64,
+    /// Consecutive months on the chart ending with this one (0 when bubbling under).
+    pub streak: i64,
+    /// NEW, RE, UP, DOWN, SAME; None when bubbling under.
+    pub movement: Option<&'static str>,
+}
+
+/// A room flagged for review by rule 2's clock-hour check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlaggedRoom {
+    /// The venue.
+    pub venue_id: String,
+    /// The room.
+    pub room_id: String,
+    /// The business day.
+    pub day: NaiveDate,
+    /// Distinct local clock hours with a valid play.
+    pub hours: i64,
+    /// Its valid plays that day.
+    pub plays: i64,
+}
+
+/// How each rule changed the month (rule 9).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Transparency {
+    /// GM-1's valid plays of the month (its own exclusions are in the data-quality table).
+    pub valid_plays: i64,
+    /// Plays of held venue-days and vendor-days (rule 5).
+    pub held_plays: i64,
+    /// Plays re-sent under a new id (rule 1).
+    pub resent_plays: i64,
+    /// Plays of impossible room-days (rule 2), and those room-days.
+    pub impossible_plays: i64,
+    /// Impossible room-days.
+    pub impossible_room_days: i64,
+    /// Plays over the room cap.
+    pub over_cap_plays: i64,
+    /// Songs whose score rule 3 cut, and the plays it cut.
+    pub concentration_songs: i64,
+    /// Plays rule 3 cut.
+    pub concentration_plays: i64,
+    /// Songs with a score but too little reach to be ranked (rule 4).
+    pub reach_songs: i64,
+    /// Per rule, the hot chart's entries it changed: for rules 1, 2, 5 and the cap,
+    /// entries some of whose plays it removed; for rule 3, entries it cut; for rule 4,
+    /// songs it kept off the chart that would otherwise be on it.
+    pub hot_entries_changed: Vec<(&'static str, i64)>,
+    /// Held venue-days and vendor-days of the month.
+    pub holds: Vec<Hold>,
+    /// Rooms flagged for review.
+    pub flagged_rooms: Vec<FlaggedRoom>,
+}
+
+/// A month under GM-2: both charts with their bubbling-under entries, and the report.
+#[derive(Debug, Clone)]
+pub struct ScreenedMonth {
+    /// The month.
+    pub period: Period,
+    /// The hot chart: `top_n` entries, then up to `bubbling_under` more.
+    pub hot: Vec<ScreenedEntry>,
+    /// The new chart, the same way.
+    pub new: Vec<ScreenedEntry>,
+    /// Rule 9's report.
+    pub transparency: Transparency,
+}
+
+/// What a month leaves for the next months' history.
+#[derive(Debug, Default)]
+struct History {
+    /// Per chart and song: (rank on the month's chart, peak, months on chart, streak).
+    charts: [HashMap<String, (i64, i64, i64, i64)>; 2],
+    /// Each song's score in the month.
+    scores: HashMap<String, i64>,
+}
+
+/// GM-2's charts of `period` (a month), on `ctx`: a session whose tables, functions
+/// and views are registered under `methodology` (which must screen).
+pub async fn screen(
+    ctx: &SessionContext,
+    methodology: &Methodology,
+    period: &Period,
+) -> Result<ScreenedMonth> {
+    let tz = methodology.validate()?;
+    let rules = methodology.screening.clone().ok_or_else(|| {
+        ChartError::InvalidMethodology(format!(
+            "{} has no screening rules; GM-2's charts need them",
+            methodology.version
+        ))
+    })?;
+    if period.kind() != PeriodKind::Month {
+        return Err(ChartError::InvalidPeriod(format!(
+            "{period}: GM-2's charts are monthly"
+        )));
+    }
+    let first_day = first_business_day(ctx).await?.unwrap_or(period.first_day());
+    let first_month = Period::containing(PeriodKind::Month, first_day.min(period.first_day()));
+    let window_start = first_month
+        .first_day()
+        .checked_sub_days(chrono::Days::new(rules.hold_window_days as u64))
+        .ok_or_else(|| ChartError::InvalidPeriod(period.to_string()))?;
+    let mut daily = holds::DailyPlays::default();
+    for (day, venue, vendor, plays) in
+        plays::daily_counts(ctx, window_start, period.last_day()).await?
+    {
+        daily.add(day, &venue, vendor.as_deref(), plays);
+    }
+    let places = plays::venue_places(ctx).await?;
+    let mut cities: HashMap<(String, String), u32> = HashMap::new();
+    for place in places.values() {
+        let next = cities.len() as u32;
+        cities.entry(place.clone()).or_insert(next);
+    }
+    let mut history = History::default();
+    let mut month = first_month;
+    loop {
+        let last = month == *period;
+        let plays = plays::month_plays(ctx, &month).await?;
+        let screened = screen_month(
+            ctx,
+            methodology,
+            &rules,
+            tz,
+            &month,
+            &plays,
+            &daily,
+            &places,
+            &cities,
+            &history,
+            last,
+        )
+        .await?;
+        if last {
+            return Ok(screened.0.expect("the last month is built"));
+        }
+        history = screened.1;
+        month = next_month(&month);
+    }
+}
+
+async fn first_business_day(ctx: &SessionContext) -> Result<Option<NaiveDate>> {
+    let batches = ctx
+        .sql("SELECT MIN(business_day) FROM valid_plays")
+        .await?
+        .collect()
+        .await?;
+    Ok(batches.first().and_then(|b| {
+        let column = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Date32).ok()?;
+        let dates = arrow::array::AsArray::as_primitive::<arrow::datatypes::Date32Type>(&column);
+        (b.num_rows() > 0 && arrow::array::Array::is_valid(dates, 0))
+            .then(|| dates.value_as_date(0))
+            .flatten()
+    }))
+}
+
+fn next_month(month: &Period) -> Period {
+    let day = month
+        .first_day()
+        .checked_add_months(Months::new(1))
+        .expect("months within chrono's range");
+    Period::containing(PeriodKind::Month, day)
+}
+
+fn days_since_epoch(day: NaiveDate) -> i32 {
+    day.num_days_from_ce() - 719_163
+}
+
+fn date_of(days: i32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(days + 719_163).expect("days within chrono's range")
+}
+
+/// Screens one month. Returns the full result only for the `last` month, and the
+/// history the next month reads.
+#[allow(clippy::too_many_arguments)]
+async fn screen_month(
+    ctx: &SessionContext,
+    methodology: &Methodology,
+    rules: &Screening,
+    tz: chrono_tz::Tz,
+    month: &Period,
+    plays: &MonthPlays,
+    daily: &holds::DailyPlays,
+    places: &HashMap<String, (String, String)>,
+    cities: &HashMap<(String, String), u32>,
+    earlier: &History,
+    last: bool,
+) -> Result<(Option<ScreenedMonth>, History)> {
+    // Rule 5.
+    let days = (
+        days_since_epoch(month.first_day()),
+        days_since_epoch(month.last_day()),
+    );
+    let province = |venue: &str| places.get(venue).map(|p| p.0.clone());
+    let held = holds::holds(rules, daily, days, &province);
+    let held_venue_days: HashSet<(&str, i32)> = held
+        .iter()
+        .filter(|h| h.kind == HoldKind::Venue)
+        .map(|h| (h.id.as_str(), h.day))
+        .collect();
+    let held_vendor_days: HashSet<(&str, i32)> = held
+        .iter()
+        .filter(|h| h.kind == HoldKind::Vendor)
+        .map(|h| (h.id.as_str(), h.day))
+        .collect();
+    let mut held_touched = vec![false; plays.songs.len()];
+    let mut order: Vec<u32> = Vec::with_capacity(plays.len());
+    let mut held_plays = 0;
+    for i in 0..plays.len() {
+        let day = plays.day[i];
+        let vendor = plays.vendor[i];
+        let is_held = held_venue_days
+            .contains(&(plays.venues[plays.venue[i] as usize].as_str(), day))
+            || (vendor != plays::NO_VENDOR
+                && held_vendor_days.contains(&(plays.vendors[vendor as usize].as_str(), day)));
+        if is_held {
+            held_plays += 1;
+            held_touched[plays.song[i] as usize] = true;
+        } else {
+            order.push(i as u32);
+        }
+    }
+    // Rules 1, 2 and the cap, room-day by room-day.
+    order.sort_unstable_by_key(|&i| {
+        let i = i as usize;
+        (
+            plays.room[i],
+            plays.day[i],
+            plays.started_ms[i],
+            std::cmp::Reverse(plays.played_ms[i]),
+            plays.song[i],
+        )
+    });
+    let mut counted = room_days::count(methodology, tz, plays, &order);
+    for (song, held) in held_touched.iter().enumerate() {
+        if *held {
+            counted.songs[song].touched |= touched::HELD;
+        }
+    }
+    // Rules 3 and 4.
+    let venue_city: Vec<u32> = plays
+        .venues
+        .iter()
+        .map(|v| {
+            places
+                .get(v)
+                .and_then(|p| cities.get(p).copied())
+                .unwrap_or(u32::MAX)
+        })
+        .collect();
+    let (scores, contributions) =
+        ranking::concentration(rules, plays.songs.len(), &counted.song_venues, &|venue| {
+            venue_city[venue as usize]
+        });
+    let reaches = |s: u32| {
+        let f = &scores[s as usize];
+        f.venues >= rules.min_venues && f.cities >= rules.min_cities
+    };
+    let month_scores: HashMap<String, i64> = scores
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.score > 0)
+        .map(|(s, f)| (plays.songs[s].clone(), f.score))
+        .collect();
+    let gain = |s: u32| {
+        scores[s as usize].score
+            - earlier
+                .scores
+                .get(&plays.songs[s as usize])
+                .copied()
+                .unwrap_or(0)
+    };
+    let rooms = |s: u32| counted.songs[s as usize].rooms;
+    // Which songs each chart ranks.
+    let details = plays::song_details(ctx, |id| month_scores.contains_key(id)).await?;
+    let end = month.last_day();
+    let is_new = |s: u32| {
+        details
+            .get(&plays.songs[s as usize])
+            .and_then(|d| d.2)
+            .is_some_and(|released| {
+                released <= end && (end - released).num_days() < methodology.new_song_window_days
+            })
+    };
+    let scored: Vec<u32> = (0..plays.songs.len() as u32)
+        .filter(|&s| scores[s as usize].score > 0)
+        .collect();
+    let mut hot: Vec<u32> = scored.iter().copied().filter(|&s| reaches(s)).collect();
+    let mut new: Vec<u32> = hot.iter().copied().filter(|&s| is_new(s)).collect();
+    ranking::order(&mut hot, &scores, &rooms, &gain);
+    ranking::order(&mut new, &scores, &rooms, &gain);
+
+    // History for the months after.
+    let top_n = methodology.top_n as usize;
+    let mut next = History {
+        scores: month_scores,
+        ..History::default()
+    };
+    for (c, ranked) in [&hot, &new].into_iter().enumerate() {
+        for (i, &s) in ranked.iter().take(top_n).enumerate() {
+            let song = &plays.songs[s as usize];
+            let rank = i as i64 + 1;
+            let entry = match earlier.charts[c].get(song) {
+                Some(&(prev, peak, months, streak)) => {
+                    let continued = prev > 0;
+                    (
+                        rank,
+                        peak.min(rank),
+                        months + 1,
+                        if continued { streak + 1 } else { 1 },
+                    )
+                }
+                None => (rank, rank, 1, 1),
+            };
+            next.charts[c].insert(song.clone(), entry);
+        }
+        // Songs charted before but not this month keep their peak and months; rank 0.
+        for (song, &(_, peak, months, _)) in &earlier.charts[c] {
+            next.charts[c]
+                .entry(song.clone())
+                .or_insert((0, peak, months, 0));
+        }
+    }
+    if !last {
+        return Ok((None, next));
+    }
+
+    // The rank intervals, over the venues with counted plays.
+    let venue_list: BTreeSet<u32> = contributions.iter().map(|c| c.1).collect();
+    let venue_index: HashMap<u32, usize> = venue_list
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (v, i))
+        .collect();
+    let indexed: Vec<(u32, usize, i64)> = contributions
+        .iter()
+        .map(|&(s, v, c)| (s, venue_index[&v], c))
+        .collect();
+    let weights = ranking::resample_weights(rules, venue_list.len());
+    let published = top_n + rules.bubbling_under as usize;
+    let entries = |c: usize, ranked: &[u32]| -> Vec<ScreenedEntry> {
+        let intervals = ranking::rank_intervals(rules, ranked, published, &indexed, &weights);
+        ranked
+            .iter()
+            .take(published)
+            .enumerate()
+            .map(|(i, &s)| {
+                let song = &plays.songs[s as usize];
+                let rank = i as i64 + 1;
+                let f = &scores[s as usize];
+                let tally = &counted.songs[s as usize];
+                let (title, artist) = details
+                    .get(song)
+                    .map(|d| (d.0.clone(), d.1.clone()))
+                    .unwrap_or_default();
+                let before = earlier.charts[c].get(song);
+                let prev_rank = before.map(|b| b.0).filter(|&r| r > 0);
+                let charted = i < top_n;
+                let (peak_rank, months_on_chart, streak, movement) = if charted {
+                    let now = next.charts[c][song];
+                    let movement = match (now.2, prev_rank) {
+                        (1, _) => "NEW",
+                        (_, None) => "RE",
+                        (_, Some(p)) if rank < p => "UP",
+                        (_, Some(p)) if rank > p => "DOWN",
+                        _ => "SAME",
+                    };
+                    (Some(now.1), now.2, now.3, Some(movement))
+                } else {
+                    (before.map(|b| b.1), before.map_or(0, |b| b.2), 0, None)
+                };
+                ScreenedEntry {
+                    rank,
+                    song_id: song.clone(),
+                    title,
+                    artist,
+                    score: f.score,
+                    score_raw: f.score_raw,
+                    plays: tally.plays,
+                    venues: f.venues,
+                    cities: f.cities,
+                    rooms: tally.rooms,
+                    room_days: tally.room_days,
+                    room_share: tally.rooms as f64 / counted.active_rooms.max(1) as f64,
+                    rank_low: intervals[i].map(|r| r.0),
+                    rank_high: intervals[i].map(|r| r.1),
+                    prev_rank,
+                    peak_rank,
+                    months_on_chart,
+                    streak,
+                    movement,
+                }
+            })
+            .collect()
+    };
+    let hot_entries = entries(0, &hot);
+    let new_entries = entries(1, &new);
+
+    // Rule 9.
+    let on_chart = &hot[..hot.len().min(top_n)];
+    let touched_by = |bit: u8| {
+        on_chart
+            .iter()
+            .filter(|&&s| counted.songs[s as usize].touched & bit != 0)
+            .count() as i64
+    };
+    let cut = |s: u32| scores[s as usize].score < scores[s as usize].score_raw;
+    let mut without_reach = scored.clone();
+    ranking::order(&mut without_reach, &scores, &rooms, &gain);
+    let kept_off = without_reach
+        .iter()
+        .take(top_n)
+        .filter(|&&s| !reaches(s))
+        .count() as i64;
+    let transparency = Transparency {
+        valid_plays: plays.len() as i64,
+        held_plays,
+        resent_plays: counted.resent,
+        impossible_plays: counted.impossible_plays,
+        impossible_room_days: counted.impossible_room_days,
+        over_cap_plays: counted.over_cap,
+        concentration_songs: scored.iter().filter(|&&s| cut(s)).count() as i64,
+        concentration_plays: scored
+            .iter()
+            .map(|&s| scores[s as usize].score_raw - scores[s as usize].score)
+            .sum(),
+        reach_songs: scored.iter().filter(|&&s| !reaches(s)).count() as i64,
+        hot_entries_changed: vec![
+            ("held", touched_by(touched::HELD)),
+            ("resent", touched_by(touched::RESENT)),
+            (
+                "impossible_room_day",
+                touched_by(touched::IMPOSSIBLE_ROOM_DAY),
+            ),
+            ("room_cap", touched_by(touched::ROOM_CAP)),
+            (
+                "concentration",
+                on_chart.iter().filter(|&&s| cut(s)).count() as i64,
+            ),
+            ("reach", kept_off),
+        ],
+        holds: held,
+        flagged_rooms: counted
+            .busy_rooms
+            .iter()
+            .map(|r| FlaggedRoom {
+                venue_id: plays.venues[r.venue as usize].clone(),
+                room_id: plays.rooms[r.room as usize].clone(),
+                day: date_of(r.day),
+                hours: r.hours,
+                plays: r.plays,
+            })
+            .collect(),
+    };
+    Ok((
+        Some(ScreenedMonth {
+            period: *month,
+            hot: hot_entries,
+            new: new_entries,
+            transparency,
+        }),
+        next,
+    ))
+}
