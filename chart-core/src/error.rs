@@ -242,6 +242,18 @@ pub enum ChartError {
         /// The attempts made.
         attempts: u32,
     },
+    /// A screened month already published needs a reason for its next edition.
+    #[error(
+        "{period} is published (edition {edition}): a correction publishes edition {next}, which needs its reason (--reason)"
+    )]
+    EditionNeedsReason {
+        /// The period.
+        period: String,
+        /// The current edition.
+        edition: u32,
+        /// The edition that would be published.
+        next: u32,
+    },
     /// A published file does not match its manifest.
     #[error("{file}: {problem}")]
     Corrupt {

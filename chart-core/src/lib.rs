@@ -86,6 +86,6 @@ pub use error::{ChartError, Result};
 pub use methodology::{DistributionMethodology, Methodology, Period, PeriodKind};
 pub use publication::{
     DistributionPublication, Manifest, Outcome, Product, Publication, history, publish,
-    publish_distribution, verify,
+    publish_distribution, publish_edition, verify,
 };
 pub use results::{ChartKind, DataQuality, DayDigestReport, GoldenMic, TableFunctionKind};

@@ -64,7 +64,13 @@ fn report(month: &ScreenedMonth) -> gm2_reference::Report {
         .iter()
         .map(|h| {
             let day = chrono::NaiveDate::from_num_days_from_ce_opt(h.day + 719_163).unwrap();
-            (h.kind.as_str().to_string(), h.id.clone(), day, h.plays)
+            (
+                h.kind.as_str().to_string(),
+                h.id.clone(),
+                day,
+                h.plays,
+                h.review.as_str().to_string(),
+            )
         })
         .collect();
     holds.sort_by(|a, b| (&a.0, a.2, &a.1).cmp(&(&b.0, b.2, &b.1)));
@@ -98,7 +104,7 @@ async fn gm2_matches_the_reference_in_every_month() {
     for month in ["2024-10", "2024-11", "2024-12"] {
         let period: Period = month.parse().unwrap();
         let screened = engine.screened(&period).await.unwrap();
-        let expected = gm2_reference::screened(&data, &Rules::GM1, &Params::GM2, month);
+        let expected = gm2_reference::screened(&data, &Rules::GM1, &Params::GM2, &[], month);
         assert!(
             screened.hot.len() > 100,
             "{month}: {} entries",
@@ -250,4 +256,186 @@ async fn gm_param_follows_the_methodology() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("GM-1 has no screening rules"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_decisions_include_and_exclude_days() {
+    let (_, injected) = manipulated();
+    let december: Period = "2024-12".parse().unwrap();
+    let plain = gm2(root()).await.screened(&december).await.unwrap();
+    let looping_venue = injected.looping_venues.0.clone();
+    let first_loop_day = chrono::NaiveDate::from_ymd_opt(2024, 12, 1).unwrap();
+    let decisions = vec![
+        chart_core::methodology::screening::ReviewDecision {
+            kind: "vendor".into(),
+            id: manipulation::SPIKE_VENDOR.into(),
+            day: injected.spike_day,
+            decision: "include".into(),
+            reason: "the vendor's backlog of a week, checked with the venue".into(),
+        },
+        chart_core::methodology::screening::ReviewDecision {
+            kind: "venue".into(),
+            id: looping_venue.clone(),
+            day: first_loop_day,
+            decision: "exclude".into(),
+            reason: "loops seen on the venue's logs".into(),
+        },
+    ];
+    let mut methodology = Methodology::gm2();
+    methodology.screening.as_mut().unwrap().review_decisions = decisions;
+    let engine = GoldenMic::open(root(), methodology).await.unwrap();
+    let reviewed = engine.screened(&december).await.unwrap();
+    let data = reference::load(root());
+    let reference_decisions = vec![
+        (
+            "vendor".to_string(),
+            manipulation::SPIKE_VENDOR.to_string(),
+            injected.spike_day,
+            "include".to_string(),
+        ),
+        (
+            "venue".to_string(),
+            looping_venue.clone(),
+            first_loop_day,
+            "exclude".to_string(),
+        ),
+    ];
+    let expected = gm2_reference::screened(
+        &data,
+        &Rules::GM1,
+        &Params::GM2,
+        &reference_decisions,
+        "2024-12",
+    );
+    assert_eq!(rows(&reviewed.hot), expected.hot);
+    assert_eq!(report(&reviewed), expected.report);
+    let spike = reviewed
+        .transparency
+        .holds
+        .iter()
+        .find(|h| h.kind == HoldKind::Vendor)
+        .unwrap();
+    assert_eq!(spike.review, chart_core::screened_chart::Review::Included);
+    let excluded = reviewed
+        .transparency
+        .holds
+        .iter()
+        .find(|h| h.id == looping_venue)
+        .unwrap();
+    assert_eq!(
+        excluded.review,
+        chart_core::screened_chart::Review::Excluded
+    );
+    // The spike's 300 plays count again unless its venue's day is held too (then that
+    // hold keeps them out); the loop venue's day (60 looped plays and any of its own) does not.
+    let venue_hold = plain
+        .transparency
+        .holds
+        .iter()
+        .find(|h| h.id == injected.spike_venue && h.kind == HoldKind::Venue);
+    let released = if venue_hold.is_some() { 0 } else { 300 };
+    assert_eq!(
+        reviewed.transparency.held_plays,
+        plain.transparency.held_plays - released + excluded.plays
+    );
+    assert!(excluded.plays >= 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editions_need_a_reason_and_keep_the_first_readable() {
+    use chart_core::{ChartError, Location, Outcome, publish, publish_edition, verify};
+    let data = support::fixture_copy_of(root());
+    let out = tempfile::tempdir().unwrap();
+    let out = Location::local(out.path()).unwrap();
+    let december: Period = "2024-12".parse().unwrap();
+    let engine = gm2(data.path()).await;
+    let first = publish(&engine, &december, &out).await.unwrap();
+    let edition = first.manifest.edition.clone().unwrap();
+    assert_eq!(
+        (first.manifest.version, edition.reason.as_str()),
+        (1, "first edition")
+    );
+    assert_eq!(edition.compared_with, None);
+    let files: Vec<&str> = first
+        .manifest
+        .outputs
+        .iter()
+        .map(|o| o.path.as_str())
+        .collect();
+    for table in ["hot", "new", "coverage", "coverage_by_province"]
+        .into_iter()
+        .chain(chart_core::publication::SCREENED_TABLE_NAMES)
+    {
+        for format in ["parquet", "csv", "json"] {
+            let file = format!("{table}.{format}");
+            assert!(files.contains(&file.as_str()), "{file} in {files:?}");
+        }
+    }
+    assert_eq!(first.hot.num_rows(), 100);
+    let hot_columns: Vec<String> = first
+        .hot
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        hot_columns,
+        chart_core::screened_chart::SCREENED_CHART_COLUMNS
+    );
+    // The same inputs again: nothing new.
+    let again = publish(&engine, &december, &out).await.unwrap();
+    assert_eq!(again.outcome, Outcome::Unchanged);
+
+    // A data fix (a day's file withdrawn): a correction needs a reason, then is edition 2.
+    std::fs::remove_file(data.path().join("plays/date=2024-12-05/part-0.parquet")).unwrap();
+    let engine = gm2(data.path()).await;
+    let error = publish(&engine, &december, &out).await.unwrap_err();
+    assert!(
+        matches!(error, ChartError::EditionNeedsReason { .. }),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("edition 2, which needs its reason"),
+        "{error}"
+    );
+    let second = publish_edition(
+        &engine,
+        &december,
+        &out,
+        Some("5 December's file withdrawn"),
+    )
+    .await
+    .unwrap();
+    let edition = second.manifest.edition.clone().unwrap();
+    assert_eq!(second.manifest.version, 2);
+    assert_eq!(edition.reason, "5 December's file withdrawn");
+    assert_eq!(edition.compared_with, Some(1));
+    // The changes list exactly the songs whose rank moved between the editions.
+    let ranks = |batch: &arrow::array::RecordBatch| -> std::collections::BTreeMap<String, i64> {
+        support::chart_rows_screened(batch)
+    };
+    let (before, after) = (ranks(&first.hot), ranks(&second.hot));
+    let moved = before
+        .keys()
+        .chain(after.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|s| before.get(*s) != after.get(*s))
+        .count();
+    let (before, after) = (ranks(&first.new), ranks(&second.new));
+    let moved_new = before
+        .keys()
+        .chain(after.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|s| before.get(*s) != after.get(*s))
+        .count();
+    assert!(moved > 0);
+    assert_eq!(edition.changed_entries, moved + moved_new);
+    // Edition 1 stays readable and intact.
+    let one = verify(&out, &december, Some(1)).await.unwrap();
+    assert_eq!(one.manifest.edition.unwrap().reason, "first edition");
 }

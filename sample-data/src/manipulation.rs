@@ -75,6 +75,8 @@ pub struct Injected {
     pub all_day_room: (String, String),
     /// The day of the vendor's spike.
     pub spike_day: NaiveDate,
+    /// The venue whose plays the spiking vendor sends.
+    pub spike_venue: String,
 }
 
 struct Row {
@@ -231,6 +233,7 @@ pub fn inject(spec: &SampleSpec, root: &Path) -> Result<Injected, SampleError> {
         ),
         all_day_room: (all_day.venue_id.clone(), "R04".into()),
         spike_day,
+        spike_venue: spike_venue.venue_id.clone(),
         ..Injected::default()
     };
     let mut by_day: BTreeMap<NaiveDate, Vec<Row>> = BTreeMap::new();

@@ -4,6 +4,7 @@
 //! Every parameter is an integer (shares in percent), so that two runs, and the
 //! reference implementation, compare exactly.
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ChartError, Result};
@@ -53,8 +54,49 @@ pub struct Screening {
     pub bootstrap_seed: u64,
     /// Rank confidence: the interval's coverage in percent.
     pub confidence_percent: i64,
+    /// Rule 5: reviewers' decisions on venue-days and vendor-days, applied when the
+    /// month is next published (recorded with the parameters in every output).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub review_decisions: Vec<ReviewDecision>,
 }
 
+/// A reviewer's decision on a venue-day or vendor-day (rule 5).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewDecision {
+    /// `venue` or `vendor`.
+    pub kind: String,
+    /// The `venue_id` or `vod_vendor`.
+    pub id: String,
+    /// The business day.
+    pub day: NaiveDate,
+    /// `include` (its plays count, held or not) or `exclude` (they do not).
+    pub decision: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A file of reviewers' decisions: `[[decision]]` tables of [`ReviewDecision`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewDecisions {
+    /// The decisions, in the file's order.
+    #[serde(default)]
+    pub decision: Vec<ReviewDecision>,
+}
+
+impl ReviewDecisions {
+    /// Parses a decisions file's text; `name` names it in errors.
+    pub fn parse(name: &str, text: &str) -> Result<Vec<ReviewDecision>> {
+        let file: ReviewDecisions = toml::from_str(text).map_err(|e| {
+            ChartError::InvalidMethodology(format!(
+                "{name}: {}",
+                e.to_string().lines().collect::<Vec<_>>().join(" ")
+            ))
+        })?;
+        Ok(file.decision)
+    }
+}
 impl Default for Screening {
     fn default() -> Self {
         Screening {
@@ -75,6 +117,7 @@ impl Default for Screening {
             bootstrap_resamples: 200,
             bootstrap_seed: 2024,
             confidence_percent: 90,
+            review_decisions: Vec::new(),
         }
     }
 }
@@ -140,6 +183,21 @@ impl Screening {
             if value > 100 {
                 return Err(ChartError::InvalidMethodology(format!(
                     "{name} must be <= 100, got {value}"
+                )));
+            }
+        }
+        for (i, d) in self.review_decisions.iter().enumerate() {
+            if !matches!(d.kind.as_str(), "venue" | "vendor")
+                || !matches!(d.decision.as_str(), "include" | "exclude")
+                || d.id.trim().is_empty()
+                || d.reason.trim().is_empty()
+            {
+                return Err(ChartError::InvalidMethodology(format!(
+                    "review decision {}: kind must be venue or vendor, decision include or exclude, id and reason not empty; got kind `{}`, decision `{}`, id `{}`",
+                    i + 1,
+                    d.kind,
+                    d.decision,
+                    d.id
                 )));
             }
         }

@@ -109,6 +109,7 @@ pub async fn publish_distribution(
         directory,
         outputs,
         changes: None,
+        edition: None,
         run: RunRecord {
             started_at,
             finished_at: now(),

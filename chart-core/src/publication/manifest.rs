@@ -81,6 +81,9 @@ pub struct Manifest {
     pub outputs: Vec<OutputFile>,
     /// What changed since the previous version (absent for version 1).
     pub changes: Option<Changes>,
+    /// Screened (GM-2) charts: the edition this version is (its number is the version's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edition: Option<Edition>,
     /// When the version was published.
     pub run: RunRecord,
 }
@@ -147,6 +150,18 @@ pub struct Changes {
     pub publisher_changed: bool,
     /// Published files whose content changed.
     pub outputs_changed: Vec<String>,
+}
+
+/// An edition of a screened month: edition 1 is its first publication, each
+/// correction the next, with its reason and how the chart moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edition {
+    /// Why this edition was published (`first edition` for the first).
+    pub reason: String,
+    /// The version whose charts the changes compare with (none for the first).
+    pub compared_with: Option<u32>,
+    /// Rows of `edition_changes`: songs whose rank on either chart differs from that version's.
+    pub changed_entries: usize,
 }
 
 /// The run that produced a version.

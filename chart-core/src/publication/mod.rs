@@ -24,6 +24,7 @@ mod distribution;
 mod encode;
 mod manifest;
 mod read;
+mod screened;
 mod transaction;
 
 use arrow::array::RecordBatch;
@@ -41,6 +42,7 @@ use transaction::*;
 pub use distribution::{DistributionPublication, publish_distribution};
 pub use manifest::*;
 pub use read::{Verified, verify, verify_of};
+pub use screened::SCREENED_TABLE_NAMES;
 pub use transaction::MAX_COMMIT_ATTEMPTS;
 
 /// The published tables, in the order they are written.
@@ -97,7 +99,22 @@ pub fn product_location(out: &Location, product: Product, period: &Period) -> Lo
 
 /// Computes the charts and coverage of `period` and publishes them as a new version
 /// under `out`, unless the current version has the same inputs.
+///
+/// Under a screening methodology (GM-2) each version is an edition of the month: the
+/// first needs no reason; every later one does ([`publish_edition`]).
 pub async fn publish(engine: &GoldenMic, period: &Period, out: &Location) -> Result<Publication> {
+    publish_edition(engine, period, out, None).await
+}
+
+/// [`publish`], with the reason for a new edition of a screened month (a correction:
+/// late data, a review decision, a data fix). Without a reason, a screened month that
+/// is already published fails with [`ChartError::EditionNeedsReason`].
+pub async fn publish_edition(
+    engine: &GoldenMic,
+    period: &Period,
+    out: &Location,
+    reason: Option<&str>,
+) -> Result<Publication> {
     let started_at = now();
     engine.check_has_plays(period)?;
     let period_dir = period_location(out, period);
@@ -113,6 +130,21 @@ pub async fn publish(engine: &GoldenMic, period: &Period, out: &Location) -> Res
         tracing::info!(%period, version = current.version, "unchanged: the current version has these inputs");
         return read_publication(&period_dir, current.clone(), Outcome::Unchanged).await;
     }
+
+    let screening = methodology.screening.is_some();
+    if let (true, Some(current), None) = (screening, versions.last(), reason) {
+        return Err(ChartError::EditionNeedsReason {
+            period: period.to_string(),
+            edition: current.version,
+            next: current.version + 1,
+        });
+    }
+    let screened = if screening {
+        tracing::info!(%period, "screening the month (GM-2)");
+        Some(engine.screened(period).await?)
+    } else {
+        None
+    };
 
     tracing::info!(%period, kind = period.kind().as_str(), "computing the figures of every period of this kind");
     let engine = &engine.materialize_for_publication(period.kind()).await?;
@@ -131,17 +163,36 @@ pub async fn publish(engine: &GoldenMic, period: &Period, out: &Location) -> Res
         });
     }
     tracing::info!(%period, "computing charts and coverage");
-    let hot = engine.chart(ChartKind::Hot, period).await?;
-    let new = engine.chart(ChartKind::New, period).await?;
     let coverage = engine.coverage(period).await?;
     let coverage_by_province = engine.coverage_by_province(period).await?;
+    let (mut tables, edition) = match &screened {
+        Some(screened) => {
+            let previous = versions.last().map(|v| (v, period_dir.join(&v.directory)));
+            let (tables, edition) =
+                screened::screened_tables(screened, methodology.top_n as usize, reason, previous)
+                    .await?;
+            (tables, Some(edition))
+        }
+        None => (
+            vec![
+                ("hot", engine.chart(ChartKind::Hot, period).await?),
+                ("new", engine.chart(ChartKind::New, period).await?),
+            ],
+            None,
+        ),
+    };
+    tables.insert(2, ("coverage", coverage.clone()));
+    tables.insert(3, ("coverage_by_province", coverage_by_province.clone()));
+    let (hot, new) = (tables[0].1.clone(), tables[1].1.clone());
 
     let methodology_json = serde_json::to_string(&methodology).expect("methodology serialises");
-    let tables = TABLE_NAMES
-        .into_iter()
-        .zip([&hot, &new, &coverage, &coverage_by_province]);
-    let (outputs, directory, data_dir) =
-        write_data(&period_dir, tables, period, &methodology_json).await?;
+    let (outputs, directory, data_dir) = write_data(
+        &period_dir,
+        tables.iter().map(|(name, batch)| (*name, batch)),
+        period,
+        &methodology_json,
+    )
+    .await?;
 
     let manifest = Manifest {
         format: MANIFEST_FORMAT.to_string(),
@@ -161,6 +212,7 @@ pub async fn publish(engine: &GoldenMic, period: &Period, out: &Location) -> Res
         directory,
         outputs,
         changes: None,
+        edition,
         run: RunRecord {
             started_at,
             finished_at: now(),

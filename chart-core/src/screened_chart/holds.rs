@@ -9,9 +9,13 @@
 //!   is compared with the median share of every venue-day of its province in the
 //!   window; a vendor with the median of every vendor-day. No history, no hold.
 //! * A venue-day or vendor-day with fewer than `hold_min_plays` valid plays is never held.
+//! * A reviewer's decision (`review_decisions`) includes a held day (its plays count)
+//!   or excludes any day (its plays do not); every decided day is listed.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
+
+use chrono::Datelike;
 
 use crate::methodology::Screening;
 
@@ -34,6 +38,28 @@ impl HoldKind {
     }
 }
 
+/// Where a held day stands with the reviewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Review {
+    /// Held by the rule, not reviewed yet: its plays do not count.
+    Pending,
+    /// A reviewer excluded it: its plays do not count.
+    Excluded,
+    /// A reviewer included it: its plays count.
+    Included,
+}
+
+impl Review {
+    /// `pending`, `excluded` or `included`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Review::Pending => "pending",
+            Review::Excluded => "excluded",
+            Review::Included => "included",
+        }
+    }
+}
+
 /// A held venue-day or vendor-day, with the figures that held it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
@@ -51,6 +77,15 @@ pub struct Hold {
     pub baseline: (i64, i64),
     /// Whether the baseline is the province's (venues) or the market's vendors' rather than its own.
     pub baseline_from_peers: bool,
+    /// The reviewers' decision.
+    pub review: Review,
+}
+
+impl Hold {
+    /// Whether its plays are kept out of the chart.
+    pub fn removes_plays(&self) -> bool {
+        self.review != Review::Included
+    }
 }
 
 /// A share of a day's plays, compared exactly.
@@ -161,9 +196,47 @@ pub(crate) fn holds(
                         market_plays: share.market,
                         baseline: (baseline.plays, baseline.market),
                         baseline_from_peers: from_peers,
+                        review: Review::Pending,
                     });
                 }
             }
+        }
+    }
+    for decision in &rules.review_decisions {
+        let kind = match decision.kind.as_str() {
+            "venue" => HoldKind::Venue,
+            _ => HoldKind::Vendor,
+        };
+        let day = decision.day.num_days_from_ce() - 719_163;
+        if day < days.0 || day > days.1 {
+            continue;
+        }
+        let review = match decision.decision.as_str() {
+            "include" => Review::Included,
+            _ => Review::Excluded,
+        };
+        match held
+            .iter_mut()
+            .find(|h| h.kind == kind && h.day == day && h.id == decision.id)
+        {
+            Some(hold) => hold.review = review,
+            None if review == Review::Excluded => {
+                let table = match kind {
+                    HoldKind::Venue => &daily.venues,
+                    HoldKind::Vendor => &daily.vendors,
+                };
+                held.push(Hold {
+                    kind,
+                    id: decision.id.clone(),
+                    day,
+                    plays: table.get(&(decision.id.clone(), day)).copied().unwrap_or(0),
+                    market_plays: daily.market.get(&day).copied().unwrap_or(0),
+                    baseline: (0, 0),
+                    baseline_from_peers: false,
+                    review,
+                });
+            }
+            None => {}
         }
     }
     held.sort_by(|a, b| (a.kind, a.day, &a.id).cmp(&(b.kind, b.day, &b.id)));

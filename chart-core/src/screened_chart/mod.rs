@@ -26,7 +26,7 @@ use datafusion::prelude::SessionContext;
 use crate::error::{ChartError, Result};
 use crate::methodology::{Methodology, Period, PeriodKind, Screening};
 
-pub use holds::{Hold, HoldKind};
+pub use holds::{Hold, HoldKind, Review};
 pub use tables::{SCREENED_CHART_COLUMNS, TRANSPARENCY_COLUMNS, entries_batch};
 
 use plays::MonthPlays;
@@ -115,7 +115,7 @@ pub struct Transparency {
     /// entries some of whose plays it removed; for rule 3, entries it cut; for rule 4,
     /// songs it kept off the chart that would otherwise be on it.
     pub hot_entries_changed: Vec<(&'static str, i64)>,
-    /// Held venue-days and vendor-days of the month.
+    /// Held venue-days and vendor-days of the month, and those reviewers decided on.
     pub holds: Vec<Hold>,
     /// Rooms flagged for review.
     pub flagged_rooms: Vec<FlaggedRoom>,
@@ -263,12 +263,12 @@ async fn screen_month(
     let held = holds::holds(rules, daily, days, &province);
     let held_venue_days: HashSet<(&str, i32)> = held
         .iter()
-        .filter(|h| h.kind == HoldKind::Venue)
+        .filter(|h| h.kind == HoldKind::Venue && h.removes_plays())
         .map(|h| (h.id.as_str(), h.day))
         .collect();
     let held_vendor_days: HashSet<(&str, i32)> = held
         .iter()
-        .filter(|h| h.kind == HoldKind::Vendor)
+        .filter(|h| h.kind == HoldKind::Vendor && h.removes_plays())
         .map(|h| (h.id.as_str(), h.day))
         .collect();
     let mut held_touched = vec![false; plays.songs.len()];

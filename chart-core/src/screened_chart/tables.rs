@@ -172,6 +172,7 @@ impl ScreenedMonth {
                 ("baseline_plays", Int64, false),
                 ("baseline_market_plays", Int64, false),
                 ("baseline", Utf8, false),
+                ("review", Utf8, false),
             ],
             vec![
                 texts(h.iter().map(|h| h.kind.as_str())),
@@ -181,13 +182,12 @@ impl ScreenedMonth {
                 ints(h.iter().map(|h| h.market_plays)),
                 ints(h.iter().map(|h| h.baseline.0)),
                 ints(h.iter().map(|h| h.baseline.1)),
-                texts(h.iter().map(|h| {
-                    if h.baseline_from_peers {
-                        "peers"
-                    } else {
-                        "own"
-                    }
+                texts(h.iter().map(|h| match (h.baseline, h.baseline_from_peers) {
+                    ((0, 0), _) => "none",
+                    (_, true) => "peers",
+                    _ => "own",
                 })),
+                texts(h.iter().map(|h| h.review.as_str())),
             ],
         )
     }
@@ -218,5 +218,8 @@ impl ScreenedMonth {
 }
 
 fn count(t: &super::Transparency, kind: super::HoldKind) -> i64 {
-    t.holds.iter().filter(|h| h.kind == kind).count() as i64
+    t.holds
+        .iter()
+        .filter(|h| h.kind == kind && h.removes_plays())
+        .count() as i64
 }

@@ -85,8 +85,8 @@ pub struct Report {
     pub concentration_songs: i64,
     pub concentration_plays: i64,
     pub reach_songs: i64,
-    /// (kind, id, day, plays).
-    pub holds: Vec<(String, String, NaiveDate, i64)>,
+    /// (kind, id, day, plays, review).
+    pub holds: Vec<(String, String, NaiveDate, i64, String)>,
     /// (venue, room, day, hours).
     pub flagged: Vec<(String, String, NaiveDate, i64)>,
 }
@@ -127,13 +127,17 @@ impl SplitMix {
     }
 }
 
-/// Rule 5 for the days of one month.
+/// A reviewer's decision: (kind, id, day, include or exclude).
+pub type Decision = (String, String, NaiveDate, String);
+
+/// Rule 5 for the days of one month, with the reviewers' decisions.
 fn holds(
     p: &Params,
     valid: &[(Play, NaiveDate)],
     data: &Data,
+    decisions: &[Decision],
     month: (i32, u32),
-) -> Vec<(String, String, NaiveDate, i64)> {
+) -> Vec<(String, String, NaiveDate, i64, String)> {
     let mut market: HashMap<NaiveDate, i64> = HashMap::new();
     let mut by: [BTreeMap<(String, NaiveDate), i64>; 2] = Default::default();
     for (play, day) in valid {
@@ -175,8 +179,36 @@ fn holds(
                 && plays as i128 * bm as i128
                     > p.hold_factor as i128 * bc as i128 * market[day] as i128
             {
-                out.push((kind.to_string(), id.clone(), *day, plays));
+                out.push((
+                    kind.to_string(),
+                    id.clone(),
+                    *day,
+                    plays,
+                    "pending".to_string(),
+                ));
             }
+        }
+    }
+    for (kind, id, day, decision) in decisions {
+        if month_of(*day) != month {
+            continue;
+        }
+        let review = if decision == "include" {
+            "included"
+        } else {
+            "excluded"
+        };
+        match out
+            .iter_mut()
+            .find(|h| &h.0 == kind && &h.1 == id && h.2 == *day)
+        {
+            Some(hold) => hold.4 = review.to_string(),
+            None if review == "excluded" => {
+                let k = if kind == "venue" { 0 } else { 1 };
+                let plays = by[k].get(&(id.clone(), *day)).copied().unwrap_or(0);
+                out.push((kind.clone(), id.clone(), *day, plays, review.to_string()));
+            }
+            None => {}
         }
     }
     out.sort_by(|a, b| (&a.0, a.2, &a.1).cmp(&(&b.0, b.2, &b.1)));
@@ -201,11 +233,13 @@ fn figures(
     rules: &Rules,
     valid: &[(Play, NaiveDate)],
     data: &Data,
+    decisions: &[Decision],
     month: (i32, u32),
 ) -> Figures {
-    let held = holds(p, valid, data, month);
+    let held = holds(p, valid, data, decisions, month);
     let held_keys: HashSet<(String, String, NaiveDate)> = held
         .iter()
+        .filter(|h| h.4 != "included")
         .map(|h| (h.0.clone(), h.1.clone(), h.2))
         .collect();
     let mut report = Report {
@@ -368,7 +402,13 @@ fn figures(
 }
 
 /// Both GM-2 charts of `target` (YYYY-MM) with the report.
-pub fn screened(data: &Data, rules: &Rules, p: &Params, target: &str) -> Month {
+pub fn screened(
+    data: &Data,
+    rules: &Rules,
+    p: &Params,
+    decisions: &[Decision],
+    target: &str,
+) -> Month {
     let valid = valid_plays(data, rules);
     let target_day = NaiveDate::parse_from_str(&format!("{target}-01"), "%Y-%m-%d").unwrap();
     let first = valid
@@ -392,7 +432,7 @@ pub fn screened(data: &Data, rules: &Rules, p: &Params, target: &str) -> Month {
             .unwrap()
             .pred_opt()
             .unwrap();
-        let f = figures(p, rules, &valid, data, month);
+        let f = figures(p, rules, &valid, data, decisions, month);
         let reaches =
             |s: &String| f.venues[s] >= p.min_venues as i64 && f.cities[s] >= p.min_cities as i64;
         let gain = |s: &String| f.score[s] - previous_scores.get(s).copied().unwrap_or(0);

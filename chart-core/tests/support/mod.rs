@@ -527,3 +527,21 @@ pub fn read_parquet(path: &Path) -> RecordBatch {
     let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
     concat_batches(&batches[0].schema(), &batches).unwrap()
 }
+
+/// A copy of any data root that a test may change.
+pub fn fixture_copy_of(root: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(root, dir.path());
+    dir
+}
+
+/// song_id → rank of a published chart.
+pub fn chart_rows_screened(batch: &RecordBatch) -> std::collections::BTreeMap<String, i64> {
+    let songs = strings(batch, "song_id");
+    let ranks = ints(batch, "rank");
+    songs
+        .into_iter()
+        .zip(ranks)
+        .map(|(s, r)| (s.unwrap(), r.unwrap()))
+        .collect()
+}
