@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use chart_core::methodology::money::Share;
+use chart_core::methodology::screening::{ReviewDecisions, Screening};
 use chart_core::{
     DistributionMethodology, Location, Methodology, Period, PeriodKind, Product, StoreOptions,
 };
@@ -340,6 +341,10 @@ pub struct PublishArgs {
     /// later runs (implies --by-day).
     #[arg(long, value_name = "DIR|URL")]
     pub day_digests: Option<String>,
+    /// Why this version is published: required for a GM-2 month already published (a
+    /// correction: late data, a review decision, a data fix), recorded in its edition.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
     #[command(flatten)]
     pub methodology: MethodologyArgs,
     #[command(flatten)]
@@ -414,9 +419,14 @@ fn line_share(value: &str) -> Result<(String, Share), String> {
     Ok((line.trim().to_string(), share(rate)?))
 }
 
-/// GM-1 parameters; each flag overrides one default.
+/// The methodology and its parameters; each flag overrides one default.
 #[derive(Args, Clone)]
 pub struct MethodologyArgs {
+    /// Methodology version: GM-1, or GM-2 (GM-1 screened for manipulation, with rank
+    /// intervals and a transparency report; monthly charts only).
+    #[arg(long = "methodology", value_name = "VERSION", default_value = "GM-1",
+          value_parser = ["GM-1", "GM-2"])]
+    pub version: String,
     /// Entries per chart.
     #[arg(long, value_name = "N", default_value_t = Methodology::default().top_n)]
     pub top_n: i64,
@@ -435,11 +445,166 @@ pub struct MethodologyArgs {
     /// Local time at which a business day starts (a night out before it belongs to the day before).
     #[arg(long, value_name = "HH:MM", default_value = "06:00", value_parser = day_start)]
     pub day_start: u32,
+    #[command(flatten)]
+    pub screening: ScreeningArgs,
+}
+
+/// GM-2's parameters (with `--methodology GM-2` only); each flag overrides one default.
+#[derive(Args, Clone, Default)]
+#[command(next_help_heading = "GM-2 screening (with --methodology GM-2)")]
+pub struct ScreeningArgs {
+    /// A play of the same room and song this soon after a counted one is a re-send [default: 5000].
+    #[arg(long, value_name = "MS")]
+    pub resend_window_ms: Option<i64>,
+    /// A play overlaps when it starts this much before the previous one ends [default: 5000].
+    #[arg(long, value_name = "MS")]
+    pub overlap_tolerance_ms: Option<i64>,
+    /// A room-day with this share of overlapping plays counts nothing [default: 30].
+    #[arg(long, value_name = "PERCENT")]
+    pub overlap_share_percent: Option<i64>,
+    /// Rooms with plays in this many clock hours of a day are flagged for review [default: 20].
+    #[arg(long, value_name = "HOURS")]
+    pub max_active_hours: Option<i64>,
+    /// Songs in this many venues have their top venues cut [default: 3].
+    #[arg(long, value_name = "N")]
+    pub concentration_min_venues: Option<i64>,
+    /// How many top venues are cut [default: 2].
+    #[arg(long, value_name = "N")]
+    pub concentration_top: Option<i64>,
+    /// ...to the mean of this many next venues [default: 10].
+    #[arg(long, value_name = "N")]
+    pub concentration_next: Option<i64>,
+    /// Ranked only with plays in this many venues [default: 5]...
+    #[arg(long, value_name = "N")]
+    pub min_venues: Option<i64>,
+    /// ...of this many cities [default: 2].
+    #[arg(long, value_name = "N")]
+    pub min_cities: Option<i64>,
+    /// Hold a venue-day or vendor-day past this many times its median share [default: 5].
+    #[arg(long, value_name = "K")]
+    pub hold_factor: Option<i64>,
+    /// Never hold a day with fewer valid plays [default: 50].
+    #[arg(long, value_name = "N")]
+    pub hold_min_plays: Option<i64>,
+    /// The trailing window of the median, in business days [default: 28].
+    #[arg(long, value_name = "DAYS")]
+    pub hold_window_days: Option<i64>,
+    /// With fewer days of own history, compare with the province's venues (or all vendors) [default: 7].
+    #[arg(long, value_name = "DAYS")]
+    pub hold_min_history_days: Option<i64>,
+    /// Entries published after the chart as bubbling under [default: 25].
+    #[arg(long, value_name = "N")]
+    pub bubbling_under: Option<i64>,
+    /// Bootstrap resamples of the venues for the rank intervals (0: none) [default: 200].
+    #[arg(long, value_name = "N")]
+    pub bootstrap_resamples: Option<i64>,
+    /// Seed of the resamples [default: 2024].
+    #[arg(long, value_name = "SEED")]
+    pub bootstrap_seed: Option<u64>,
+    /// Coverage of the rank intervals [default: 90].
+    #[arg(long, value_name = "PERCENT")]
+    pub confidence_percent: Option<i64>,
+    /// Reviewers' decisions on held days: a TOML file of [[decision]] tables with kind
+    /// (venue or vendor), id, day, decision (include or exclude) and reason.
+    #[arg(long, value_name = "FILE")]
+    pub review_decisions: Option<PathBuf>,
+}
+
+impl ScreeningArgs {
+    /// The flags given, by name.
+    fn given(&self) -> Vec<&'static str> {
+        let mut given = Vec::new();
+        let mut note = |name: &'static str, set: bool| {
+            if set {
+                given.push(name);
+            }
+        };
+        note("--resend-window-ms", self.resend_window_ms.is_some());
+        note(
+            "--overlap-tolerance-ms",
+            self.overlap_tolerance_ms.is_some(),
+        );
+        note(
+            "--overlap-share-percent",
+            self.overlap_share_percent.is_some(),
+        );
+        note("--max-active-hours", self.max_active_hours.is_some());
+        note(
+            "--concentration-min-venues",
+            self.concentration_min_venues.is_some(),
+        );
+        note("--concentration-top", self.concentration_top.is_some());
+        note("--concentration-next", self.concentration_next.is_some());
+        note("--min-venues", self.min_venues.is_some());
+        note("--min-cities", self.min_cities.is_some());
+        note("--hold-factor", self.hold_factor.is_some());
+        note("--hold-min-plays", self.hold_min_plays.is_some());
+        note("--hold-window-days", self.hold_window_days.is_some());
+        note(
+            "--hold-min-history-days",
+            self.hold_min_history_days.is_some(),
+        );
+        note("--bubbling-under", self.bubbling_under.is_some());
+        note("--bootstrap-resamples", self.bootstrap_resamples.is_some());
+        note("--bootstrap-seed", self.bootstrap_seed.is_some());
+        note("--confidence-percent", self.confidence_percent.is_some());
+        note("--review-decisions", self.review_decisions.is_some());
+        given
+    }
+
+    /// GM-2's parameters: the defaults with these flags over them.
+    fn screening(&self) -> Result<Screening> {
+        let d = Screening::default();
+        let decisions = match &self.review_decisions {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                ReviewDecisions::parse(&path.display().to_string(), &text)?
+            }
+            None => Vec::new(),
+        };
+        Ok(Screening {
+            resend_window_ms: self.resend_window_ms.unwrap_or(d.resend_window_ms),
+            overlap_tolerance_ms: self.overlap_tolerance_ms.unwrap_or(d.overlap_tolerance_ms),
+            overlap_share_percent: self
+                .overlap_share_percent
+                .unwrap_or(d.overlap_share_percent),
+            max_active_hours: self.max_active_hours.unwrap_or(d.max_active_hours),
+            concentration_min_venues: self
+                .concentration_min_venues
+                .unwrap_or(d.concentration_min_venues),
+            concentration_top: self.concentration_top.unwrap_or(d.concentration_top),
+            concentration_next: self.concentration_next.unwrap_or(d.concentration_next),
+            min_venues: self.min_venues.unwrap_or(d.min_venues),
+            min_cities: self.min_cities.unwrap_or(d.min_cities),
+            hold_factor: self.hold_factor.unwrap_or(d.hold_factor),
+            hold_min_plays: self.hold_min_plays.unwrap_or(d.hold_min_plays),
+            hold_window_days: self.hold_window_days.unwrap_or(d.hold_window_days),
+            hold_min_history_days: self
+                .hold_min_history_days
+                .unwrap_or(d.hold_min_history_days),
+            bubbling_under: self.bubbling_under.unwrap_or(d.bubbling_under),
+            bootstrap_resamples: self.bootstrap_resamples.unwrap_or(d.bootstrap_resamples),
+            bootstrap_seed: self.bootstrap_seed.unwrap_or(d.bootstrap_seed),
+            confidence_percent: self.confidence_percent.unwrap_or(d.confidence_percent),
+            review_decisions: decisions,
+        })
+    }
 }
 
 impl MethodologyArgs {
     /// The methodology of these flags, checked.
     pub fn methodology(&self) -> Result<Methodology> {
+        let base = Methodology::named(&self.version)?;
+        let screening = match &base.screening {
+            Some(_) => Some(self.screening.screening()?),
+            None => {
+                if let Some(flag) = self.screening.given().first() {
+                    bail!("{flag} is a GM-2 parameter: add --methodology GM-2");
+                }
+                None
+            }
+        };
         let methodology = Methodology {
             top_n: self.top_n,
             room_cap: self.room_cap,
@@ -447,7 +612,8 @@ impl MethodologyArgs {
             new_song_window_days: self.new_song_window_days,
             timezone: self.timezone.clone(),
             day_start_minutes: self.day_start,
-            ..Methodology::default()
+            screening,
+            ..base
         };
         methodology.validate()?;
         Ok(methodology)

@@ -8,6 +8,7 @@ use chart_core::analyst::Access;
 use chart_core::publication::{history_of, verify_of};
 use chart_core::{
     DataRoot, GoldenMic, Location, Methodology, Period, publish, publish_distribution,
+    publish_edition,
 };
 use datafusion::prelude::SessionContext;
 
@@ -36,7 +37,8 @@ pub async fn run(command: Command) -> Result<()> {
             } else if args.by_day {
                 engine = engine.with_day_digests(None);
             }
-            let publication = publish(&engine, &period, &out).await?;
+            let publication =
+                publish_edition(&engine, &period, &out, args.reason.as_deref()).await?;
             report::print_summary(&publication)
         }
         Command::Distribute(args) => {

@@ -86,14 +86,26 @@ pub struct ReviewDecisions {
 }
 
 impl ReviewDecisions {
-    /// Parses a decisions file's text; `name` names it in errors.
+    /// Parses a decisions file's text; `name` names it in errors. A `day` may be a
+    /// TOML date (`day = 2024-12-01`) or a string.
     pub fn parse(name: &str, text: &str) -> Result<Vec<ReviewDecision>> {
-        let file: ReviewDecisions = toml::from_str(text).map_err(|e| {
+        let error = |e: &dyn std::fmt::Display| {
             ChartError::InvalidMethodology(format!(
                 "{name}: {}",
-                e.to_string().lines().collect::<Vec<_>>().join(" ")
+                e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
             ))
-        })?;
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| error(&e))?;
+        if let Some(toml::Value::Array(decisions)) = table.get_mut("decision") {
+            for decision in decisions.iter_mut() {
+                if let Some(day) = decision.get_mut("day")
+                    && let toml::Value::Datetime(date) = day
+                {
+                    *day = toml::Value::String(date.to_string());
+                }
+            }
+        }
+        let file = ReviewDecisions::deserialize(table).map_err(|e| error(&e))?;
         Ok(file.decision)
     }
 }

@@ -1,8 +1,10 @@
 //! The published results as SQL table functions, so that an analyst can join and
 //! filter them like tables:
 //!
-//! * `hot_chart(period [, top_n [, province]])` and `new_chart(...)`: a chart, the
-//!   columns of [`CHART_COLUMNS`] by rank;
+//! * `hot_chart(period [, top_n [, province [, methodology]]])` and `new_chart(...)`:
+//!   a chart, the columns of [`CHART_COLUMNS`] by rank; under `'GM-2'` (or NULL in a
+//!   GM-2 session) the screened chart, the columns of [`SCREENED_CHART_COLUMNS`], its
+//!   bubbling-under entries after the chart's;
 //! * `coverage(period [, province])`: national (or one province's) coverage, the
 //!   columns of [`COVERAGE_COLUMNS`];
 //! * `coverage_by_province(period)`: the columns of [`PROVINCE_COVERAGE_COLUMNS`];
@@ -44,6 +46,7 @@ use crate::results::period::{
     self, CHART_COLUMNS, COVERAGE_COLUMNS, ChartKind, PROVINCE_COVERAGE_COLUMNS, check_has_plays,
 };
 use crate::results::session::derived_session;
+use crate::screened_chart::{SCREENED_CHART_COLUMNS, entries_batch, screen};
 
 /// What a table function returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +85,12 @@ impl TableFunctionKind {
     /// The arguments, as shown in help: e.g. `hot_chart(period [, top_n [, province]])`.
     pub fn signature(self) -> &'static str {
         match self {
-            TableFunctionKind::Chart(ChartKind::Hot) => "hot_chart(period [, top_n [, province]])",
-            TableFunctionKind::Chart(ChartKind::New) => "new_chart(period [, top_n [, province]])",
+            TableFunctionKind::Chart(ChartKind::Hot) => {
+                "hot_chart(period [, top_n [, province [, methodology]]])"
+            }
+            TableFunctionKind::Chart(ChartKind::New) => {
+                "new_chart(period [, top_n [, province [, methodology]]])"
+            }
             TableFunctionKind::Coverage => "coverage(period [, province])",
             TableFunctionKind::CoverageByProvince => "coverage_by_province(period)",
             TableFunctionKind::Distribution => "distribution(period [, rights_holder_id])",
@@ -107,7 +114,9 @@ impl TableFunctionKind {
     /// The optional arguments after the period.
     fn optional_arguments(self) -> &'static [Argument] {
         match self {
-            TableFunctionKind::Chart(_) => &[Argument::TopN, Argument::Province],
+            TableFunctionKind::Chart(_) => {
+                &[Argument::TopN, Argument::Province, Argument::Methodology]
+            }
             TableFunctionKind::Coverage => &[Argument::Province],
             TableFunctionKind::CoverageByProvince => &[],
             TableFunctionKind::Distribution => &[Argument::RightsHolder],
@@ -120,6 +129,7 @@ enum Argument {
     TopN,
     Province,
     RightsHolder,
+    Methodology,
 }
 
 /// Registers the table functions on `ctx`, over `inputs` under `methodology`.
@@ -238,8 +248,42 @@ impl TableFunctionImpl for ChartFunction {
                         usage()
                     );
                 }
+                (
+                    Argument::Methodology,
+                    Some(
+                        ScalarValue::Utf8(Some(s))
+                        | ScalarValue::LargeUtf8(Some(s))
+                        | ScalarValue::Utf8View(Some(s)),
+                    ),
+                ) if s == "GM-1" || s == "GM-2" => {
+                    let named = Methodology::named(s)
+                        .map_err(|e| plan_datafusion_err!("{}: {e}", self.kind.name()))?;
+                    methodology.screening = match named.screening {
+                        Some(default) => methodology.screening.or(Some(default)),
+                        None => None,
+                    };
+                    methodology.version = named.version;
+                }
+                (Argument::Methodology, _) => {
+                    return plan_err!(
+                        "{}: the methodology must be 'GM-1', 'GM-2' or NULL, got {}; {}",
+                        self.kind.name(),
+                        shown(expr),
+                        usage()
+                    );
+                }
             }
         }
+        let screened =
+            matches!(self.kind, TableFunctionKind::Chart(_)) && methodology.screening.is_some();
+        let schema = if screened {
+            entries_batch(&[])
+                .map_err(|e| plan_datafusion_err!("{}: {e}", self.kind.name()))?
+                .schema()
+        } else {
+            self.schema.clone()
+        };
+        debug_assert!(!screened || schema.fields().len() == SCREENED_CHART_COLUMNS.len());
         Ok(Arc::new(ResultTable {
             kind: self.kind,
             inputs: self.inputs.clone(),
@@ -247,7 +291,7 @@ impl TableFunctionImpl for ChartFunction {
             province,
             rights_holder,
             period,
-            schema: self.schema.clone(),
+            schema,
         }))
     }
 }
@@ -314,6 +358,13 @@ impl ResultTable {
         )
         .await?;
         match self.kind {
+            TableFunctionKind::Chart(kind) if self.methodology.screening.is_some() => {
+                let month = screen(&ctx, &self.methodology, &self.period).await?;
+                entries_batch(match kind {
+                    ChartKind::Hot => &month.hot,
+                    ChartKind::New => &month.new,
+                })
+            }
             TableFunctionKind::Chart(kind) => period::chart(&ctx, kind, &self.period).await,
             TableFunctionKind::Coverage => period::coverage(&ctx, &self.period).await,
             TableFunctionKind::CoverageByProvince => {
