@@ -242,6 +242,10 @@ pub enum ChartError {
         /// The attempts made.
         attempts: u32,
     },
+    /// A month before its methodology takes effect, published without `--backtest`
+    /// (or with it, for a month it is in effect for).
+    #[error("{0}")]
+    NotInEffect(String),
     /// A screened month already published needs a reason for its next edition.
     #[error(
         "{period} is published (edition {edition}): a correction publishes edition {next}, which needs its reason (--reason)"

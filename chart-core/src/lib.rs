@@ -85,7 +85,7 @@ pub use engine::{
 pub use error::{ChartError, Result};
 pub use methodology::{DistributionMethodology, Methodology, Period, PeriodKind};
 pub use publication::{
-    DistributionPublication, Manifest, Outcome, Product, Publication, history, publish,
-    publish_distribution, publish_edition, verify,
+    DistributionPublication, Manifest, Outcome, Product, Publication, PublishOptions, history,
+    publish, publish_distribution, publish_with, verify,
 };
 pub use results::{ChartKind, DataQuality, DayDigestReport, GoldenMic, TableFunctionKind};

@@ -250,7 +250,7 @@ async fn bad_table_function_calls_are_one_line_errors() {
     for (query, needle) in [
         (
             "SELECT * FROM hot_chart()",
-            "hot_chart: 0 arguments given, expected hot_chart(period [, top_n [, province]])",
+            "hot_chart: 0 arguments given, expected hot_chart(period [, top_n [, province [, methodology]]])",
         ),
         (
             "SELECT * FROM hot_chart('2024-13')",
@@ -707,9 +707,10 @@ async fn backslash_d_lists_and_describes() {
         "| plays ",
         "| valid_plays ",
         "| song_month_stats ",
-        "| hot_chart(period [, top_n [, province]]) ",
+        "| hot_chart(period [, top_n [, province [, methodology]]]) ",
         "| coverage(period [, province])",
-        "| distribution(period [, rights_holder_id]) | table function |",
+        "| distribution(period [, rights_holder_id]) ",
+        "| table function ",
     ] {
         assert!(listing.contains(line), "{line} not in\n{listing}");
     }

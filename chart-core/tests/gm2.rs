@@ -343,12 +343,21 @@ async fn review_decisions_include_and_exclude_days() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn editions_need_a_reason_and_keep_the_first_readable() {
-    use chart_core::{ChartError, Location, Outcome, publish, publish_edition, verify};
+    use chart_core::{
+        ChartError, Location, Outcome, PublishOptions, publish, publish_with, verify,
+    };
     let data = support::fixture_copy_of(root());
     let out = tempfile::tempdir().unwrap();
     let out = Location::local(out.path()).unwrap();
     let december: Period = "2024-12".parse().unwrap();
-    let engine = gm2(data.path()).await;
+    // GM-2 as if it took effect in October 2024.
+    let in_effect = Methodology {
+        effective_from: Some("2024-10".into()),
+        ..Methodology::gm2()
+    };
+    let engine = GoldenMic::open(data.path(), in_effect.clone())
+        .await
+        .unwrap();
     let first = publish(&engine, &december, &out).await.unwrap();
     let edition = first.manifest.edition.clone().unwrap();
     assert_eq!(
@@ -389,7 +398,7 @@ async fn editions_need_a_reason_and_keep_the_first_readable() {
 
     // A data fix (a day's file withdrawn): a correction needs a reason, then is edition 2.
     std::fs::remove_file(data.path().join("plays/date=2024-12-05/part-0.parquet")).unwrap();
-    let engine = gm2(data.path()).await;
+    let engine = GoldenMic::open(data.path(), in_effect).await.unwrap();
     let error = publish(&engine, &december, &out).await.unwrap_err();
     assert!(
         matches!(error, ChartError::EditionNeedsReason { .. }),
@@ -401,14 +410,13 @@ async fn editions_need_a_reason_and_keep_the_first_readable() {
             .contains("edition 2, which needs its reason"),
         "{error}"
     );
-    let second = publish_edition(
-        &engine,
-        &december,
-        &out,
-        Some("5 December's file withdrawn"),
-    )
-    .await
-    .unwrap();
+    let options = PublishOptions {
+        reason: Some("5 December's file withdrawn".into()),
+        ..PublishOptions::default()
+    };
+    let second = publish_with(&engine, &december, &out, &options)
+        .await
+        .unwrap();
     let edition = second.manifest.edition.clone().unwrap();
     assert_eq!(second.manifest.version, 2);
     assert_eq!(edition.reason, "5 December's file withdrawn");
@@ -438,4 +446,49 @@ async fn editions_need_a_reason_and_keep_the_first_readable() {
     // Edition 1 stays readable and intact.
     let one = verify(&out, &december, Some(1)).await.unwrap();
     assert_eq!(one.manifest.edition.unwrap().reason, "first edition");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn months_before_gm2_takes_effect_are_back_tests() {
+    use chart_core::{ChartError, Location, Product, PublishOptions, publish, publish_with};
+    let out = tempfile::tempdir().unwrap();
+    let location = Location::local(out.path()).unwrap();
+    let december: Period = "2024-12".parse().unwrap();
+    let engine = gm2(root()).await;
+    let error = publish(&engine, &december, &location).await.unwrap_err();
+    assert!(matches!(error, ChartError::NotInEffect(_)), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("2024-12: GM-2 takes effect from 2025-01"),
+        "{error}"
+    );
+    assert!(!out.path().join("charts").exists());
+    let backtest = PublishOptions {
+        backtest: true,
+        ..PublishOptions::default()
+    };
+    let published = publish_with(&engine, &december, &location, &backtest)
+        .await
+        .unwrap();
+    assert_eq!(published.manifest.product, Product::Backtest);
+    assert!(
+        out.path()
+            .join("backtests/month=2024-12/versions/000001.json")
+            .exists()
+    );
+    assert!(!out.path().join("charts").exists());
+    // GM-1 is in effect for every month: no back-test of it.
+    let gm1 = GoldenMic::open(root(), Methodology::default())
+        .await
+        .unwrap();
+    let error = publish_with(&gm1, &december, &location, &backtest)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("--backtest is for months before"),
+        "{error}"
+    );
 }

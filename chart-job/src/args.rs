@@ -194,6 +194,8 @@ pub enum ProductArg {
     Charts,
     /// The distribution of licence fees (`distribute`).
     Distribution,
+    /// Back-tests: charts of months before their methodology takes effect (`publish --backtest`).
+    Backtest,
 }
 
 impl From<ProductArg> for Product {
@@ -201,6 +203,7 @@ impl From<ProductArg> for Product {
         match product {
             ProductArg::Charts => Product::Charts,
             ProductArg::Distribution => Product::Distribution,
+            ProductArg::Backtest => Product::Backtest,
         }
     }
 }
@@ -345,6 +348,10 @@ pub struct PublishArgs {
     /// correction: late data, a review decision, a data fix), recorded in its edition.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Publish a month before the methodology takes effect (GM-2: from 2025-01) as a
+    /// back-test, under OUT/backtests/ (labelled so in its manifest), never as its charts.
+    #[arg(long)]
+    pub backtest: bool,
     #[command(flatten)]
     pub methodology: MethodologyArgs,
     #[command(flatten)]

@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use chart_core::analyst::Access;
 use chart_core::publication::{history_of, verify_of};
 use chart_core::{
-    DataRoot, GoldenMic, Location, Methodology, Period, publish, publish_distribution,
-    publish_edition,
+    DataRoot, GoldenMic, Location, Methodology, Period, PublishOptions, publish,
+    publish_distribution, publish_with,
 };
 use datafusion::prelude::SessionContext;
 
@@ -37,8 +37,11 @@ pub async fn run(command: Command) -> Result<()> {
             } else if args.by_day {
                 engine = engine.with_day_digests(None);
             }
-            let publication =
-                publish_edition(&engine, &period, &out, args.reason.as_deref()).await?;
+            let options = PublishOptions {
+                reason: args.reason.clone(),
+                backtest: args.backtest,
+            };
+            let publication = publish_with(&engine, &period, &out, &options).await?;
             report::print_summary(&publication)
         }
         Command::Distribute(args) => {

@@ -5,10 +5,25 @@ mod common;
 
 use std::fs;
 
-use common::{assert_ok, assert_one_line_error, chart_job, copy_dir, data, published_dir};
+use common::{assert_ok, assert_one_line_error, chart_job, copy_dir, data};
+
+/// The current back-test version's data directory of December 2024.
+fn backtest_dir(out: &std::path::Path) -> std::path::PathBuf {
+    let period = out.join("backtests/month=2024-12");
+    let mut versions: Vec<_> = fs::read_dir(period.join("versions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    versions.sort();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(versions.last().unwrap()).unwrap()).unwrap();
+    period.join(manifest["directory"].as_str().unwrap())
+}
 
 fn manifest(out: &std::path::Path, version: u32) -> serde_json::Value {
-    let path = out.join(format!("charts/month=2024-12/versions/{version:06}.json"));
+    let path = out.join(format!(
+        "backtests/month=2024-12/versions/{version:06}.json"
+    ));
     serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
 }
 
@@ -36,13 +51,16 @@ fn publish_gm2_editions() {
         args.extend_from_slice(extra);
         chart_job(&args)
     };
-    assert_ok(&publish(&[]));
+    // December 2024 is before GM-2 takes effect: only a back-test.
+    assert_one_line_error(&publish(&[]), "2024-12: GM-2 takes effect from 2025-01");
+    assert_ok(&publish(&["--backtest"]));
     let first = manifest(out.path(), 1);
+    assert_eq!(first["product"], "backtest");
     assert_eq!(first["methodology"]["version"], "GM-2");
     assert_eq!(first["methodology"]["screening"]["min_venues"], 2);
     assert_eq!(first["methodology"]["screening"]["bootstrap_resamples"], 20);
     assert_eq!(first["edition"]["reason"], "first edition");
-    let dir = published_dir(out.path(), "month=2024-12");
+    let dir = backtest_dir(out.path());
     for table in [
         "hot",
         "hot_bubbling_under",
@@ -68,19 +86,21 @@ fn publish_gm2_editions() {
 
     // A data fix: the next edition needs --reason.
     fs::remove_file(root.path().join("plays/date=2024-12-05/part-0.parquet")).unwrap();
-    assert_one_line_error(&publish(&[]), "needs its reason (--reason)");
+    assert_one_line_error(&publish(&["--backtest"]), "needs its reason (--reason)");
     assert!(
         !out.path()
-            .join("charts/month=2024-12/versions/000002.json")
+            .join("backtests/month=2024-12/versions/000002.json")
             .exists()
     );
-    assert_ok(&publish(&["--reason", "5 December withdrawn"]));
+    assert_ok(&publish(&[
+        "--backtest",
+        "--reason",
+        "5 December withdrawn",
+    ]));
     let second = manifest(out.path(), 2);
     assert_eq!(second["edition"]["reason"], "5 December withdrawn");
     assert_eq!(second["edition"]["compared_with"], 1);
-    let changes =
-        fs::read_to_string(published_dir(out.path(), "month=2024-12").join("edition_changes.csv"))
-            .unwrap();
+    let changes = fs::read_to_string(backtest_dir(out.path()).join("edition_changes.csv")).unwrap();
     assert!(
         changes.starts_with("reason,compared_with_version,chart,song_id,rank_before,rank_after"),
         "{changes}"
@@ -114,7 +134,13 @@ fn gm2_flags_need_gm2_and_are_checked() {
         "--min-venues is a GM-2 parameter: add --methodology GM-2",
     );
     assert_one_line_error(
-        &run(&["--methodology", "GM-2", "--confidence-percent", "120"]),
+        &run(&[
+            "--methodology",
+            "GM-2",
+            "--backtest",
+            "--confidence-percent",
+            "120",
+        ]),
         "confidence_percent must be <= 100, got 120",
     );
     let year = chart_job(&[

@@ -199,7 +199,7 @@ fn scripts_run_statements_and_meta_commands_in_order() {
     let piped = stdout(&piped);
     assert!(piped.contains("| two |"), "{piped}");
     assert!(
-        piped.contains("hot_chart(period [, top_n [, province]])"),
+        piped.contains("hot_chart(period [, top_n [, province [, methodology]]])"),
         "{piped}"
     );
     assert!(!piped.contains("chart>"), "no prompt on a pipe: {piped}");

@@ -20,6 +20,9 @@ pub use distribution::DistributionMethodology;
 pub use exclusion::{Exclusion, NO_EXCLUSION_RANK};
 pub use screening::Screening;
 
+/// The month GM-2 takes effect: the first chart month published under it.
+pub const GM2_EFFECTIVE_FROM: &str = "2025-01";
+
 /// The methodology parameters. [`Methodology::default`] is GM-1, [`Methodology::gm2`]
 /// GM-1 plus the screening rules of GM-2; every output records the version and the
 /// parameters it was computed with.
@@ -43,6 +46,10 @@ pub struct Methodology {
     /// GM-2's screening rules; `None` (GM-1) counts as GM-1 does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub screening: Option<Screening>,
+    /// The first chart month (`YYYY-MM`) this methodology is published for; an earlier
+    /// month under it is only a back-test. `None`: in effect for every month.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effective_from: Option<String>,
 }
 
 impl Default for Methodology {
@@ -56,17 +63,30 @@ impl Default for Methodology {
             new_song_window_days: 365,
             top_n: 100,
             screening: None,
+            effective_from: None,
         }
     }
 }
 
 impl Methodology {
-    /// GM-2: GM-1's counting and charts, screened by the rules of [`Screening`].
+    /// GM-2: GM-1's counting and charts, screened by the rules of [`Screening`], in
+    /// effect from [`GM2_EFFECTIVE_FROM`].
     pub fn gm2() -> Methodology {
         Methodology {
             version: "GM-2".into(),
             screening: Some(Screening::default()),
+            effective_from: Some(GM2_EFFECTIVE_FROM.into()),
             ..Methodology::default()
+        }
+    }
+
+    /// Whether `period` is before the month this methodology takes effect (a back-test).
+    pub fn before_effect(&self, period: &Period) -> Result<bool> {
+        match &self.effective_from {
+            None => Ok(false),
+            Some(month) => {
+                Ok(period.first_day() < Period::parse_kind(PeriodKind::Month, month)?.first_day())
+            }
         }
     }
 
@@ -113,6 +133,13 @@ impl Methodology {
         }
         if let Some(screening) = &self.screening {
             screening.validate()?;
+        }
+        if let Some(month) = &self.effective_from
+            && Period::parse_kind(PeriodKind::Month, month).is_err()
+        {
+            return bad(format!(
+                "effective_from must be a month YYYY-MM, got `{month}`"
+            ));
         }
         self.timezone
             .parse::<chrono_tz::Tz>()

@@ -92,7 +92,10 @@ impl ReviewDecisions {
         let error = |e: &dyn std::fmt::Display| {
             ChartError::InvalidMethodology(format!(
                 "{name}: {}",
-                e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ))
         };
         let mut table: toml::Table = toml::from_str(text).map_err(|e| error(&e))?;

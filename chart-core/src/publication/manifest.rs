@@ -115,6 +115,8 @@ pub enum Product {
     Charts,
     /// The distribution of licence fees: `distribution/`.
     Distribution,
+    /// Charts of months before their methodology takes effect: `backtests/`.
+    Backtest,
 }
 
 impl Product {
@@ -123,6 +125,7 @@ impl Product {
         match self {
             Product::Charts => "charts",
             Product::Distribution => "distribution",
+            Product::Backtest => "backtests",
         }
     }
 

@@ -32,7 +32,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use crate::contract::store::Location;
 use crate::error::{ChartError, Result};
-use crate::methodology::Period;
+use crate::methodology::{Period, PeriodKind};
 use crate::results::{ChartKind, GoldenMic};
 
 use encode::*;
@@ -101,30 +101,49 @@ pub fn product_location(out: &Location, product: Product, period: &Period) -> Lo
 /// under `out`, unless the current version has the same inputs.
 ///
 /// Under a screening methodology (GM-2) each version is an edition of the month: the
-/// first needs no reason; every later one does ([`publish_edition`]).
+/// first needs no reason; every later one does ([`publish_with`]).
 pub async fn publish(engine: &GoldenMic, period: &Period, out: &Location) -> Result<Publication> {
-    publish_edition(engine, period, out, None).await
+    publish_with(engine, period, out, &PublishOptions::default()).await
 }
 
-/// [`publish`], with the reason for a new edition of a screened month (a correction:
-/// late data, a review decision, a data fix). Without a reason, a screened month that
-/// is already published fails with [`ChartError::EditionNeedsReason`].
-pub async fn publish_edition(
+/// How [`publish_with`] publishes.
+#[derive(Debug, Clone, Default)]
+pub struct PublishOptions {
+    /// Why this version is published: required for a new edition of a screened month
+    /// (a correction: late data, a review decision, a data fix).
+    pub reason: Option<String>,
+    /// Publish a month before the methodology takes effect (its `effective_from`), as
+    /// a back-test under `backtests/` ([`Product::Backtest`]), never as the month's charts.
+    pub backtest: bool,
+}
+
+/// [`publish`] with options. A screened month already published fails without a
+/// reason ([`ChartError::EditionNeedsReason`]); a month before the methodology takes
+/// effect fails unless published as a back-test ([`ChartError::NotInEffect`]).
+pub async fn publish_with(
     engine: &GoldenMic,
     period: &Period,
     out: &Location,
-    reason: Option<&str>,
+    options: &PublishOptions,
 ) -> Result<Publication> {
     let started_at = now();
+    if engine.methodology().screening.is_some() && period.kind() != PeriodKind::Month {
+        return Err(ChartError::InvalidPeriod(format!(
+            "{period}: {}'s charts are monthly",
+            engine.methodology().version
+        )));
+    }
+    let product = product_of(engine.methodology(), period, options.backtest)?;
+    let reason = options.reason.as_deref();
     engine.check_has_plays(period)?;
-    let period_dir = period_location(out, period);
+    let period_dir = product_location(out, product, period);
     // Reading the versions first makes a wrong store, bucket or credentials fail
     // before any work.
     let versions = read_versions(&period_dir).await?;
     let methodology = engine.methodology().clone();
     let publisher = format!("chart-core {}", env!("CARGO_PKG_VERSION"));
     tracing::info!(%period, "reading the inputs' checksums");
-    let inputs = input_records(engine, Product::Charts).await?;
+    let inputs = input_records(engine, product).await?;
     let input_digest = input_digest(period, &methodology, None, &publisher, &inputs);
     if let Some(current) = versions.last().filter(|v| v.input_digest == input_digest) {
         tracing::info!(%period, version = current.version, "unchanged: the current version has these inputs");
@@ -196,7 +215,7 @@ pub async fn publish_edition(
 
     let manifest = Manifest {
         format: MANIFEST_FORMAT.to_string(),
-        product: Product::Charts,
+        product,
         version: 0,
         period_kind: period.kind(),
         period: period.to_string(),
@@ -229,6 +248,28 @@ pub async fn publish_edition(
     };
     let (outcome, manifest) = commit(&period_dir, versions, manifest).await?;
     Ok(publication(outcome, manifest))
+}
+
+/// Where a period's charts go under `methodology`: the charts, or back-tests.
+fn product_of(
+    methodology: &crate::Methodology,
+    period: &Period,
+    backtest: bool,
+) -> Result<Product> {
+    let before = methodology.before_effect(period)?;
+    let from = methodology.effective_from.as_deref().unwrap_or_default();
+    match (before, backtest) {
+        (false, false) => Ok(Product::Charts),
+        (true, true) => Ok(Product::Backtest),
+        (true, false) => Err(ChartError::NotInEffect(format!(
+            "{period}: {} takes effect from {from}; publish an earlier month under it as a back-test (--backtest), or under the methodology in effect then",
+            methodology.version
+        ))),
+        (false, true) => Err(ChartError::NotInEffect(format!(
+            "{period}: {} is in effect for this month; --backtest is for months before it takes effect",
+            methodology.version
+        ))),
+    }
 }
 
 /// Encodes `tables` in every format and writes them to the data directory their

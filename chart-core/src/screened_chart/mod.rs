@@ -9,8 +9,8 @@
 //!            (plays.rs)                                   (rules 3, 4, 6, rank intervals)
 //! ```
 //!
-//! Earlier months are screened the same way, from the data alone, for the history
-//! columns and rule 6's gain. [`crate::methodology::screening`] lists the parameters.
+//! Earlier months, from the first partition's, are screened the same way, from the
+//! data alone, for the history columns, rule 6's gain and rule 5's trailing window. [`crate::methodology::screening`] lists the parameters.
 
 pub mod holds;
 mod plays;
@@ -162,18 +162,11 @@ pub async fn screen(
             "{period}: GM-2's charts are monthly"
         )));
     }
-    let first_day = first_business_day(ctx).await?.unwrap_or(period.first_day());
+    // Months are screened in order from the first partition's; each month's plays are
+    // read once, and its daily plays kept for the holds of the months after it.
+    let first_day = first_partition(ctx).await?.unwrap_or(period.first_day());
     let first_month = Period::containing(PeriodKind::Month, first_day.min(period.first_day()));
-    let window_start = first_month
-        .first_day()
-        .checked_sub_days(chrono::Days::new(rules.hold_window_days as u64))
-        .ok_or_else(|| ChartError::InvalidPeriod(period.to_string()))?;
     let mut daily = holds::DailyPlays::default();
-    for (day, venue, vendor, plays) in
-        plays::daily_counts(ctx, window_start, period.last_day()).await?
-    {
-        daily.add(day, &venue, vendor.as_deref(), plays);
-    }
     let places = plays::venue_places(ctx).await?;
     let mut cities: HashMap<(String, String), u32> = HashMap::new();
     for place in places.values() {
@@ -185,6 +178,7 @@ pub async fn screen(
     loop {
         let last = month == *period;
         let plays = plays::month_plays(ctx, &month).await?;
+        plays.add_daily_plays(&mut daily);
         let screened = screen_month(
             ctx,
             methodology,
@@ -207,9 +201,10 @@ pub async fn screen(
     }
 }
 
-async fn first_business_day(ctx: &SessionContext) -> Result<Option<NaiveDate>> {
+/// The first `date=` partition (read from the listing and the files' footers).
+async fn first_partition(ctx: &SessionContext) -> Result<Option<NaiveDate>> {
     let batches = ctx
-        .sql("SELECT MIN(business_day) FROM valid_plays")
+        .sql("SELECT MIN(date) FROM plays")
         .await?
         .collect()
         .await?;

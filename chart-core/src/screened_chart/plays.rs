@@ -1,20 +1,19 @@
 //! The inputs of GM-2's rules, read once from a session: a month's valid plays
 //! (GM-1's `valid_plays`: deduplicated by event id, long enough, of a known song in a
-//! known venue), coded as integers whose order is the order of the ids they stand for;
-//! the venues' cities; and the valid plays per business day, venue and vendor over the
-//! month and the trailing window that rule 5 compares it with.
+//! known venue), coded as integers whose order is the order of the ids they stand for,
+//! and counted per business day, venue and vendor for rule 5; the venues' cities; the
+//! songs' titles and release dates.
 
 use std::collections::HashMap;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::{
-    DataType, Date32Type, Int32Type, Int64Type, TimeUnit, TimestampMillisecondType,
-};
+use arrow::datatypes::{DataType, Date32Type, Int32Type, TimeUnit, TimestampMillisecondType};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
+use super::holds::DailyPlays;
 use crate::error::{ChartError, Result};
 use crate::methodology::Period;
 
@@ -82,6 +81,20 @@ pub(crate) struct MonthPlays {
 impl MonthPlays {
     pub(crate) fn len(&self) -> usize {
         self.day.len()
+    }
+
+    /// Adds the month's valid plays per business day, venue and vendor to `daily`.
+    pub(crate) fn add_daily_plays(&self, daily: &mut DailyPlays) {
+        let mut counts: HashMap<(i32, u32, u32), i64> = HashMap::new();
+        for i in 0..self.len() {
+            *counts
+                .entry((self.day[i], self.venue[i], self.vendor[i]))
+                .or_default() += 1;
+        }
+        for ((day, venue, vendor), plays) in counts {
+            let vendor = (vendor != NO_VENDOR).then(|| self.vendors[vendor as usize].as_str());
+            daily.add(day, &self.venues[venue as usize], vendor, plays);
+        }
     }
 }
 
@@ -170,37 +183,6 @@ pub(crate) async fn month_plays(ctx: &SessionContext, period: &Period) -> Result
     plays.venues = venue_values;
     plays.vendors = vendor_values;
     Ok(plays)
-}
-
-/// Valid plays per business day, venue and vendor (`None` for NULL), from `first` to `last`.
-pub(crate) async fn daily_counts(
-    ctx: &SessionContext,
-    first: NaiveDate,
-    last: NaiveDate,
-) -> Result<Vec<(i32, String, Option<String>, i64)>> {
-    let sql = format!(
-        "SELECT business_day, venue_id, vod_vendor, COUNT(*) AS plays FROM valid_plays \
-         WHERE business_day BETWEEN DATE '{first}' AND DATE '{last}' \
-         GROUP BY business_day, venue_id, vod_vendor"
-    );
-    let mut rows = Vec::new();
-    let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        let days = date_column(&batch, 0)?;
-        let (venues, vendors) = (text_column(&batch, 1)?, text_column(&batch, 2)?);
-        let plays = cast(batch.column(3), &DataType::Int64).map_err(to_query)?;
-        let plays = plays.as_primitive::<Int64Type>();
-        for i in 0..batch.num_rows() {
-            rows.push((
-                days.value(i),
-                venues.value(i).to_string(),
-                vendors.is_valid(i).then(|| vendors.value(i).to_string()),
-                plays.value(i),
-            ));
-        }
-    }
-    Ok(rows)
 }
 
 /// Each venue's province and city.

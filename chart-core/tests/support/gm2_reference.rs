@@ -409,16 +409,21 @@ pub fn screened(
     decisions: &[Decision],
     target: &str,
 ) -> Month {
-    let valid = valid_plays(data, rules);
     let target_day = NaiveDate::parse_from_str(&format!("{target}-01"), "%Y-%m-%d").unwrap();
-    let first = valid
+    // History starts with the month of the first partition; plays before it are not read.
+    let first = data
+        .plays
         .iter()
-        .map(|(_, d)| *d)
+        .map(|p| p.partition)
         .min()
         .unwrap()
         .min(target_day)
         .with_day(1)
         .unwrap();
+    let valid: Vec<(Play, NaiveDate)> = valid_plays(data, rules)
+        .into_iter()
+        .filter(|(_, day)| *day >= first)
+        .collect();
     let top_n = rules.top_n;
     // Per chart: song → list of (month index, rank) on the chart.
     let mut history: [HashMap<String, Vec<(usize, i64)>>; 2] = Default::default();
