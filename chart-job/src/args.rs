@@ -511,7 +511,7 @@ pub struct ScreeningArgs {
     /// Coverage of the rank intervals [default: 90].
     #[arg(long, value_name = "PERCENT")]
     pub confidence_percent: Option<i64>,
-    /// Reviewers' decisions on held days: a TOML file of [[decision]] tables with kind
+    /// Reviewers' decisions on held days: a TOML file of `[[decision]]` tables with kind
     /// (venue or vendor), id, day, decision (include or exclude) and reason.
     #[arg(long, value_name = "FILE")]
     pub review_decisions: Option<PathBuf>,

@@ -231,3 +231,59 @@ impl Screening {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_checked() {
+        assert!(Screening::default().validate().is_ok());
+        let bad = |s: Screening| s.validate().unwrap_err().to_string();
+        assert_eq!(
+            bad(Screening {
+                confidence_percent: 120,
+                ..Screening::default()
+            }),
+            "invalid methodology: confidence_percent must be <= 100, got 120"
+        );
+        assert_eq!(
+            bad(Screening {
+                concentration_top: 3,
+                ..Screening::default()
+            }),
+            "invalid methodology: concentration_min_venues must be >= 4, got 3"
+        );
+    }
+
+    #[test]
+    fn decisions_parse_with_toml_dates_or_strings() {
+        let text = "[[decision]]\nkind = \"venue\"\nid = \"V1\"\nday = 2024-12-01\ndecision = \"exclude\"\nreason = \"loops\"\n\
+                    [[decision]]\nkind = \"vendor\"\nid = \"雷石\"\nday = \"2024-12-02\"\ndecision = \"include\"\nreason = \"backlog\"\n";
+        let decisions = ReviewDecisions::parse("d.toml", text).unwrap();
+        assert_eq!(decisions.len(), 2);
+        assert_eq!(
+            decisions[0].day,
+            NaiveDate::from_ymd_opt(2024, 12, 1).unwrap()
+        );
+        assert_eq!(decisions[1].id, "雷石");
+        let error = ReviewDecisions::parse("d.toml", "[[decision]]\nkind = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("invalid methodology: d.toml: "),
+            "{error}"
+        );
+        assert!(!error.contains('\n'), "{error}");
+        let screening = Screening {
+            review_decisions: vec![ReviewDecision {
+                decision: "maybe".into(),
+                ..decisions[0].clone()
+            }],
+            ..Screening::default()
+        };
+        assert!(screening.validate().unwrap_err().to_string().contains(
+            "review decision 1: kind must be venue or vendor, decision include or exclude"
+        ));
+    }
+}

@@ -158,15 +158,15 @@ pub async fn publish_with(
             next: current.version + 1,
         });
     }
+    tracing::info!(%period, kind = period.kind().as_str(), "computing the figures of every period of this kind");
+    let engine = &engine.materialize_for_publication(period.kind()).await?;
+    // (After materialising: the screening reads valid_plays over the kept re-sent events.)
     let screened = if screening {
         tracing::info!(%period, "screening the month (GM-2)");
         Some(engine.screened(period).await?)
     } else {
         None
     };
-
-    tracing::info!(%period, kind = period.kind().as_str(), "computing the figures of every period of this kind");
-    let engine = &engine.materialize_for_publication(period.kind()).await?;
     let data_quality = engine.data_quality(period).await?;
     if data_quality.valid_plays == 0 {
         return Err(ChartError::NoData {

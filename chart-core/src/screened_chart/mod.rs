@@ -177,7 +177,9 @@ pub async fn screen(
     let mut month = first_month;
     loop {
         let last = month == *period;
+        let started = std::time::Instant::now();
         let plays = plays::month_plays(ctx, &month).await?;
+        tracing::info!(%month, plays = plays.len(), seconds = started.elapsed().as_secs_f64(), "read the month's valid plays");
         plays.add_daily_plays(&mut daily);
         let screened = screen_month(
             ctx,
@@ -284,6 +286,7 @@ async fn screen_month(
         }
     }
     // Rules 1, 2 and the cap, room-day by room-day.
+    let started = std::time::Instant::now();
     order.sort_unstable_by_key(|&i| {
         let i = i as usize;
         (
@@ -294,7 +297,10 @@ async fn screen_month(
             plays.song[i],
         )
     });
+    tracing::info!(%month, seconds = started.elapsed().as_secs_f64(), "held days applied, plays in room-day order");
+    let started = std::time::Instant::now();
     let mut counted = room_days::count(methodology, tz, plays, &order);
+    tracing::info!(%month, seconds = started.elapsed().as_secs_f64(), "screened the room-days");
     for (song, held) in held_touched.iter().enumerate() {
         if *held {
             counted.songs[song].touched |= touched::HELD;
@@ -399,6 +405,7 @@ async fn screen_month(
         .iter()
         .map(|&(s, v, c)| (s, venue_index[&v], c))
         .collect();
+    let started = std::time::Instant::now();
     let weights = ranking::resample_weights(rules, venue_list.len());
     let published = top_n + rules.bubbling_under as usize;
     let entries = |c: usize, ranked: &[u32]| -> Vec<ScreenedEntry> {
@@ -458,6 +465,7 @@ async fn screen_month(
     };
     let hot_entries = entries(0, &hot);
     let new_entries = entries(1, &new);
+    tracing::info!(%month, seconds = started.elapsed().as_secs_f64(), "ranked with intervals");
 
     // Rule 9.
     let on_chart = &hot[..hot.len().min(top_n)];

@@ -106,12 +106,13 @@ pub(crate) async fn month_plays(ctx: &SessionContext, period: &Period) -> Result
         period.first_day(),
         period.last_day()
     );
-    let (mut songs, mut venues, mut rooms, mut vendors) = (
+    let (mut songs, mut venues, mut vendors) = (
         Dictionary::default(),
         Dictionary::default(),
-        HashMap::<(u32, String), u32>::new(),
         Dictionary::default(),
     );
+    // Per venue code, its rooms' codes by room_id (looked up without allocating).
+    let mut rooms: Vec<HashMap<String, u32>> = Vec::new();
     let mut room_keys: Vec<(u32, String)> = Vec::new();
     let mut plays = MonthPlays::default();
     let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
@@ -134,12 +135,19 @@ pub(crate) async fn month_plays(ctx: &SessionContext, period: &Period) -> Result
         let played = played.as_primitive::<Int32Type>();
         for i in 0..batch.num_rows() {
             let venue = venues.code(venue_ids.value(i));
-            let room_key = (venue, room_ids.value(i).to_string());
-            let next = room_keys.len() as u32;
-            let room = *rooms.entry(room_key.clone()).or_insert_with(|| {
-                room_keys.push(room_key);
-                next
-            });
+            if rooms.len() <= venue as usize {
+                rooms.resize_with(venue as usize + 1, HashMap::new);
+            }
+            let room_id = room_ids.value(i);
+            let room = match rooms[venue as usize].get(room_id) {
+                Some(&room) => room,
+                None => {
+                    let room = room_keys.len() as u32;
+                    rooms[venue as usize].insert(room_id.to_string(), room);
+                    room_keys.push((venue, room_id.to_string()));
+                    room
+                }
+            };
             plays.day.push(days.value(i));
             plays.venue.push(venue);
             plays.room.push(room);
