@@ -109,6 +109,29 @@ fn publish_gm2_editions() {
         changes.lines().count() - 1,
         second["edition"]["changed_entries"].as_u64().unwrap() as usize
     );
+    // Both editions of the back-test stay readable and intact.
+    for version in ["1", "2"] {
+        assert_ok(&chart_job(&[
+            "verify",
+            "--out",
+            out.path().to_str().unwrap(),
+            "--month",
+            "2024-12",
+            "--product",
+            "backtest",
+            "--version",
+            version,
+        ]));
+    }
+    assert_ok(&chart_job(&[
+        "history",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--month",
+        "2024-12",
+        "--product",
+        "backtest",
+    ]));
 }
 
 #[test]
