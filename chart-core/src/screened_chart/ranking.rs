@@ -153,26 +153,24 @@ pub(crate) fn rank_intervals(
             by_venue[venue].push((p, contribution));
         }
     }
+    // The resamples in as many chunks as there are cores; each chunk's ranks, then all.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = weights.len().div_ceil(threads);
+    let by_venue = &by_venue;
+    let chunks: Vec<Vec<Vec<i64>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = weights
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || resampled_ranks(part, by_venue, ranked.len(), entries)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a resampling thread does not panic"))
+            .collect()
+    });
     let mut ranks: Vec<Vec<i64>> = vec![Vec::with_capacity(weights.len()); entries];
-    let mut scores = vec![0i64; ranked.len()];
-    let mut order: Vec<usize> = Vec::with_capacity(ranked.len());
-    for w in weights {
-        scores.iter_mut().for_each(|s| *s = 0);
-        for (venue, songs) in by_venue.iter().enumerate() {
-            let times = w[venue] as i64;
-            if times > 0 {
-                for &(p, c) in songs {
-                    scores[p] += times * c;
-                }
-            }
-        }
-        order.clear();
-        order.extend(0..ranked.len());
-        order.sort_unstable_by_key(|&p| (std::cmp::Reverse(scores[p]), p));
-        for (rank, &p) in order.iter().enumerate() {
-            if p < entries {
-                ranks[p].push(rank as i64 + 1);
-            }
+    for part in chunks {
+        for (all, some) in ranks.iter_mut().zip(part) {
+            all.extend(some);
         }
     }
     let b = weights.len() as i64;
@@ -187,6 +185,38 @@ pub(crate) fn rank_intervals(
             Some((r[low as usize], r[high.min(b - 1) as usize]))
         })
         .collect()
+}
+
+/// The ranks of the first `entries` songs in each resample of `weights`.
+fn resampled_ranks(
+    weights: &[Vec<u32>],
+    by_venue: &[Vec<(usize, i64)>],
+    songs: usize,
+    entries: usize,
+) -> Vec<Vec<i64>> {
+    let mut ranks: Vec<Vec<i64>> = vec![Vec::with_capacity(weights.len()); entries];
+    let mut scores = vec![0i64; songs];
+    let mut order: Vec<usize> = Vec::with_capacity(songs);
+    for w in weights {
+        scores.iter_mut().for_each(|s| *s = 0);
+        for (venue, songs) in by_venue.iter().enumerate() {
+            let times = w[venue] as i64;
+            if times > 0 {
+                for &(p, c) in songs {
+                    scores[p] += times * c;
+                }
+            }
+        }
+        order.clear();
+        order.extend(0..songs);
+        order.sort_unstable_by_key(|&p| (std::cmp::Reverse(scores[p]), p));
+        for (rank, &p) in order.iter().enumerate() {
+            if p < entries {
+                ranks[p].push(rank as i64 + 1);
+            }
+        }
+    }
+    ranks
 }
 
 #[cfg(test)]
