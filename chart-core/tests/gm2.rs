@@ -422,25 +422,23 @@ async fn editions_need_a_reason_and_keep_the_first_readable() {
     assert_eq!(edition.reason, "5 December's file withdrawn");
     assert_eq!(edition.compared_with, Some(1));
     // The changes list exactly the songs whose rank moved between the editions.
-    let ranks = |batch: &arrow::array::RecordBatch| -> std::collections::BTreeMap<String, i64> {
-        support::chart_rows_screened(batch)
+    let moved = |before: &arrow::array::RecordBatch, after: &arrow::array::RecordBatch| {
+        let (before, after) = (
+            support::chart_rows_screened(before),
+            support::chart_rows_screened(after),
+        );
+        before
+            .keys()
+            .chain(after.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter(|s| before.get(*s) != after.get(*s))
+            .count()
     };
-    let (before, after) = (ranks(&first.hot), ranks(&second.hot));
-    let moved = before
-        .keys()
-        .chain(after.keys())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .filter(|s| before.get(*s) != after.get(*s))
-        .count();
-    let (before, after) = (ranks(&first.new), ranks(&second.new));
-    let moved_new = before
-        .keys()
-        .chain(after.keys())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .filter(|s| before.get(*s) != after.get(*s))
-        .count();
+    let (moved, moved_new) = (
+        moved(&first.hot, &second.hot),
+        moved(&first.new, &second.new),
+    );
     assert!(moved > 0);
     assert_eq!(edition.changed_entries, moved + moved_new);
     // Edition 1 stays readable and intact.
