@@ -23,6 +23,8 @@
 //!                       │ the landed plays
 //!                       ▼
 //!                     live_charts: the month to date ──► chart_routes: GET /v1/charts/…
+//!                                                          live_pages: GET /live/ (pages
+//!                                                          following the stream)
 //! ```
 //!
 //! [`serve`] runs it; [`simulator`] is the vendor side, used by `chart-job replay`, the
@@ -40,6 +42,7 @@ pub mod http;
 pub mod idempotency;
 pub mod landing;
 pub mod live_charts;
+pub mod live_pages;
 pub mod metrics;
 pub mod server;
 pub mod simulator;

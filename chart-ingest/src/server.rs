@@ -18,6 +18,7 @@ use crate::error::{IngestError, Result};
 use crate::idempotency::{Keys, KeysLog};
 use crate::landing::{BusinessDay, Lander, delete_segment};
 use crate::live_charts::{LiveCharts, LiveOptions};
+use crate::live_pages::PageFile;
 use crate::metrics::Metrics;
 use crate::state::{Limits, Service};
 use crate::tls::{TlsFiles, TlsListener};
@@ -53,6 +54,9 @@ pub struct IngestOptions {
     pub live: Option<LiveOptions>,
     /// Who may read the live charts; `None`: anyone.
     pub chart_readers: Option<Vendors>,
+    /// The live chart's pages, served under `/live/` with the live charts (none: no
+    /// pages).
+    pub live_pages: Vec<PageFile>,
 }
 
 impl IngestOptions {
@@ -76,6 +80,7 @@ impl IngestOptions {
             day_close: None,
             live: Some(LiveOptions::default()),
             chart_readers: None,
+            live_pages: Vec::new(),
         }
     }
 }
@@ -193,6 +198,9 @@ pub async fn serve(
                 readers: options.chart_readers.map(Arc::new),
             },
         ));
+        if !options.live_pages.is_empty() {
+            router = router.merge(crate::live_pages::router(options.live_pages));
+        }
     }
     let header_timeout = service.limits.header_timeout;
     let streams = live.clone();

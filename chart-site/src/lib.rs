@@ -1,6 +1,7 @@
 //! A static website of the published Golden Mic charts: an index of the published
 //! months and years, a page per period for the hot and the new chart, a page per
-//! charted song with its rank history, and a coverage page.
+//! charted song with its rank history, and a coverage page; and the live chart's pages,
+//! which the ingestion service serves beside its event stream ([`live_files`]).
 //!
 //! The site is rendered from the published versions' files only (their JSON tables,
 //! CSV files and manifests), never recomputed: [`read_published`] reads them,
@@ -20,6 +21,7 @@
 //! ```
 
 mod error;
+mod live;
 mod pages;
 mod plot;
 mod published;
@@ -27,12 +29,13 @@ mod templates;
 mod write;
 
 pub use error::{Result, SiteError};
+pub use live::{LivePages, live_files};
 pub use pages::{SiteFile, site_files, song_file};
 pub use published::{
     ChartRow, CoverageRow, ProvinceRow, Published, PublishedPeriod, read_published,
 };
 pub use templates::Templates;
-pub use write::{WriteReport, write_site};
+pub use write::{WriteReport, content_type, write_site};
 
 /// What [`render_site`] rendered and wrote.
 #[derive(Debug, Clone)]

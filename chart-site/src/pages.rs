@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use chart_core::PeriodKind;
 use chart_core::publication::Manifest;
+use chart_core::{Methodology, PeriodKind};
 use serde::Serialize;
 
 use crate::error::Result;
 use crate::plot::{self, BarChart, LinePlot, SeriesValues};
 use crate::published::{ChartRow, Published, PublishedPeriod};
-use crate::templates::Templates;
+use crate::templates::{SITE_STATIC_FILES, Templates};
 
 /// A file of the site: its path below the site root and its content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct SiteFile {
 }
 
 /// The two charts, as they appear in paths and on pages.
-const CHARTS: [(&str, &str, &str); 2] = [
+pub(crate) const CHARTS: [(&str, &str, &str); 2] = [
     ("hot", "热歌榜", "Hot songs"),
     ("new", "新歌榜", "New songs"),
 ];
@@ -69,8 +69,10 @@ pub fn site_files(published: &Published, templates: &Templates) -> Result<Vec<Si
             templates.render("coverage.html", &coverage)?,
         ));
     }
-    for (name, text) in templates.static_files() {
-        files.push(file(name.to_string(), Bytes::from(text.clone())));
+    for name in SITE_STATIC_FILES {
+        if let Some(text) = templates.static_file(name) {
+            files.push(file(name.to_string(), Bytes::from(text.to_string())));
+        }
     }
     files.push(html(
         "index.html".into(),
@@ -79,11 +81,11 @@ pub fn site_files(published: &Published, templates: &Templates) -> Result<Vec<Si
     Ok(files)
 }
 
-fn html(path: String, text: String) -> SiteFile {
+pub(crate) fn html(path: String, text: String) -> SiteFile {
     file(path, Bytes::from(text))
 }
 
-fn file(path: String, bytes: Bytes) -> SiteFile {
+pub(crate) fn file(path: String, bytes: Bytes) -> SiteFile {
     SiteFile { path, bytes }
 }
 
@@ -109,7 +111,7 @@ pub fn song_file(song_id: &str) -> String {
 /// What the footer says: the methodology and, for a page of one version, how to
 /// check it.
 #[derive(Debug, Clone, Serialize)]
-struct Footer {
+pub(crate) struct Footer {
     methodology: String,
     parameters: Vec<Parameter>,
     version: Option<VersionInfo>,
@@ -136,7 +138,12 @@ struct VersionInfo {
 
 impl Footer {
     fn of(manifest: &Manifest) -> Footer {
-        let parameters = match serde_json::to_value(&manifest.methodology) {
+        Footer::of_methodology(&manifest.methodology)
+    }
+
+    /// The methodology's version and parameters, with no version of a period.
+    pub(crate) fn of_methodology(methodology: &Methodology) -> Footer {
+        let parameters = match serde_json::to_value(methodology) {
             Ok(serde_json::Value::Object(map)) => map
                 .into_iter()
                 .filter(|(name, _)| name != "version")
@@ -151,7 +158,7 @@ impl Footer {
             _ => Vec::new(),
         };
         Footer {
-            methodology: manifest.methodology.version.clone(),
+            methodology: methodology.version.clone(),
             parameters,
             version: None,
         }

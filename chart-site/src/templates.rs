@@ -1,6 +1,7 @@
-//! The page templates (minijinja, HTML escaped) and the stylesheet: built in from
-//! `chart-site/templates/` (with the stylesheet and the icon), or read from a directory so that the look can change
-//! without a rebuild (a file missing there falls back to the built-in one).
+//! The page templates (minijinja, HTML escaped), the stylesheet, the icon and the live
+//! page's script: built in from `chart-site/templates/`, or read from a directory so
+//! that the look can change without a rebuild (a file missing there falls back to the
+//! built-in one).
 
 use std::path::Path;
 
@@ -10,19 +11,27 @@ use serde::Serialize;
 use crate::error::{Result, SiteError};
 
 /// Every template and the stylesheet, as built in.
-const BUILT_IN: [(&str, &str); 8] = [
+const BUILT_IN: [(&str, &str); 10] = [
     ("base.html", include_str!("../templates/base.html")),
     ("plots.html", include_str!("../templates/plots.html")),
     ("index.html", include_str!("../templates/index.html")),
     ("chart.html", include_str!("../templates/chart.html")),
     ("song.html", include_str!("../templates/song.html")),
     ("coverage.html", include_str!("../templates/coverage.html")),
+    ("live.html", include_str!("../templates/live.html")),
+    ("live.js", include_str!("../templates/live.js")),
     ("style.css", include_str!("../templates/style.css")),
     ("favicon.svg", include_str!("../templates/favicon.svg")),
 ];
 
-/// Files copied into the site as they are (not rendered).
-const STATIC_FILES: [&str; 2] = ["style.css", "favicon.svg"];
+/// Files copied as they are (not rendered).
+const STATIC_FILES: [&str; 3] = ["style.css", "favicon.svg", "live.js"];
+
+/// The files copied as they are into the static site.
+pub(crate) const SITE_STATIC_FILES: [&str; 2] = ["style.css", "favicon.svg"];
+
+/// The files copied as they are beside the live pages.
+pub(crate) const LIVE_STATIC_FILES: [&str; 3] = ["style.css", "favicon.svg", "live.js"];
 
 /// The templates a site is rendered with.
 pub struct Templates {
@@ -75,6 +84,12 @@ impl Templates {
         })
     }
 
+    /// Links every page's header to the live chart at `url` (the ingestion service's
+    /// `/live/hot.html`).
+    pub fn link_live(&mut self, url: &str) {
+        self.environment.add_global("live_url", url.to_string());
+    }
+
     /// Renders the template `name` with `context`.
     pub fn render(&self, name: &str, context: &impl Serialize) -> Result<String> {
         let error = |source| SiteError::Template {
@@ -88,9 +103,18 @@ impl Templates {
             .map_err(error)
     }
 
-    /// The files copied as they are (`style.css`, `favicon.svg`), with their content.
+    /// The files copied as they are (`style.css`, `favicon.svg`, `live.js`), with
+    /// their content.
     pub fn static_files(&self) -> &[(&'static str, String)] {
         &self.static_files
+    }
+
+    /// The content of the file copied as it is named `name`.
+    pub(crate) fn static_file(&self, name: &str) -> Option<&str> {
+        self.static_files
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, text)| text.as_str())
     }
 }
 

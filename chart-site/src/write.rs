@@ -85,11 +85,12 @@ pub async fn write_site(site: &Location, files: Vec<SiteFile>) -> Result<WriteRe
 }
 
 /// The `Content-Type` a web server would give a file of the site, by its extension.
-fn content_type(path: &str) -> &'static str {
+pub fn content_type(path: &str) -> &'static str {
     match path.rsplit_once('.').map(|(_, ext)| ext) {
         Some("html") => "text/html; charset=utf-8",
         Some("css") => "text/css; charset=utf-8",
         Some("svg") => "image/svg+xml",
+        Some("js") => "text/javascript; charset=utf-8",
         Some("csv") => "text/csv; charset=utf-8",
         Some("json") => "application/json",
         _ => "application/octet-stream",
@@ -108,6 +109,7 @@ mod tests {
         );
         assert_eq!(content_type("style.css"), "text/css; charset=utf-8");
         assert_eq!(content_type("favicon.svg"), "image/svg+xml");
+        assert_eq!(content_type("live.js"), "text/javascript; charset=utf-8");
         assert_eq!(
             content_type("month/2024-11/hot.csv"),
             "text/csv; charset=utf-8"

@@ -295,6 +295,40 @@ fn templates_from_a_directory_replace_the_built_in_ones() {
 }
 
 #[test]
+fn every_page_links_the_live_chart_when_asked() {
+    let (_, out) = published();
+    let plain = tempfile::tempdir().unwrap();
+    render(out, plain.path());
+    let mut templates = Templates::built_in().unwrap();
+    templates.link_live("https://live.example/live/hot.html");
+    let linked = tempfile::tempdir().unwrap();
+    run(render_site(
+        &Location::local(out).unwrap(),
+        &Location::local(linked.path()).unwrap(),
+        &templates,
+    ))
+    .unwrap();
+    let link = r#"<a href="https://live.example/live/hot.html">实时"#;
+    let (plain, linked) = (files(plain.path()), files(linked.path()));
+    assert_eq!(
+        plain.keys().collect::<Vec<_>>(),
+        linked.keys().collect::<Vec<_>>()
+    );
+    for (path, bytes) in &linked {
+        let html = String::from_utf8_lossy(bytes);
+        if path.ends_with(".html") {
+            assert!(html.contains(link), "{path}");
+            assert!(
+                !String::from_utf8_lossy(&plain[path]).contains("实时"),
+                "{path}"
+            );
+        } else {
+            assert_eq!(bytes, &plain[path], "{path}");
+        }
+    }
+}
+
+#[test]
 fn nothing_published_and_a_damaged_version_are_one_line_errors() {
     let empty = tempfile::tempdir().unwrap();
     let site = tempfile::tempdir().unwrap();

@@ -304,3 +304,16 @@ pub fn late_play(source: &Path, event_id: &str) -> Result<Vec<u8>, SampleError> 
     writer.close().map_err(read_error)?;
     Ok(bytes)
 }
+
+/// The venues of `spec` connected before its first month, as `(venue_id, province)` in
+/// `venue_id` order: senders whose plays every month of the sample counts.
+pub fn connected_venues(spec: &SampleSpec) -> Vec<(String, String)> {
+    let first_day = spec.month_starts()[0];
+    let mut connected: Vec<(String, String)> = venues::generate_venues(spec.seed)
+        .into_iter()
+        .filter(|v| v.connected_on.is_some_and(|c| c < first_day))
+        .map(|v| (v.venue_id, v.province))
+        .collect();
+    connected.sort();
+    connected
+}

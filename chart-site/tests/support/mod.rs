@@ -20,18 +20,22 @@ pub fn published() -> (&'static Path, &'static Path) {
     static DIRS: OnceLock<(tempfile::TempDir, tempfile::TempDir)> = OnceLock::new();
     let (data, out) = DIRS.get_or_init(|| {
         let data = tempfile::tempdir().unwrap();
-        let spec = sample_data::SampleSpec {
-            months: 6,
-            first_month: chrono_month(2024, 7),
-            ..sample_data::SampleSpec::small(31)
-        };
-        sample_data::generate(&spec, data.path()).unwrap();
+        sample_data::generate(&spec(), data.path()).unwrap();
         let out = tempfile::tempdir().unwrap();
         let periods: Vec<&str> = MONTHS.iter().copied().chain(["2024"]).collect();
         run(publish_periods(data.path(), out.path(), &periods));
         (data, out)
     });
     (data.path(), out.path())
+}
+
+/// The sample data's spec: six months from July 2024.
+pub fn spec() -> sample_data::SampleSpec {
+    sample_data::SampleSpec {
+        months: 6,
+        first_month: chrono_month(2024, 7),
+        ..sample_data::SampleSpec::small(31)
+    }
 }
 
 fn chrono_month(year: i32, month: u32) -> sample_data::NaiveDate {
