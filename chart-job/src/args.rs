@@ -87,7 +87,8 @@ page per charted song with its rank history, and a coverage page. Pages are self
 request leaves the site), byte-identical for the same versions, and only files whose bytes \
 changed are written; pages no longer part of the site are removed. --templates DIR overrides \
 the built-in templates (base.html, plots.html, index.html, chart.html, song.html, \
-coverage.html, style.css, favicon.svg) with the files found there."
+coverage.html, style.css, favicon.svg) with the files found there; --live-url links every \
+page to the live chart that `serve` serves (/live/hot.html)."
     )]
     Site(SiteArgs),
     /// Re-read a published version and check every file against its manifest.
@@ -100,7 +101,10 @@ POST /v1/plays takes a batch (NDJSON, or an Arrow IPC stream; gzip or zstd allow
 after the accepted plays are synced to the write-ahead log. The log lands as \
 plays/date=<business day>/*.parquet (rejected lines as rejects/date=<day>/*.parquet) every \
 --land-every or --land-rows. GET /healthz, /readyz and /metrics (Prometheus) are for operators. \
-SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, land the log, exit 0."
+The month to date is served as JSON (GET /v1/charts/hot, /v1/charts/new, /v1/coverage), as \
+server-sent events (/v1/charts/hot/stream) and as pages that follow them (GET /live/hot.html, \
+/live/new.html). SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, land the \
+log, exit 0."
     )]
     Serve(Box<ServeArgs>),
     /// Send a data root's plays to a running `serve`, as VOD vendors would.
@@ -245,6 +249,10 @@ pub struct SiteArgs {
     /// is built in).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+    /// The live chart's page (`serve`'s /live/hot.html: http://…, https://… or a path),
+    /// linked from every page's header.
+    #[arg(long, value_name = "URL", value_parser = page_url)]
+    pub live_url: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -732,6 +740,27 @@ pub fn duration(value: &str) -> Result<Duration, String> {
     }
 }
 
+/// An address a page links: `http://…`, `https://…` or a path from the server's root.
+pub fn page_url(value: &str) -> Result<String, String> {
+    let linkable = value.starts_with("http://")
+        || value.starts_with("https://")
+        || (value.starts_with('/') && !value.starts_with("//"));
+    if !linkable || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("expected http://…, https://… or a path starting with /".into());
+    }
+    Ok(value.to_string())
+}
+
+/// The published site's address as the live pages link it ([`page_url`]), ending in `/`.
+pub fn site_url(value: &str) -> Result<String, String> {
+    let value = page_url(value)?;
+    Ok(if value.ends_with('/') {
+        value.to_string()
+    } else {
+        format!("{value}/")
+    })
+}
+
 /// A duration that may be zero (`0s`: at once).
 pub fn duration_or_zero(value: &str) -> Result<Duration, String> {
     let bad = || "expected a duration such as 30s, 500ms, 5m, 1h or 2d".to_string();
@@ -953,8 +982,17 @@ pub struct ServeArgs {
     /// reader, with the SHA-256 of its token); default: anyone.
     #[arg(long, value_name = "FILE")]
     pub chart_readers: Option<PathBuf>,
-    /// No live charts (the month to date is not kept).
-    #[arg(long, conflicts_with_all = ["live_refresh", "live_delay", "chart_readers"])]
+    /// The published site's address (http://, https:// or a path from this service's
+    /// root), linked from the live pages.
+    #[arg(long, value_name = "URL", value_parser = site_url)]
+    pub site_url: Option<String>,
+    /// A directory of templates for the live pages (live.html, base.html, live.js,
+    /// style.css, favicon.svg) to use instead of the built-in ones (each missing file is
+    /// built in).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// No live charts (the month to date is not kept, no live pages).
+    #[arg(long, conflicts_with_all = ["live_refresh", "live_delay", "chart_readers", "site_url", "templates"])]
     pub no_live: bool,
     #[command(flatten)]
     pub store: StoreArgs,

@@ -93,10 +93,13 @@ pub async fn run(command: Command) -> Result<()> {
         Command::Site(args) => {
             let out = args.store.location(&args.out)?;
             let site = args.store.location(&args.site)?;
-            let templates = match &args.templates {
+            let mut templates = match &args.templates {
                 Some(directory) => chart_site::Templates::from_directory(directory)?,
                 None => chart_site::Templates::built_in()?,
             };
+            if let Some(live) = &args.live_url {
+                templates.link_live(live);
+            }
             let report = chart_site::render_site(&out, &site, &templates).await?;
             report::print_site(&site, &report);
             Ok(())

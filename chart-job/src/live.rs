@@ -7,6 +7,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use chart_core::Methodology;
 use chart_core::contract::compaction::CompactionOptions;
+use chart_ingest::live_pages::PageFile;
 use chart_ingest::simulator::{self, ReplayOptions};
 use chart_ingest::wal::SealPolicy;
 use chart_ingest::{IngestOptions, Limits, Vendors};
@@ -71,6 +72,13 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .as_deref()
         .map(Vendors::load)
         .transpose()?;
+    if options.live.is_some() {
+        options.live_pages = live_pages(
+            &options.methodology,
+            args.templates.as_deref(),
+            args.site_url.as_deref(),
+        )?;
+    }
     let scheme = if args.tls_cert.is_some() {
         "https"
     } else {
@@ -93,6 +101,31 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     std::io::stdout().flush().ok();
     chart_ingest::serve(options, listener, shutdown).await?;
     Ok(())
+}
+
+/// The live chart's pages, rendered once with the service's methodology.
+fn live_pages(
+    methodology: &Methodology,
+    templates: Option<&std::path::Path>,
+    site_url: Option<&str>,
+) -> Result<Vec<PageFile>> {
+    let templates = match templates {
+        Some(directory) => chart_site::Templates::from_directory(directory)?,
+        None => chart_site::Templates::built_in()?,
+    };
+    let pages = chart_site::LivePages {
+        methodology,
+        top: usize::try_from(methodology.top_n).unwrap_or(0),
+        site_url,
+    };
+    Ok(chart_site::live_files(&templates, &pages)?
+        .into_iter()
+        .map(|file| PageFile {
+            content_type: chart_site::content_type(&file.path),
+            path: file.path,
+            bytes: file.bytes,
+        })
+        .collect())
 }
 
 /// A future that resolves at SIGTERM or Ctrl-C (SIGINT); the handlers are installed

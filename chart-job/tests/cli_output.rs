@@ -156,6 +156,9 @@ fn site_output_and_errors() {
     ]));
     let first = seen(&["site", "--out", o, "--site", s]);
     let again = seen(&["site", "--out", o, "--site", s]);
+    let live = "https://live.example/live/hot.html";
+    let linked = seen(&["site", "--out", o, "--site", s, "--live-url", live]);
+    let bad_live = seen(&["site", "--out", o, "--site", s, "--live-url", "live"]);
     let templates = tempfile::tempdir().unwrap();
     std::fs::write(templates.path().join("song.html"), "{% if %}").unwrap();
     let t = templates.path().to_str().unwrap();
@@ -165,7 +168,12 @@ fn site_output_and_errors() {
         (site.path(), "[SITE]"),
         (templates.path(), "[TEMPLATES]"),
     ])
-    .bind(|| insta::assert_snapshot!("site", [nothing, first, again, bad_template].join("\n")));
+    .bind(|| {
+        insta::assert_snapshot!(
+            "site",
+            [nothing, first, again, linked, bad_live, bad_template].join("\n")
+        )
+    });
 }
 
 #[test]

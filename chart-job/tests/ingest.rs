@@ -501,9 +501,15 @@ fn metric(url: &str, name: &str) -> f64 {
 }
 
 #[test]
-fn serve_refuses_bad_day_close_flags() {
+fn serve_refuses_bad_day_close_and_page_flags() {
     for (flag, value, needle) in [
         ("--recompact-after", "0", "'0' for '--recompact-after <N>'"),
+        (
+            "--site-url",
+            "charts.example",
+            "'charts.example' for '--site-url <URL>': expected http://…, https://… or a path",
+        ),
+        ("--site-url", "//charts.example", "'//charts.example' for"),
         ("--day-grace", "soon", "'soon' for '--day-grace <DURATION>'"),
         (
             "--day-close-memory",
@@ -827,9 +833,33 @@ fn check_live(url: &str, root: &Path, province: &str, headers: &[(&str, &str)], 
     }
 }
 
+/// The live pages as `serve --site-url /site` serves them (their behaviour in a browser
+/// is chart-site's browser test).
+fn check_live_pages(url: &str) {
+    let (status, page) = request(url, "GET", "/live/hot.html", &[], "");
+    assert_eq!(status, 200, "{page}");
+    for needle in [
+        r#"data-stream="../v1/charts/hot/stream""#,
+        r#"<a href="/site/coverage.html">"#,
+        r#"<script src="live.js" defer></script>"#,
+    ] {
+        assert!(page.contains(needle), "{needle} not in {page}");
+    }
+    for (path, status) in [
+        ("/live/new.html", 200),
+        ("/live/live.js", 200),
+        ("/live/style.css", 200),
+        ("/live/favicon.svg", 200),
+        ("/live", 308),
+        ("/live/index.html", 404),
+    ] {
+        assert_eq!(request(url, "GET", path, &[], "").0, status, "{path}");
+    }
+}
+
 /// The live charts: at quiet points of a replay (at its end, after late plays for a
 /// closed day, after a restart) they equal what the landed data root computes; their
-/// errors; readers' tokens; the event stream.
+/// errors; readers' tokens; the event stream; the live pages.
 #[test]
 fn live_charts_equal_the_landed_month_at_quiet_points() {
     let dir = tempfile::tempdir().unwrap();
@@ -846,7 +876,8 @@ fn live_charts_equal_the_landed_month_at_quiet_points() {
         "--day-close-every",
         "200ms",
     ];
-    let server = start_server_with(&target, &vendors, &wal, "127.0.0.1:0", &live);
+    let first = [&live[..], &["--site-url", "/site"]].concat();
+    let server = start_server_with(&target, &vendors, &wal, "127.0.0.1:0", &first);
     let output = replay(
         &target,
         &server.url,
@@ -865,6 +896,7 @@ fn live_charts_equal_the_landed_month_at_quiet_points() {
         .unwrap()
         .to_string();
     check_live(&server.url, &landed, &province, &[], "after the replay");
+    check_live_pages(&server.url);
 
     // Clear statuses.
     for (path, status, says) in [
