@@ -490,3 +490,134 @@ async fn months_before_gm2_takes_effect_are_back_tests() {
         "{error}"
     );
 }
+
+/// A month's history (previous rank, peak, months on chart, streak) is each earlier
+/// month's latest edition, not the data screened again: December after November
+/// published under other parameters, then corrected, follows the correction; and a
+/// new edition of November is a new input of December.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_each_earlier_months_latest_edition() {
+    use chart_core::{ChartError, Location, Outcome, PublishOptions, publish, publish_with};
+    use std::collections::BTreeMap;
+    let data = support::fixture_copy_of(root());
+    let out = tempfile::tempdir().unwrap();
+    let out = Location::local(out.path()).unwrap();
+    let in_effect = Methodology {
+        effective_from: Some("2024-10".into()),
+        ..Methodology::gm2()
+    };
+    let with_room_cap = |room_cap| Methodology {
+        room_cap,
+        ..in_effect.clone()
+    };
+    let month = |m: &str| m.parse::<Period>().unwrap();
+    let publish_under = |methodology: Methodology, period: Period, reason: Option<&str>| {
+        let (data, out) = (data.path().to_path_buf(), out.clone());
+        let options = PublishOptions {
+            reason: reason.map(str::to_string),
+            ..PublishOptions::default()
+        };
+        async move {
+            let engine = GoldenMic::open(&data, methodology).await.unwrap();
+            publish_with(&engine, &period, &out, &options).await
+        }
+    };
+    let october = publish_under(in_effect.clone(), month("2024-10"), None)
+        .await
+        .unwrap();
+    publish_under(with_room_cap(2), month("2024-11"), None)
+        .await
+        .unwrap();
+    let november = publish_under(with_room_cap(1), month("2024-11"), Some("room cap"))
+        .await
+        .unwrap();
+    assert_eq!(november.manifest.version, 2);
+    let engine = GoldenMic::open(data.path(), in_effect.clone())
+        .await
+        .unwrap();
+    let december = publish(&engine, &month("2024-12"), &out).await.unwrap();
+
+    // The reference: the editions' ranks alone.
+    let before = [
+        support::chart_rows_screened(&october.hot),
+        support::chart_rows_screened(&november.hot),
+    ];
+    let songs = support::strings(&december.hot, "song_id");
+    let ranks = support::ints(&december.hot, "rank");
+    let column = |name| support::ints(&december.hot, name);
+    let (prev, peak, months, streak) = (
+        column("prev_rank"),
+        column("peak_rank"),
+        column("months_on_chart"),
+        column("streak"),
+    );
+    for i in 0..songs.len() {
+        let (song, rank) = (songs[i].clone().unwrap(), ranks[i].unwrap());
+        let earlier: Vec<Option<i64>> = before.iter().map(|m| m.get(&song).copied()).collect();
+        let want_peak = earlier.iter().flatten().copied().chain([rank]).min();
+        let want_months = 1 + earlier.iter().flatten().count() as i64;
+        let want_streak = match earlier[..] {
+            [Some(_), Some(_)] => 3,
+            [None, Some(_)] => 2,
+            _ => 1,
+        };
+        assert_eq!(prev[i], earlier[1], "{song}: previous rank");
+        assert_eq!(peak[i], want_peak, "{song}: peak");
+        assert_eq!(months[i], Some(want_months), "{song}: months on chart");
+        assert_eq!(streak[i], Some(want_streak), "{song}: streak");
+    }
+    // The data screened again (with December's parameters) would say otherwise.
+    let recomputed = engine.screened(&month("2024-12")).await.unwrap();
+    let recomputed: BTreeMap<&str, Option<i64>> = recomputed
+        .hot
+        .iter()
+        .map(|e| (e.song_id.as_str(), e.prev_rank))
+        .collect();
+    assert!(
+        songs
+            .iter()
+            .zip(&prev)
+            .any(|(song, prev)| recomputed.get(song.as_deref().unwrap()) != Some(prev)),
+        "the editions and the data agree: this test would not see the difference"
+    );
+    // The editions read are inputs of December's.
+    let read: Vec<&str> = december
+        .manifest
+        .inputs
+        .iter()
+        .filter(|i| i.table == "charts")
+        .map(|i| i.path.as_str())
+        .collect();
+    let nov_dir = &november.manifest.directory;
+    assert_eq!(
+        read,
+        [
+            format!(
+                "charts/month=2024-10/{}/hot.parquet",
+                october.manifest.directory
+            ),
+            format!(
+                "charts/month=2024-10/{}/new.parquet",
+                october.manifest.directory
+            ),
+            format!("charts/month=2024-11/{nov_dir}/hot.parquet"),
+            format!("charts/month=2024-11/{nov_dir}/new.parquet"),
+        ]
+    );
+    assert_eq!(
+        publish(&engine, &month("2024-12"), &out)
+            .await
+            .unwrap()
+            .outcome,
+        Outcome::Unchanged
+    );
+    // A third edition of November changes December's inputs: a correction of it.
+    publish_under(with_room_cap(2), month("2024-11"), Some("room cap again"))
+        .await
+        .unwrap();
+    let error = publish(&engine, &month("2024-12"), &out).await.unwrap_err();
+    assert!(
+        matches!(error, ChartError::EditionNeedsReason { .. }),
+        "{error}"
+    );
+}

@@ -26,9 +26,10 @@ pub struct OutputFile {
 /// An input file, as recorded in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputRecord {
-    /// `plays`, `songs`, `venues` or `fees`.
+    /// `plays`, `songs`, `venues` or `fees`; or `charts`: an earlier month's latest
+    /// edition, which a screened (GM-2) month's history reads.
     pub table: String,
-    /// Path relative to the data root, `/`-separated.
+    /// Path relative to the data root (for `charts`, to the output root), `/`-separated.
     pub path: String,
     /// Rows, from the Parquet footer.
     pub rows: i64,
@@ -209,6 +210,7 @@ pub(super) fn input_rows(inputs: &[InputRecord]) -> InputRows {
             "plays" => rows.plays += input.rows,
             "songs" => rows.songs += input.rows,
             "fees" => rows.fees += input.rows,
+            super::screened::EARLIER_CHARTS_TABLE => {}
             _ => rows.venues += input.rows,
         }
     }

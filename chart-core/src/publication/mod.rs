@@ -143,7 +143,16 @@ pub async fn publish_with(
     let methodology = engine.methodology().clone();
     let publisher = format!("chart-core {}", env!("CARGO_PKG_VERSION"));
     tracing::info!(%period, "reading the inputs' checksums");
-    let inputs = input_records(engine, product).await?;
+    let mut inputs = input_records(engine, product).await?;
+    // A screened month's history is each earlier month's latest edition (a back-test's
+    // comes from the data, under its methodology).
+    let earlier = if methodology.screening.is_some() && product == Product::Charts {
+        let (earlier, records) = screened::earlier_charts(out, period).await?;
+        inputs.extend(records);
+        earlier
+    } else {
+        Default::default()
+    };
     let input_digest = input_digest(period, &methodology, None, &publisher, &inputs);
     if let Some(current) = versions.last().filter(|v| v.input_digest == input_digest) {
         tracing::info!(%period, version = current.version, "unchanged: the current version has these inputs");
@@ -163,7 +172,7 @@ pub async fn publish_with(
     // (After materialising: the screening reads valid_plays over the kept re-sent events.)
     let screened = if screening {
         tracing::info!(%period, "screening the month (GM-2)");
-        Some(engine.screened(period).await?)
+        Some(engine.screened_after(period, &earlier).await?)
     } else {
         None
     };

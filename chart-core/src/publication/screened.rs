@@ -1,7 +1,8 @@
 //! The tables of a screened (GM-2) version: each chart's first `top_n` entries in
 //! `hot` and `new` (GM-1's columns and GM-2's), the next entries in
 //! `*_bubbling_under`, the transparency report, the held days, the flagged rooms, and
-//! the edition's changes against the version before it.
+//! the edition's changes against the version before it; and the earlier months'
+//! latest editions, which a screened month's history reads.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,10 +11,12 @@ use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 
 use super::read::read_tables;
-use super::{Edition, Manifest};
+use super::transaction::read_versions;
+use super::{Edition, InputRecord, Manifest, Product, product_location};
 use crate::contract::store::Location;
 use crate::error::{ChartError, Result};
-use crate::screened_chart::{ScreenedMonth, entries_batch};
+use crate::methodology::{Period, PeriodKind};
+use crate::screened_chart::{EarlierCharts, ScreenedMonth, entries_batch};
 
 /// The tables a screened version publishes besides `hot`, `new` and the coverage.
 pub const SCREENED_TABLE_NAMES: [&str; 6] = [
@@ -66,6 +69,73 @@ pub(super) async fn screened_tables(
     ];
     Ok((tables, edition))
 }
+
+/// The charts of every month before `period` published under `out` (each month's
+/// latest version), which a screened month's history reads, and the input records of
+/// the files read (so that a new edition of an earlier month is a new input).
+pub(super) async fn earlier_charts(
+    out: &Location,
+    period: &Period,
+) -> Result<(EarlierCharts, Vec<InputRecord>)> {
+    let charts = out.join(Product::Charts.directory());
+    let mut earlier = EarlierCharts::new();
+    let mut records = Vec::new();
+    for name in charts.directories().await? {
+        let Some(month) = name
+            .trim_end_matches('/')
+            .strip_prefix("month=")
+            .and_then(|m| Period::parse_kind(PeriodKind::Month, m).ok())
+        else {
+            continue;
+        };
+        if month >= *period {
+            continue;
+        }
+        let month_dir = product_location(out, Product::Charts, &month);
+        let Some(latest) = read_versions(&month_dir).await?.pop() else {
+            continue;
+        };
+        let directory = month_dir.join(&latest.directory);
+        let tables = read_tables(&directory, &["hot", "new"]).await?;
+        let songs = |batch: &RecordBatch| {
+            let mut ranked: Vec<(i64, String)> = ranks(batch)
+                .into_iter()
+                .map(|(song, rank)| (rank, song))
+                .collect();
+            ranked.sort();
+            ranked.into_iter().map(|(_, song)| song).collect::<Vec<_>>()
+        };
+        earlier.insert(month, [songs(&tables[0]), songs(&tables[1])]);
+        for file in ["hot.parquet", "new.parquet"] {
+            let output = latest
+                .outputs
+                .iter()
+                .find(|o| o.path == file)
+                .ok_or_else(|| ChartError::Corrupt {
+                    file: month_dir
+                        .join(&format!("versions/{:06}.json", latest.version))
+                        .to_string(),
+                    problem: format!("lists no {file}"),
+                })?;
+            records.push(InputRecord {
+                table: EARLIER_CHARTS_TABLE.to_string(),
+                path: format!(
+                    "{}/{}/{}/{file}",
+                    Product::Charts.directory(),
+                    month.directory_name(),
+                    latest.directory
+                ),
+                rows: output.rows as i64,
+                bytes: output.bytes,
+                sha256: output.sha256.clone(),
+            });
+        }
+    }
+    Ok((earlier, records))
+}
+
+/// The input table of [`earlier_charts`]' records.
+pub(super) const EARLIER_CHARTS_TABLE: &str = "charts";
 
 /// A song whose rank differs between two editions: (chart, song_id, before, after).
 type RankChange = (&'static str, String, Option<i64>, Option<i64>);

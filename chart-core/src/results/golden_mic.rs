@@ -323,8 +323,18 @@ impl GoldenMic {
     /// intervals and the transparency report; this engine's methodology must screen
     /// ([`Methodology::gm2`]).
     pub async fn screened(&self, period: &Period) -> Result<crate::screened_chart::ScreenedMonth> {
+        self.screened_after(period, &Default::default()).await
+    }
+
+    /// [`GoldenMic::screened`], with the history of the earlier months in `published`
+    /// (their latest editions) taken from there instead of the data.
+    pub async fn screened_after(
+        &self,
+        period: &Period,
+        published: &crate::screened_chart::EarlierCharts,
+    ) -> Result<crate::screened_chart::ScreenedMonth> {
         self.check_has_plays(period)?;
-        crate::screened_chart::screen(&self.ctx, &self.methodology, period).await
+        crate::screened_chart::screen_after(&self.ctx, &self.methodology, period, published).await
     }
 
     /// National coverage of a period: one row, the columns of

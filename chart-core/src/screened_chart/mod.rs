@@ -9,8 +9,11 @@
 //!            (plays.rs)                                   (rules 3, 4, 6, rank intervals)
 //! ```
 //!
-//! Earlier months, from the first partition's, are screened the same way, from the
-//! data alone, for the history columns, rule 6's gain and rule 5's trailing window. [`crate::methodology::screening`] lists the parameters.
+//! Earlier months, from the first partition's, are screened the same way, for rule 6's
+//! gain and rule 5's trailing window, and for the history columns (previous rank, peak,
+//! months on chart, streak) of each month that has no published edition: a month that
+//! has one counts as its latest edition charted it ([`EarlierCharts`]).
+//! [`crate::methodology::screening`] lists the parameters.
 
 pub mod holds;
 mod plays;
@@ -18,7 +21,7 @@ mod ranking;
 mod room_days;
 mod tables;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{Datelike, Months, NaiveDate};
 use datafusion::prelude::SessionContext;
@@ -134,6 +137,10 @@ pub struct ScreenedMonth {
     pub transparency: Transparency,
 }
 
+/// Each earlier month's latest published edition, as the history of a screened month
+/// reads it: the songs of its hot and its new chart, in rank order.
+pub type EarlierCharts = BTreeMap<Period, [Vec<String>; 2]>;
+
 /// What a month leaves for the next months' history.
 #[derive(Debug, Default)]
 struct History {
@@ -144,11 +151,23 @@ struct History {
 }
 
 /// GM-2's charts of `period` (a month), on `ctx`: a session whose tables, functions
-/// and views are registered under `methodology` (which must screen).
+/// and views are registered under `methodology` (which must screen). The history comes
+/// from the data alone ([`screen_after`] reads published editions).
 pub async fn screen(
     ctx: &SessionContext,
     methodology: &Methodology,
     period: &Period,
+) -> Result<ScreenedMonth> {
+    screen_after(ctx, methodology, period, &EarlierCharts::new()).await
+}
+
+/// [`screen`], with the history of each month in `published` taken from its charts
+/// there instead of the data's.
+pub async fn screen_after(
+    ctx: &SessionContext,
+    methodology: &Methodology,
+    period: &Period,
+    published: &EarlierCharts,
 ) -> Result<ScreenedMonth> {
     let tz = methodology.validate()?;
     let rules = methodology.screening.clone().ok_or_else(|| {
@@ -192,6 +211,7 @@ pub async fn screen(
             &places,
             &cities,
             &history,
+            published.get(&month).filter(|_| !last),
             last,
         )
         .await?;
@@ -249,6 +269,7 @@ async fn screen_month(
     places: &HashMap<String, (String, String)>,
     cities: &HashMap<(String, String), u32>,
     earlier: &History,
+    published: Option<&[Vec<String>; 2]>,
     last: bool,
 ) -> Result<(Option<ScreenedMonth>, History)> {
     // Rule 5.
@@ -359,15 +380,27 @@ async fn screen_month(
     ranking::order(&mut hot, &scores, &rooms, &gain);
     ranking::order(&mut new, &scores, &rooms, &gain);
 
-    // History for the months after.
+    // History for the months after: the month as its latest edition charted it, or as
+    // computed here.
     let top_n = methodology.top_n as usize;
     let mut next = History {
         scores: month_scores,
         ..History::default()
     };
-    for (c, ranked) in [&hot, &new].into_iter().enumerate() {
-        for (i, &s) in ranked.iter().take(top_n).enumerate() {
-            let song = &plays.songs[s as usize];
+    let charted: [Vec<&str>; 2] = match published {
+        Some(charts) => charts
+            .each_ref()
+            .map(|songs| songs.iter().map(String::as_str).collect()),
+        None => [&hot, &new].map(|ranked| {
+            ranked
+                .iter()
+                .take(top_n)
+                .map(|&s| plays.songs[s as usize].as_str())
+                .collect()
+        }),
+    };
+    for (c, songs) in charted.iter().enumerate() {
+        for (i, &song) in songs.iter().enumerate() {
             let rank = i as i64 + 1;
             let entry = match earlier.charts[c].get(song) {
                 Some(&(prev, peak, months, streak)) => {
@@ -381,7 +414,7 @@ async fn screen_month(
                 }
                 None => (rank, rank, 1, 1),
             };
-            next.charts[c].insert(song.clone(), entry);
+            next.charts[c].insert(song.to_string(), entry);
         }
         // Songs charted before but not this month keep their peak and months; rank 0.
         for (song, &(_, peak, months, _)) in &earlier.charts[c] {

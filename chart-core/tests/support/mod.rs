@@ -307,7 +307,7 @@ fn write_other_encodings(root: &Path, venue: &str, song: &str) {
     );
 }
 
-fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+pub fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
     let c = arrow::compute::cast(batch.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
     c.as_string::<i32>()
         .iter()
@@ -315,7 +315,7 @@ fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
         .collect()
 }
 
-fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+pub fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
     let c = batch
         .column_by_name(name)
         .unwrap_or_else(|| panic!("no column {name}"));
