@@ -359,6 +359,14 @@ async fn editions_need_a_reason_and_keep_the_first_readable() {
         .await
         .unwrap();
     let first = publish(&engine, &december, &out).await.unwrap();
+    // The publication (which codes the plays in GM-1's own pass over them) and the
+    // library's screening (which reads them itself) give the same charts.
+    let screened = engine.screened(&december).await.unwrap();
+    let top = |entries: &[ScreenedEntry]| {
+        chart_core::screened_chart::entries_batch(&entries[..entries.len().min(100)]).unwrap()
+    };
+    assert_eq!(first.hot, top(&screened.hot));
+    assert_eq!(first.new, top(&screened.new));
     let edition = first.manifest.edition.clone().unwrap();
     assert_eq!(
         (first.manifest.version, edition.reason.as_str()),

@@ -146,7 +146,9 @@ impl SharedScan {
 
     /// Runs `shared` once and `readers` (planned on [`SharedScan::table`]) at the
     /// same time, each reader's scans fed from the shared plan's output; returns each
-    /// reader's output partitions. An error of the shared plan is every reader's.
+    /// reader's output partitions. A `streamed` reader's output is handed to its
+    /// function batch by batch instead of collected. An error of the shared plan is
+    /// every reader's.
     ///
     /// `shared` computes the columns `computed` (ascending indices into the table's
     /// schema) and no others: the readers must read no other, and the others are
@@ -156,6 +158,7 @@ impl SharedScan {
         shared: Arc<dyn ExecutionPlan>,
         computed: &[usize],
         readers: &[Arc<dyn ExecutionPlan>],
+        streamed: Option<StreamedReader<'_>>,
         ctx: Arc<TaskContext>,
     ) -> DfResult<Vec<Vec<Vec<RecordBatch>>>> {
         let partitions = shared.output_partitioning().partition_count();
@@ -167,7 +170,7 @@ impl SharedScan {
         }
         let schema = self.schema.clone();
         let mut scans = 0;
-        for plan in readers {
+        for plan in readers.iter().chain(streamed.as_ref().map(|s| &s.plan)) {
             for projection in self.scans_in(plan) {
                 let read = projection.unwrap_or_else(|| (0..schema.fields().len()).collect());
                 if let Some(column) = read.iter().find(|i| !computed.contains(i)) {
@@ -191,7 +194,19 @@ impl SharedScan {
         let consumers = readers
             .iter()
             .map(|plan| datafusion::physical_plan::collect_partitioned(plan.clone(), ctx.clone()));
-        let outputs = futures::future::try_join_all(consumers).await;
+        let stream_ctx = ctx.clone();
+        let streaming = async move {
+            if let Some(StreamedReader { plan, consume }) = streamed {
+                let mut stream = datafusion::physical_plan::execute_stream(plan, stream_ctx)?;
+                while let Some(batch) = stream.next().await {
+                    consume(batch?)?;
+                }
+            }
+            Ok(())
+        };
+        let outputs = futures::future::try_join(futures::future::try_join_all(consumers), streaming)
+            .await
+            .map(|(outputs, ())| outputs);
         // A scan that was planned but never executed (a reader that finished without
         // it) must not hold the shared plan back: its channels close here.
         self.close();
@@ -205,6 +220,14 @@ impl SharedScan {
         }
         Ok(outputs)
     }
+}
+
+/// A reader of a shared plan whose output goes, as one stream, to a function.
+pub(crate) struct StreamedReader<'a> {
+    /// Its plan, on [`SharedScan::table`].
+    pub plan: Arc<dyn ExecutionPlan>,
+    /// What takes each batch.
+    pub consume: &'a mut (dyn FnMut(RecordBatch) -> DfResult<()> + Send),
 }
 
 /// Makes the shared plan's batches batches of the table: the columns it does not
@@ -359,7 +382,7 @@ mod tests {
             plans.push(ctx.sql(sql).await?.create_physical_plan().await?);
         }
         let computed: Vec<usize> = (0..shared.schema().fields().len()).collect();
-        let run = scan.run(shared, &computed, &plans, ctx.task_ctx());
+        let run = scan.run(shared, &computed, &plans, None, ctx.task_ctx());
         let outputs = tokio::time::timeout(Duration::from_secs(60), run)
             .await
             .map_err(|_| DataFusionError::Execution("the shared run hung".into()))??;

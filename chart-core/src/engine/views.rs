@@ -8,6 +8,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, collect_partitioned};
@@ -15,7 +16,7 @@ use datafusion::prelude::{Expr, SessionContext};
 
 use crate::engine::lookup_join::LookupJoins;
 use crate::engine::once_per_query::OncePerQueryView;
-use crate::engine::shared_scan::SharedScan;
+use crate::engine::shared_scan::{SharedScan, StreamedReader};
 use crate::engine::single_stage_aggregates::SingleStageAggregates;
 use crate::error::Result;
 use crate::queries::QUERIES;
@@ -80,20 +81,37 @@ pub(crate) async fn materialize(
     register_views_after(ctx, Some(name), &[]).await
 }
 
+/// A reader of a shared pass ([`materialize_sharing`]) whose rows are not kept
+/// but handed, batch by batch, to `consume`: the `columns` of the view `view`, of the
+/// rows that pass `filter`.
+pub(crate) struct SharedFeed<'a> {
+    /// A view that reads the shared one.
+    pub view: &'a str,
+    /// The rows wanted.
+    pub filter: Expr,
+    /// The columns wanted, in this order.
+    pub columns: &'a [&'a str],
+    /// What takes each batch.
+    pub consume: &'a mut (dyn FnMut(RecordBatch) -> Result<()> + Send),
+}
+
 /// Computes the views `views` (each only its rows that pass its filter, if any), all
 /// of which read the view `shared`, with one execution of `shared` (otherwise
 /// DataFusion runs it once per view), and keeps them as [`materialize`] does.
 ///
 /// Only the columns of `shared` the views read are computed. At `debug` level, logs
 /// the plan of `shared` and of each view with their metrics.
+///
+/// `feed`, if any, is read from the same execution of `shared`.
 pub(crate) async fn materialize_sharing(
     ctx: &SessionContext,
     shared: &str,
     views: &[(&str, Option<Expr>)],
+    feed: Option<SharedFeed<'_>>,
 ) -> Result<()> {
     let started = Instant::now();
     let original = ctx.table_provider(shared).await?;
-    let result = compute_sharing(ctx, shared, original.clone(), views).await;
+    let result = compute_sharing(ctx, shared, original.clone(), views, feed).await;
     ctx.deregister_table(shared)?;
     ctx.register_table(shared, original)?;
     let names: Vec<&str> = views.iter().map(|(name, _)| *name).collect();
@@ -121,12 +139,17 @@ async fn compute_sharing(
     shared: &str,
     original: Arc<dyn TableProvider>,
     views: &[(&str, Option<Expr>)],
+    feed: Option<SharedFeed<'_>>,
 ) -> Result<SharedComputation> {
     // First the columns of `shared` the views read, from plans on a table of all of them.
     let all_columns = original.schema();
     let probe = SharedScan::new(all_columns.clone(), 1);
     let mut read = vec![false; all_columns.fields().len()];
-    for (_, plan) in plan_readers(ctx, shared, &probe, views).await? {
+    let mut probed = plan_readers(ctx, shared, &probe, views).await?;
+    if let Some(feed) = &feed {
+        probed.push(plan_feed(ctx, feed).await?);
+    }
+    for (_, plan) in probed {
         for projection in probe.scans_in(&plan) {
             match projection {
                 Some(columns) => columns.into_iter().for_each(|i| read[i] = true),
@@ -153,9 +176,31 @@ async fn compute_sharing(
     );
     let plans = plan_readers(ctx, shared, &scan, views).await?;
     let physical: Vec<_> = plans.iter().map(|(_, plan)| plan.clone()).collect();
-    let outputs = scan
-        .run(shared_plan.clone(), &computed, &physical, ctx.task_ctx())
-        .await?;
+    let outputs = match feed {
+        None => {
+            scan.run(shared_plan.clone(), &computed, &physical, None, ctx.task_ctx())
+                .await?
+        }
+        Some(feed) => {
+            let (_, plan) = plan_feed(ctx, &feed).await?;
+            let consume = feed.consume;
+            let mut consume = |batch| {
+                consume(batch).map_err(|e| DataFusionError::External(Box::new(e)))
+            };
+            let streamed = StreamedReader {
+                plan,
+                consume: &mut consume,
+            };
+            scan.run(
+                shared_plan.clone(),
+                &computed,
+                &physical,
+                Some(streamed),
+                ctx.task_ctx(),
+            )
+            .await?
+        }
+    };
     Ok(SharedComputation {
         shared: shared_plan,
         plans,
@@ -183,6 +228,20 @@ async fn plan_readers(
         plans.push((schema, rewritten(ctx, view.create_physical_plan().await?)?));
     }
     Ok(plans)
+}
+
+/// The plan of `feed`, on the shared table [`plan_readers`] registered.
+async fn plan_feed(
+    ctx: &SessionContext,
+    feed: &SharedFeed<'_>,
+) -> Result<(SchemaRef, Arc<dyn ExecutionPlan>)> {
+    let view = ctx
+        .table(feed.view)
+        .await?
+        .filter(feed.filter.clone())?
+        .select_columns(feed.columns)?;
+    let schema = view.schema().inner().clone();
+    Ok((schema, rewritten(ctx, view.create_physical_plan().await?)?))
 }
 
 /// `plan` with the library's physical rewrites: the aggregates that cannot reduce

@@ -168,14 +168,16 @@ pub async fn publish_with(
         });
     }
     tracing::info!(%period, kind = period.kind().as_str(), "computing the figures of every period of this kind");
-    let engine = &engine.materialize_for_publication(period.kind()).await?;
-    // (After materialising: the screening reads valid_plays over the kept re-sent events.)
-    let screened = if screening {
+    let (engine, screened) = if screening {
+        // GM-1's pass over the plays also codes the month's valid plays for GM-2.
+        let (engine, plays) = engine.materialize_for_screening(period).await?;
         tracing::info!(%period, "screening the month (GM-2)");
-        Some(engine.screened_after(period, &earlier).await?)
+        let screened = engine.screened_with(period, &earlier, plays).await?;
+        (engine, Some(screened))
     } else {
-        None
+        (engine.materialize_for_publication(period.kind()).await?, None)
     };
+    let engine = &engine;
     let data_quality = engine.data_quality(period).await?;
     if data_quality.valid_plays == 0 {
         return Err(ChartError::NoData {

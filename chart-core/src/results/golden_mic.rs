@@ -16,7 +16,7 @@ use crate::day_digests::{
 };
 use crate::distribution::{Distribution, FeeRow, distribute, read_fees};
 use crate::engine::session_builder;
-use crate::engine::views::{materialize, materialize_sharing};
+use crate::engine::views::{SharedFeed, materialize, materialize_sharing};
 use crate::error::{ChartError, Result};
 use crate::methodology::{DistributionMethodology, Methodology, Period, PeriodKind};
 use crate::results::period::{self, ChartKind, DataQuality, check_has_plays};
@@ -219,6 +219,16 @@ impl GoldenMic {
     /// another kind is [`ChartError::NotMaterialized`] (and SQL over its views finds
     /// no rows of that kind). Later changes to the files are not seen by it.
     pub async fn materialize(&self, kind: Option<PeriodKind>) -> Result<GoldenMic> {
+        self.materialize_feeding(kind, None).await
+    }
+
+    /// [`GoldenMic::materialize`], with `feed` read from the same pass over the
+    /// classified plays.
+    async fn materialize_feeding(
+        &self,
+        kind: Option<PeriodKind>,
+        feed: Option<SharedFeed<'_>>,
+    ) -> Result<GoldenMic> {
         let mut engine = self.derived(self.methodology.clone(), None).await?;
         let ctx = &engine.ctx;
         let filter = || kind.map(|kind| col("period_kind").eq(lit(kind.as_str())));
@@ -231,6 +241,7 @@ impl GoldenMic {
                 ("song_period_stats", filter()),
                 ("room_period_outcomes", filter()),
             ],
+            feed,
         )
         .await?;
         materialize(ctx, "chart_entries", filter()).await?;
@@ -257,6 +268,31 @@ impl GoldenMic {
         } else {
             self.materialize(Some(kind)).await
         }
+    }
+
+    /// [`GoldenMic::materialize_for_publication`] of a month's periods, with the
+    /// month's valid plays as GM-2's screening reads them: coded from GM-1's own pass
+    /// over the classified plays when it reads the plays (`None` from day digests, whose
+    /// publication reads no play; the screening then reads them itself).
+    pub(crate) async fn materialize_for_screening(
+        &self,
+        period: &Period,
+    ) -> Result<(GoldenMic, Option<crate::screened_chart::MonthPlays>)> {
+        if self.day_digests.is_some() && self.data().is_some() {
+            return Ok((self.materialize_by_day(Some(period.kind())).await?.0, None));
+        }
+        let mut coder = crate::screened_chart::MonthPlaysCoder::default();
+        let mut consume = |batch: RecordBatch| coder.push(&batch);
+        let feed = SharedFeed {
+            view: "valid_plays",
+            filter: crate::screened_chart::in_period(period),
+            columns: &crate::screened_chart::MONTH_PLAYS_COLUMNS,
+            consume: &mut consume,
+        };
+        let engine = self
+            .materialize_feeding(Some(period.kind()), Some(feed))
+            .await?;
+        Ok((engine, Some(coder.finish())))
     }
 
     /// [`GoldenMic::materialize`] computed from day digests (`room_day_events` of each
@@ -335,6 +371,19 @@ impl GoldenMic {
     ) -> Result<crate::screened_chart::ScreenedMonth> {
         self.check_has_plays(period)?;
         crate::screened_chart::screen_after(&self.ctx, &self.methodology, period, published).await
+    }
+
+    /// [`GoldenMic::screened_after`], with `plays` the month's valid plays already read
+    /// ([`GoldenMic::materialize_for_screening`]).
+    pub(crate) async fn screened_with(
+        &self,
+        period: &Period,
+        published: &crate::screened_chart::EarlierCharts,
+        plays: Option<crate::screened_chart::MonthPlays>,
+    ) -> Result<crate::screened_chart::ScreenedMonth> {
+        self.check_has_plays(period)?;
+        crate::screened_chart::screen_with(&self.ctx, &self.methodology, period, published, plays)
+            .await
     }
 
     /// National coverage of a period: one row, the columns of

@@ -32,7 +32,7 @@ use crate::methodology::{Methodology, Period, PeriodKind, Screening};
 pub use holds::{Hold, HoldKind, Review};
 pub use tables::{SCREENED_CHART_COLUMNS, TRANSPARENCY_COLUMNS, entries_batch};
 
-use plays::MonthPlays;
+pub(crate) use plays::{MONTH_PLAYS_COLUMNS, MonthPlays, MonthPlaysCoder, in_period};
 use room_days::touched;
 
 /// One entry of a screened chart.
@@ -169,6 +169,17 @@ pub async fn screen_after(
     period: &Period,
     published: &EarlierCharts,
 ) -> Result<ScreenedMonth> {
+    screen_with(ctx, methodology, period, published, None).await
+}
+
+/// [`screen_after`], with the valid plays of `period` already read (`None`: read here).
+pub(crate) async fn screen_with(
+    ctx: &SessionContext,
+    methodology: &Methodology,
+    period: &Period,
+    published: &EarlierCharts,
+    mut period_plays: Option<MonthPlays>,
+) -> Result<ScreenedMonth> {
     let tz = methodology.validate()?;
     let rules = methodology.screening.clone().ok_or_else(|| {
         ChartError::InvalidMethodology(format!(
@@ -197,7 +208,10 @@ pub async fn screen_after(
     loop {
         let last = month == *period;
         let started = std::time::Instant::now();
-        let plays = plays::month_plays(ctx, &month).await?;
+        let plays = match period_plays.take().filter(|_| last) {
+            Some(plays) => plays,
+            None => plays::month_plays(ctx, &month).await?,
+        };
         tracing::info!(%month, plays = plays.len(), seconds = started.elapsed().as_secs_f64(), "read the month's valid plays");
         plays.add_daily_plays(&mut daily);
         let screened = screen_month(

@@ -98,32 +98,66 @@ impl MonthPlays {
     }
 }
 
+/// The columns a [`MonthPlaysCoder`] reads, in this order.
+pub(crate) const MONTH_PLAYS_COLUMNS: [&str; 7] = [
+    "business_day",
+    "venue_id",
+    "room_id",
+    "song_id",
+    "started_at",
+    "played_ms",
+    "vod_vendor",
+];
+
+/// The rows of `valid_plays` in `period`'s business days (for [`MONTH_PLAYS_COLUMNS`]).
+pub(crate) fn in_period(period: &Period) -> datafusion::prelude::Expr {
+    use datafusion::prelude::{col, lit};
+    let day = |d: NaiveDate| {
+        lit(datafusion::scalar::ScalarValue::Date32(Some(
+            super::days_since_epoch(d),
+        )))
+    };
+    col("business_day").between(day(period.first_day()), day(period.last_day()))
+}
+
 /// Reads the valid plays of `period`'s business days.
 pub(crate) async fn month_plays(ctx: &SessionContext, period: &Period) -> Result<MonthPlays> {
-    let sql = format!(
-        "SELECT business_day, venue_id, room_id, song_id, started_at, played_ms, vod_vendor \
-         FROM valid_plays WHERE business_day BETWEEN DATE '{}' AND DATE '{}'",
-        period.first_day(),
-        period.last_day()
-    );
-    let (mut songs, mut venues, mut vendors) = (
-        Dictionary::default(),
-        Dictionary::default(),
-        Dictionary::default(),
-    );
-    // Per venue code, its rooms' codes by room_id (looked up without allocating).
-    let mut rooms: Vec<HashMap<String, u32>> = Vec::new();
-    let mut room_keys: Vec<(u32, String)> = Vec::new();
-    let mut plays = MonthPlays::default();
-    let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
+    let mut coder = MonthPlaysCoder::default();
+    let mut stream = ctx
+        .table("valid_plays")
+        .await?
+        .filter(in_period(period))?
+        .select_columns(&MONTH_PLAYS_COLUMNS)?
+        .execute_stream()
+        .await?;
     while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        let days = date_column(&batch, 0)?;
+        coder.push(&batch?)?;
+    }
+    Ok(coder.finish())
+}
+
+/// Codes batches of valid plays (the columns of [`MONTH_PLAYS_COLUMNS`], in order) into
+/// a [`MonthPlays`].
+#[derive(Debug, Default)]
+pub(crate) struct MonthPlaysCoder {
+    songs: Dictionary,
+    venues: Dictionary,
+    vendors: Dictionary,
+    /// Per venue code, its rooms' codes by room_id (looked up without allocating).
+    rooms: Vec<HashMap<String, u32>>,
+    room_keys: Vec<(u32, String)>,
+    plays: MonthPlays,
+}
+
+impl MonthPlaysCoder {
+    /// Adds a batch's plays.
+    pub(crate) fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let days = date_column(batch, 0)?;
         let (venue_ids, room_ids, song_ids, vendor_ids) = (
-            text_column(&batch, 1)?,
-            text_column(&batch, 2)?,
-            text_column(&batch, 3)?,
-            text_column(&batch, 6)?,
+            Text::of(batch, 1)?,
+            Text::of(batch, 2)?,
+            Text::of(batch, 3)?,
+            Text::of(batch, 6)?,
         );
         let started = cast(
             batch.column(4),
@@ -133,64 +167,109 @@ pub(crate) async fn month_plays(ctx: &SessionContext, period: &Period) -> Result
         let started = started.as_primitive::<TimestampMillisecondType>();
         let played = cast(batch.column(5), &DataType::Int32).map_err(to_query)?;
         let played = played.as_primitive::<Int32Type>();
+        let plays = &mut self.plays;
         for i in 0..batch.num_rows() {
-            let venue = venues.code(venue_ids.value(i));
-            if rooms.len() <= venue as usize {
-                rooms.resize_with(venue as usize + 1, HashMap::new);
+            let venue = self.venues.code(venue_ids.value(i));
+            if self.rooms.len() <= venue as usize {
+                self.rooms.resize_with(venue as usize + 1, HashMap::new);
             }
             let room_id = room_ids.value(i);
-            let room = match rooms[venue as usize].get(room_id) {
+            let room = match self.rooms[venue as usize].get(room_id) {
                 Some(&room) => room,
                 None => {
-                    let room = room_keys.len() as u32;
-                    rooms[venue as usize].insert(room_id.to_string(), room);
-                    room_keys.push((venue, room_id.to_string()));
+                    let room = self.room_keys.len() as u32;
+                    self.rooms[venue as usize].insert(room_id.to_string(), room);
+                    self.room_keys.push((venue, room_id.to_string()));
                     room
                 }
             };
             plays.day.push(days.value(i));
             plays.venue.push(venue);
             plays.room.push(room);
-            plays.song.push(songs.code(song_ids.value(i)));
+            plays.song.push(self.songs.code(song_ids.value(i)));
             plays.started_ms.push(started.value(i));
             plays.played_ms.push(played.value(i));
             plays.vendor.push(if vendor_ids.is_valid(i) {
-                vendors.code(vendor_ids.value(i))
+                self.vendors.code(vendor_ids.value(i))
             } else {
                 NO_VENDOR
             });
         }
+        Ok(())
     }
-    // Codes in the order of the ids, so that every order below is the ids' order.
-    let (song_values, song_code) = songs.sorted();
-    let (venue_values, venue_code) = venues.sorted();
-    let (vendor_values, vendor_code) = vendors.sorted();
-    let mut room_order: Vec<u32> = (0..room_keys.len() as u32).collect();
-    room_order.sort_unstable_by(|&a, &b| {
-        let (va, ra) = &room_keys[a as usize];
-        let (vb, rb) = &room_keys[b as usize];
-        (venue_code[*va as usize], ra).cmp(&(venue_code[*vb as usize], rb))
-    });
-    let mut room_code = vec![0u32; room_order.len()];
-    for (new, &old) in room_order.iter().enumerate() {
-        room_code[old as usize] = new as u32;
+
+    /// The plays, with codes in the order of the ids, so that every order below is the
+    /// ids' order.
+    pub(crate) fn finish(self) -> MonthPlays {
+        let MonthPlaysCoder {
+            songs,
+            venues,
+            vendors,
+            room_keys,
+            mut plays,
+            ..
+        } = self;
+        let (song_values, song_code) = songs.sorted();
+        let (venue_values, venue_code) = venues.sorted();
+        let (vendor_values, vendor_code) = vendors.sorted();
+        let mut room_order: Vec<u32> = (0..room_keys.len() as u32).collect();
+        room_order.sort_unstable_by(|&a, &b| {
+            let (va, ra) = &room_keys[a as usize];
+            let (vb, rb) = &room_keys[b as usize];
+            (venue_code[*va as usize], ra).cmp(&(venue_code[*vb as usize], rb))
+        });
+        let mut room_code = vec![0u32; room_order.len()];
+        for (new, &old) in room_order.iter().enumerate() {
+            room_code[old as usize] = new as u32;
+        }
+        for i in 0..plays.len() {
+            plays.song[i] = song_code[plays.song[i] as usize];
+            plays.venue[i] = venue_code[plays.venue[i] as usize];
+            plays.room[i] = room_code[plays.room[i] as usize];
+            if plays.vendor[i] != NO_VENDOR {
+                plays.vendor[i] = vendor_code[plays.vendor[i] as usize];
+            }
+        }
+        plays.rooms = room_order
+            .iter()
+            .map(|&old| room_keys[old as usize].1.clone())
+            .collect();
+        plays.songs = song_values;
+        plays.venues = venue_values;
+        plays.vendors = vendor_values;
+        plays
     }
-    for i in 0..plays.len() {
-        plays.song[i] = song_code[plays.song[i] as usize];
-        plays.venue[i] = venue_code[plays.venue[i] as usize];
-        plays.room[i] = room_code[plays.room[i] as usize];
-        if plays.vendor[i] != NO_VENDOR {
-            plays.vendor[i] = vendor_code[plays.vendor[i] as usize];
+}
+
+/// A text column as it comes (Utf8View from the files, Utf8 from memory), read
+/// without a copy.
+enum Text {
+    View(arrow::array::StringViewArray),
+    Utf8(arrow::array::StringArray),
+}
+
+impl Text {
+    fn of(batch: &RecordBatch, i: usize) -> Result<Text> {
+        let column = batch.column(i);
+        Ok(match column.data_type() {
+            DataType::Utf8View => Text::View(column.as_string_view().clone()),
+            _ => Text::Utf8(text_column(batch, i)?),
+        })
+    }
+
+    fn value(&self, i: usize) -> &str {
+        match self {
+            Text::View(a) => a.value(i),
+            Text::Utf8(a) => a.value(i),
         }
     }
-    plays.rooms = room_order
-        .iter()
-        .map(|&old| room_keys[old as usize].1.clone())
-        .collect();
-    plays.songs = song_values;
-    plays.venues = venue_values;
-    plays.vendors = vendor_values;
-    Ok(plays)
+
+    fn is_valid(&self, i: usize) -> bool {
+        match self {
+            Text::View(a) => a.is_valid(i),
+            Text::Utf8(a) => a.is_valid(i),
+        }
+    }
 }
 
 /// Each venue's province and city.
