@@ -227,7 +227,7 @@ pub(crate) struct StreamedReader<'a> {
     /// Its plan, on [`SharedScan::table`].
     pub plan: Arc<dyn ExecutionPlan>,
     /// What takes each batch.
-    pub consume: &'a mut (dyn FnMut(RecordBatch) -> DfResult<()> + Send),
+    pub consume: &'a mut (dyn FnMut(RecordBatch) -> DfResult<()> + Send + Sync),
 }
 
 /// Makes the shared plan's batches batches of the table: the columns it does not

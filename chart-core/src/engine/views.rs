@@ -92,7 +92,7 @@ pub(crate) struct SharedFeed<'a> {
     /// The columns wanted, in this order.
     pub columns: &'a [&'a str],
     /// What takes each batch.
-    pub consume: &'a mut (dyn FnMut(RecordBatch) -> Result<()> + Send),
+    pub consume: &'a mut (dyn FnMut(RecordBatch) -> Result<()> + Send + Sync),
 }
 
 /// Computes the views `views` (each only its rows that pass its filter, if any), all

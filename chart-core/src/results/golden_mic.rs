@@ -449,3 +449,18 @@ impl GoldenMic {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine's materialisation and screening can be spawned on a multi-threaded
+    /// runtime (the services do): this fails to compile when either holds something not
+    /// `Send`, or a shared reference to something not `Sync`, across an await.
+    #[allow(dead_code)]
+    fn futures_are_send(engine: &'static GoldenMic, period: &'static Period) {
+        fn send<T: Send>(_: T) {}
+        send(engine.materialize(None));
+        send(engine.screened(period));
+    }
+}
