@@ -21,7 +21,7 @@ mod ranking;
 mod room_days;
 mod tables;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Datelike, Months, NaiveDate};
 use datafusion::prelude::SessionContext;
@@ -293,45 +293,62 @@ async fn screen_month(
     );
     let province = |venue: &str| places.get(venue).map(|p| p.0.clone());
     let held = holds::holds(rules, daily, days, &province);
-    let held_venue_days: HashSet<(&str, i32)> = held
-        .iter()
-        .filter(|h| h.kind == HoldKind::Venue && h.removes_plays())
-        .map(|h| (h.id.as_str(), h.day))
-        .collect();
-    let held_vendor_days: HashSet<(&str, i32)> = held
-        .iter()
-        .filter(|h| h.kind == HoldKind::Vendor && h.removes_plays())
-        .map(|h| (h.id.as_str(), h.day))
-        .collect();
-    let mut held_touched = vec![false; plays.songs.len()];
-    let mut order: Vec<u32> = Vec::with_capacity(plays.len());
-    let mut held_plays = 0;
-    for i in 0..plays.len() {
-        let day = plays.day[i];
-        let vendor = plays.vendor[i];
-        let is_held = held_venue_days
-            .contains(&(plays.venues[plays.venue[i] as usize].as_str(), day))
-            || (vendor != plays::NO_VENDOR
-                && held_vendor_days.contains(&(plays.vendors[vendor as usize].as_str(), day)));
-        if is_held {
-            held_plays += 1;
-            held_touched[plays.song[i] as usize] = true;
-        } else {
-            order.push(i as u32);
+    // Held days by code: each venue's and vendor's days whose plays are held.
+    let held_days = |kind: HoldKind, ids: &[String]| {
+        let mut days = vec![Vec::new(); ids.len()];
+        for hold in held.iter().filter(|h| h.kind == kind && h.removes_plays()) {
+            if let Ok(code) = ids.binary_search_by(|id| id.as_str().cmp(&hold.id)) {
+                days[code].push(hold.day);
+            }
         }
-    }
-    // Rules 1, 2 and the cap, room-day by room-day.
+        days
+    };
+    let (venue_held, vendor_held) = (
+        held_days(HoldKind::Venue, &plays.venues),
+        held_days(HoldKind::Vendor, &plays.vendors),
+    );
     let started = std::time::Instant::now();
-    order.sort_unstable_by_key(|&i| {
-        let i = i as usize;
-        (
-            plays.room[i],
-            plays.day[i],
-            plays.started_ms[i],
-            std::cmp::Reverse(plays.played_ms[i]),
-            plays.song[i],
-        )
-    });
+    let mut held_touched = vec![false; plays.songs.len()];
+    let mut held_plays = 0;
+    // The plays not held, by room (a counting sort: room codes are dense), then each
+    // room's by (business day, started_at, longer first, song): the room-day order.
+    let mut room_starts = vec![0usize; plays.rooms.len() + 1];
+    let kept: Vec<bool> = (0..plays.len())
+        .map(|i| {
+            let (day, vendor) = (plays.day[i], plays.vendor[i]);
+            let is_held = venue_held[plays.venue[i] as usize].contains(&day)
+                || (vendor != plays::NO_VENDOR && vendor_held[vendor as usize].contains(&day));
+            if is_held {
+                held_plays += 1;
+                held_touched[plays.song[i] as usize] = true;
+            } else {
+                room_starts[plays.room[i] as usize + 1] += 1;
+            }
+            !is_held
+        })
+        .collect();
+    for r in 1..room_starts.len() {
+        room_starts[r] += room_starts[r - 1];
+    }
+    let mut order: Vec<u32> = vec![0; plays.len() - held_plays as usize];
+    let mut next = room_starts.clone();
+    for (i, _) in kept.iter().enumerate().filter(|(_, kept)| **kept) {
+        let room = plays.room[i] as usize;
+        order[next[room]] = i as u32;
+        next[room] += 1;
+    }
+    drop(kept);
+    for room in room_starts.windows(2) {
+        order[room[0]..room[1]].sort_unstable_by_key(|&i| {
+            let i = i as usize;
+            (
+                plays.day[i],
+                plays.started_ms[i],
+                std::cmp::Reverse(plays.played_ms[i]),
+                plays.song[i],
+            )
+        });
+    }
     tracing::info!(%month, seconds = started.elapsed().as_secs_f64(), "held days applied, plays in room-day order");
     let started = std::time::Instant::now();
     let mut counted = room_days::count(methodology, tz, plays, &order);

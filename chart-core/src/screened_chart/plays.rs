@@ -17,13 +17,16 @@ use super::holds::DailyPlays;
 use crate::error::{ChartError, Result};
 use crate::methodology::Period;
 
+/// A hash map with a fast hash, seeded per process (the keys are ids senders chose).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// A code standing for "no vendor" (`vod_vendor` is NULL).
 pub(crate) const NO_VENDOR: u32 = u32::MAX;
 
 /// Strings coded as `u32`, in first-seen order until [`Dictionary::sorted`].
 #[derive(Debug, Default)]
 pub(crate) struct Dictionary {
-    codes: HashMap<String, u32>,
+    codes: FastMap<String, u32>,
     values: Vec<String>,
 }
 
@@ -85,7 +88,7 @@ impl MonthPlays {
 
     /// Adds the month's valid plays per business day, venue and vendor to `daily`.
     pub(crate) fn add_daily_plays(&self, daily: &mut DailyPlays) {
-        let mut counts: HashMap<(i32, u32, u32), i64> = HashMap::new();
+        let mut counts: FastMap<(i32, u32, u32), i64> = FastMap::default();
         for i in 0..self.len() {
             *counts
                 .entry((self.day[i], self.venue[i], self.vendor[i]))
@@ -144,7 +147,7 @@ pub(crate) struct MonthPlaysCoder {
     venues: Dictionary,
     vendors: Dictionary,
     /// Per venue code, its rooms' codes by room_id (looked up without allocating).
-    rooms: Vec<HashMap<String, u32>>,
+    rooms: Vec<FastMap<String, u32>>,
     room_keys: Vec<(u32, String)>,
     plays: MonthPlays,
 }
@@ -171,7 +174,7 @@ impl MonthPlaysCoder {
         for i in 0..batch.num_rows() {
             let venue = self.venues.code(venue_ids.value(i));
             if self.rooms.len() <= venue as usize {
-                self.rooms.resize_with(venue as usize + 1, HashMap::new);
+                self.rooms.resize_with(venue as usize + 1, FastMap::default);
             }
             let room_id = room_ids.value(i);
             let room = match self.rooms[venue as usize].get(room_id) {
