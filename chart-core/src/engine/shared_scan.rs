@@ -204,9 +204,10 @@ impl SharedScan {
             }
             Ok(())
         };
-        let outputs = futures::future::try_join(futures::future::try_join_all(consumers), streaming)
-            .await
-            .map(|(outputs, ())| outputs);
+        let outputs =
+            futures::future::try_join(futures::future::try_join_all(consumers), streaming)
+                .await
+                .map(|(outputs, ())| outputs);
         // A scan that was planned but never executed (a reader that finished without
         // it) must not hold the shared plan back: its channels close here.
         self.close();

@@ -178,15 +178,20 @@ async fn compute_sharing(
     let physical: Vec<_> = plans.iter().map(|(_, plan)| plan.clone()).collect();
     let outputs = match feed {
         None => {
-            scan.run(shared_plan.clone(), &computed, &physical, None, ctx.task_ctx())
-                .await?
+            scan.run(
+                shared_plan.clone(),
+                &computed,
+                &physical,
+                None,
+                ctx.task_ctx(),
+            )
+            .await?
         }
         Some(feed) => {
             let (_, plan) = plan_feed(ctx, &feed).await?;
             let consume = feed.consume;
-            let mut consume = |batch| {
-                consume(batch).map_err(|e| DataFusionError::External(Box::new(e)))
-            };
+            let mut consume =
+                |batch| consume(batch).map_err(|e| DataFusionError::External(Box::new(e)));
             let streamed = StreamedReader {
                 plan,
                 consume: &mut consume,

@@ -175,7 +175,10 @@ pub async fn publish_with(
         let screened = engine.screened_with(period, &earlier, plays).await?;
         (engine, Some(screened))
     } else {
-        (engine.materialize_for_publication(period.kind()).await?, None)
+        (
+            engine.materialize_for_publication(period.kind()).await?,
+            None,
+        )
     };
     let engine = &engine;
     let data_quality = engine.data_quality(period).await?;

@@ -20,6 +20,9 @@ use chrono_tz::Tz;
 use super::plays::MonthPlays;
 use crate::methodology::Methodology;
 
+/// A map keyed by a song's code.
+type CodeMap<V> = HashMap<u32, V, foldhash::fast::FixedState>;
+
 /// A rule that removed some of a song's plays, as a bit of [`SongTally::touched`].
 pub(crate) mod touched {
     pub const HELD: u8 = 1;
@@ -102,12 +105,65 @@ impl ClockHours {
 
 /// Applies rules 1 and 2 and the cap to the plays at `order` (indices into `plays`,
 /// in the module's order). `held` plays are skipped by the caller.
+///
+/// The venues are split into one run of whole venues per core, counted at the same
+/// time and added up: every figure is a sum over venues (rooms, and so room-days,
+/// belong to one venue), and the runs keep the venues' order.
 pub(crate) fn count(
     methodology: &Methodology,
     tz: Tz,
     plays: &MonthPlays,
     order: &[u32],
 ) -> Counted {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut runs = Vec::with_capacity(threads);
+    let mut start = 0;
+    for t in 1..=threads {
+        let mut end = (order.len() * t / threads).max(start);
+        // Whole venues: move the cut to the next venue's first play.
+        while end > start
+            && end < order.len()
+            && plays.venue[order[end] as usize] == plays.venue[order[end - 1] as usize]
+        {
+            end += 1;
+        }
+        runs.push(&order[start..end]);
+        start = end;
+    }
+    let counts: Vec<Counted> = std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .iter()
+            .map(|run| scope.spawn(move || count_run(methodology, tz, plays, run)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a room-day count does not panic"))
+            .collect()
+    });
+    let mut total = Counted {
+        songs: vec![SongTally::default(); plays.songs.len()],
+        ..Counted::default()
+    };
+    for part in counts {
+        total.song_venues.extend(part.song_venues);
+        for (sum, tally) in total.songs.iter_mut().zip(part.songs) {
+            sum.plays += tally.plays;
+            sum.rooms += tally.rooms;
+            sum.room_days += tally.room_days;
+            sum.touched |= tally.touched;
+        }
+        total.active_rooms += part.active_rooms;
+        total.resent += part.resent;
+        total.impossible_plays += part.impossible_plays;
+        total.impossible_room_days += part.impossible_room_days;
+        total.over_cap += part.over_cap;
+        total.busy_rooms.extend(part.busy_rooms);
+    }
+    total
+}
+
+/// [`count`] of one run of whole venues.
+fn count_run(methodology: &Methodology, tz: Tz, plays: &MonthPlays, order: &[u32]) -> Counted {
     let rules = methodology.screening.clone().unwrap_or_default();
     let mut counted = Counted {
         songs: vec![SongTally::default(); plays.songs.len()],
@@ -117,13 +173,13 @@ pub(crate) fn count(
         tz,
         cached: (i64::MIN, 0),
     };
-    let mut venue_scores: HashMap<u32, i64> = HashMap::new();
-    let mut room_songs: HashMap<u32, ()> = HashMap::new();
+    let mut venue_scores: CodeMap<i64> = CodeMap::default();
+    let mut room_songs: CodeMap<()> = CodeMap::default();
     let mut current_venue = None;
     let mut current_room = None;
     let mut kept: Vec<u32> = Vec::new();
-    let mut last_counted: HashMap<u32, i64> = HashMap::new();
-    let mut per_song: HashMap<u32, i64> = HashMap::new();
+    let mut last_counted: CodeMap<i64> = CodeMap::default();
+    let mut per_song: CodeMap<i64> = CodeMap::default();
     let mut start = 0;
     while start < order.len() {
         let first = order[start] as usize;
@@ -228,7 +284,7 @@ pub(crate) fn count(
     counted
 }
 
-fn flush_venue(counted: &mut Counted, venue: Option<u32>, scores: &mut HashMap<u32, i64>) {
+fn flush_venue(counted: &mut Counted, venue: Option<u32>, scores: &mut CodeMap<i64>) {
     if let Some(venue) = venue {
         let mut songs: Vec<(u32, i64)> = scores.drain().collect();
         songs.sort_unstable();
