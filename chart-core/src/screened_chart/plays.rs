@@ -171,20 +171,44 @@ impl MonthPlaysCoder {
         let played = cast(batch.column(5), &DataType::Int32).map_err(to_query)?;
         let played = played.as_primitive::<Int32Type>();
         let plays = &mut self.plays;
+        // The previous row's venue, room and vendor: files sorted by venue and room
+        // repeat them row after row, so most rows need no lookup.
+        let mut last_room: Option<(&str, &str, u32, u32)> = None;
+        let mut last_vendor: Option<(&str, u32)> = None;
         for i in 0..batch.num_rows() {
-            let venue = self.venues.code(venue_ids.value(i));
-            if self.rooms.len() <= venue as usize {
-                self.rooms.resize_with(venue as usize + 1, FastMap::default);
-            }
-            let room_id = room_ids.value(i);
-            let room = match self.rooms[venue as usize].get(room_id) {
-                Some(&room) => room,
-                None => {
-                    let room = self.room_keys.len() as u32;
-                    self.rooms[venue as usize].insert(room_id.to_string(), room);
-                    self.room_keys.push((venue, room_id.to_string()));
-                    room
+            let (venue_id, room_id) = (venue_ids.value(i), room_ids.value(i));
+            let (venue, room) = match last_room {
+                Some((v, r, venue, room)) if v == venue_id && r == room_id => (venue, room),
+                _ => {
+                    let venue = self.venues.code(venue_id);
+                    if self.rooms.len() <= venue as usize {
+                        self.rooms.resize_with(venue as usize + 1, FastMap::default);
+                    }
+                    let room = match self.rooms[venue as usize].get(room_id) {
+                        Some(&room) => room,
+                        None => {
+                            let room = self.room_keys.len() as u32;
+                            self.rooms[venue as usize].insert(room_id.to_string(), room);
+                            self.room_keys.push((venue, room_id.to_string()));
+                            room
+                        }
+                    };
+                    last_room = Some((venue_id, room_id, venue, room));
+                    (venue, room)
                 }
+            };
+            let vendor = if vendor_ids.is_valid(i) {
+                let vendor_id = vendor_ids.value(i);
+                match last_vendor {
+                    Some((v, code)) if v == vendor_id => code,
+                    _ => {
+                        let code = self.vendors.code(vendor_id);
+                        last_vendor = Some((vendor_id, code));
+                        code
+                    }
+                }
+            } else {
+                NO_VENDOR
             };
             plays.day.push(days.value(i));
             plays.venue.push(venue);
@@ -192,11 +216,7 @@ impl MonthPlaysCoder {
             plays.song.push(self.songs.code(song_ids.value(i)));
             plays.started_ms.push(started.value(i));
             plays.played_ms.push(played.value(i));
-            plays.vendor.push(if vendor_ids.is_valid(i) {
-                self.vendors.code(vendor_ids.value(i))
-            } else {
-                NO_VENDOR
-            });
+            plays.vendor.push(vendor);
         }
         Ok(())
     }
