@@ -86,8 +86,8 @@ versions' files (never recomputed): an index, a page per period for the hot and 
 page per charted song with its rank history, and a coverage page. Pages are self-contained (no \
 request leaves the site), byte-identical for the same versions, and only files whose bytes \
 changed are written; pages no longer part of the site are removed. --templates DIR overrides \
-the built-in templates (base.html, plots.html, index.html, chart.html, song.html, \
-coverage.html, style.css, favicon.svg) with the files found there; --live-url links every \
+the built-in templates (base.html, plots.html, index.html, chart.html, chart_head.html, \
+song.html, coverage.html, style.css, favicon.svg) with the files found there; --live-url links every \
 page to the live chart that `serve` serves (/live/hot.html)."
     )]
     Site(SiteArgs),
@@ -986,8 +986,8 @@ pub struct ServeArgs {
     /// root), linked from the live pages.
     #[arg(long, value_name = "URL", value_parser = site_url)]
     pub site_url: Option<String>,
-    /// A directory of templates for the live pages (live.html, base.html, live.js,
-    /// style.css, favicon.svg) to use instead of the built-in ones (each missing file is
+    /// A directory of templates for the live pages (live.html, base.html,
+    /// chart_head.html, live.js, style.css, favicon.svg) to use instead of the built-in ones (each missing file is
     /// built in).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,

@@ -11,10 +11,14 @@ use serde::Serialize;
 use crate::error::{Result, SiteError};
 
 /// Every template and the stylesheet, as built in.
-const BUILT_IN: [(&str, &str); 10] = [
+const BUILT_IN: [(&str, &str); 11] = [
     ("base.html", include_str!("../templates/base.html")),
     ("plots.html", include_str!("../templates/plots.html")),
     ("index.html", include_str!("../templates/index.html")),
+    (
+        "chart_head.html",
+        include_str!("../templates/chart_head.html"),
+    ),
     ("chart.html", include_str!("../templates/chart.html")),
     ("song.html", include_str!("../templates/song.html")),
     ("coverage.html", include_str!("../templates/coverage.html")),

@@ -16,7 +16,6 @@ usage: check_live.py URL READER_TOKEN VENDOR_TOKEN VENUES PROVINCE SHOTS
 """
 
 import json
-import os
 import pathlib
 import sys
 import time
@@ -25,8 +24,8 @@ import urllib.request
 
 from playwright.sync_api import sync_playwright
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
+from common import VIEWPORTS, launch, page_problems
+
 TIMEOUT_S = 60
 # The stream's answers the page handles: 401 asks for a token, 503 (the month being
 # built) is retried.
@@ -63,11 +62,7 @@ def main():
 
     with sync_playwright() as p:
         summary = {}
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
+        browser = launch(p)
         context = browser.new_context()
 
         def open_page(viewport):
@@ -137,16 +132,7 @@ def main():
             if page.is_visible("form#reader"):
                 fail(f"the token was asked for again after a reload at {viewport} width")
             page.evaluate("document.fonts.ready")
-            problems = page.evaluate("""() => {
-                const p = [];
-                if (!document.documentElement.lang) p.push('no lang');
-                if (document.querySelectorAll('h1').length !== 1) p.push('not one h1');
-                for (const t of document.querySelectorAll('table'))
-                    if (!t.querySelector('thead th[scope=col]')) p.push('a table without column headers');
-                if (document.documentElement.scrollWidth > window.innerWidth + 1)
-                    p.push('scrolls sideways: ' + document.documentElement.scrollWidth + ' > ' + window.innerWidth);
-                return p;
-            }""")
+            problems = page_problems(page)
             for problem in problems:
                 fail(f"live/hot.html at {viewport} width: {problem}")
             page.screenshot(path=str(shots / f"live-{viewport}.png"))

@@ -17,7 +17,6 @@ import csv
 import functools
 import http.server
 import json
-import os
 import pathlib
 import sys
 import threading
@@ -25,8 +24,8 @@ import urllib.request
 
 from playwright.sync_api import sync_playwright
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
+from common import VIEWPORTS, launch, page_problems
+
 
 
 def current_dir(out, kind, period):
@@ -104,11 +103,7 @@ def main():
             fail(f"{page.url}: request failed: {request.url} ({request.failure})")
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
+        browser = launch(p)
 
         def open_page(viewport):
             width, height = VIEWPORTS[viewport]
@@ -125,20 +120,7 @@ def main():
             for kind, path in pages.items():
                 page.goto(origin + path, wait_until="load")
                 page.evaluate("document.fonts.ready")
-                problems = page.evaluate("""() => {
-                    const p = [];
-                    if (!document.documentElement.lang) p.push('no lang');
-                    if (document.querySelectorAll('h1').length !== 1) p.push('not one h1');
-                    for (const t of document.querySelectorAll('table'))
-                        if (!t.querySelector('thead th[scope=col]')) p.push('a table without column headers');
-                    for (const s of document.querySelectorAll('svg'))
-                        if (s.getAttribute('role') !== 'img' || !s.getAttribute('aria-label')) p.push('an svg without role and label');
-                    for (const i of document.querySelectorAll('img'))
-                        if (!i.hasAttribute('alt')) p.push('an img without alt');
-                    if (document.documentElement.scrollWidth > window.innerWidth + 1)
-                        p.push('scrolls sideways: ' + document.documentElement.scrollWidth + ' > ' + window.innerWidth);
-                    return p;
-                }""")
+                problems = page_problems(page)
                 for problem in problems:
                     fail(f"{path} at {viewport} width: {problem}")
                 page.screenshot(path=str(shots / f"{kind}-{viewport}.png"))
