@@ -38,16 +38,28 @@ pub(crate) fn concentration(
     song_venues: &[(u32, u32, i64)],
     city: &dyn Fn(u32) -> u32,
 ) -> (Vec<SongScore>, Vec<(u32, u32, i64)>) {
-    let mut rows = song_venues.to_vec();
-    // By song, then counted plays desc, then venue id.
-    rows.sort_unstable_by(|a, b| (a.0, b.2, a.1).cmp(&(b.0, a.2, b.1)));
+    // By song (a counting sort: song codes are dense), then counted plays desc, then
+    // venue id.
+    let mut starts = vec![0usize; songs + 1];
+    for row in song_venues {
+        starts[row.0 as usize + 1] += 1;
+    }
+    for s in 1..starts.len() {
+        starts[s] += starts[s - 1];
+    }
+    let mut rows = vec![(0, 0, 0); song_venues.len()];
+    let mut next = starts.clone();
+    for &row in song_venues {
+        rows[next[row.0 as usize]] = row;
+        next[row.0 as usize] += 1;
+    }
+    drop(next);
     let mut scores = vec![SongScore::default(); songs];
     let mut contributions = Vec::with_capacity(rows.len());
-    let mut start = 0;
-    while start < rows.len() {
-        let song = rows[start].0;
-        let end = start + rows[start..].iter().take_while(|r| r.0 == song).count();
-        let venues = &rows[start..end];
+    for range in starts.windows(2).filter(|r| r[0] < r[1]) {
+        let venues = &mut rows[range[0]..range[1]];
+        venues.sort_unstable_by(|a, b| (b.2, a.1).cmp(&(a.2, b.1)));
+        let venues = &*venues;
         let n = venues.len();
         let top = rules.concentration_top as usize;
         let cut = if n as i64 >= rules.concentration_min_venues {
@@ -59,7 +71,7 @@ pub(crate) fn concentration(
         let mut cities: Vec<u32> = venues.iter().map(|r| city(r.1)).collect();
         cities.sort_unstable();
         cities.dedup();
-        let figures = &mut scores[song as usize];
+        let figures = &mut scores[venues[0].0 as usize];
         figures.venues = n as i64;
         figures.cities = cities.len() as i64;
         for (rank, &(song, venue, counted)) in venues.iter().enumerate() {
@@ -71,7 +83,6 @@ pub(crate) fn concentration(
             figures.score += contribution;
             contributions.push((song, venue, contribution));
         }
-        start = end;
     }
     (scores, contributions)
 }
@@ -134,6 +145,13 @@ pub(crate) fn resample_weights(rules: &Screening, venues: usize) -> Vec<Vec<u32>
 /// The rank interval of each of the first `entries` songs of `ranked` (song codes in
 /// the month's order), over `weights` (per resample, per venue index);
 /// `contributions` are (song, venue index, contribution).
+///
+/// A song past the first `entries` moves one of them down only by scoring more than it
+/// in a resample (it comes later in the month's order), and no resample gives a song
+/// more than its largest weight times the sum of its positive contributions. So each
+/// resample scores the `entries` songs, then the others by that bound, largest first,
+/// until the bound is no more than the lowest of the entries' scores: the songs left
+/// out rank below every entry, and the entries' ranks are those over every song.
 pub(crate) fn rank_intervals(
     rules: &Screening,
     ranked: &[u32],
@@ -142,25 +160,36 @@ pub(crate) fn rank_intervals(
     weights: &[Vec<u32>],
 ) -> Vec<Option<(i64, i64)>> {
     let entries = entries.min(ranked.len());
-    if weights.is_empty() {
+    if weights.is_empty() || entries == 0 {
         return vec![None; entries];
     }
     let position: HashMap<u32, usize> = ranked.iter().enumerate().map(|(i, &s)| (s, i)).collect();
-    let venues = weights[0].len();
-    let mut by_venue: Vec<Vec<(usize, i64)>> = vec![Vec::new(); venues];
+    let mut by_song: Vec<Vec<(u32, i64)>> = vec![Vec::new(); ranked.len()];
     for &(song, venue, contribution) in contributions {
         if let Some(&p) = position.get(&song) {
-            by_venue[venue].push((p, contribution));
+            by_song[p].push((venue as u32, contribution));
         }
     }
+    let bounds: Vec<i64> = by_song
+        .iter()
+        .map(|venues| venues.iter().map(|v| v.1.max(0)).sum())
+        .collect();
+    let mut others: Vec<usize> = (entries..ranked.len()).collect();
+    others.sort_unstable_by_key(|&p| (std::cmp::Reverse(bounds[p]), p));
+    let songs = ResampledSongs {
+        by_song: &by_song,
+        bounds: &bounds,
+        others: &others,
+        entries,
+    };
     // The resamples in as many chunks as there are cores; each chunk's ranks, then all.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = weights.len().div_ceil(threads);
-    let by_venue = &by_venue;
+    let songs = &songs;
     let chunks: Vec<Vec<Vec<i64>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = weights
             .chunks(chunk)
-            .map(|part| scope.spawn(move || resampled_ranks(part, by_venue, ranked.len(), entries)))
+            .map(|part| scope.spawn(move || songs.ranks(part)))
             .collect();
         handles
             .into_iter()
@@ -187,36 +216,50 @@ pub(crate) fn rank_intervals(
         .collect()
 }
 
-/// The ranks of the first `entries` songs in each resample of `weights`.
-fn resampled_ranks(
-    weights: &[Vec<u32>],
-    by_venue: &[Vec<(usize, i64)>],
-    songs: usize,
+/// The ranked songs as [`rank_intervals`] resamples them, by position in the month.
+struct ResampledSongs<'a> {
+    /// Per position: (venue index, contribution).
+    by_song: &'a [Vec<(u32, i64)>],
+    /// Per position: the sum of its positive contributions.
+    bounds: &'a [i64],
+    /// The positions from `entries` on, largest bound first.
+    others: &'a [usize],
+    /// The positions whose ranks are asked for: `0..entries`.
     entries: usize,
-) -> Vec<Vec<i64>> {
-    let mut ranks: Vec<Vec<i64>> = vec![Vec::with_capacity(weights.len()); entries];
-    let mut scores = vec![0i64; songs];
-    let mut order: Vec<usize> = Vec::with_capacity(songs);
-    for w in weights {
-        scores.iter_mut().for_each(|s| *s = 0);
-        for (venue, songs) in by_venue.iter().enumerate() {
-            let times = w[venue] as i64;
-            if times > 0 {
-                for &(p, c) in songs {
-                    scores[p] += times * c;
+}
+
+impl ResampledSongs<'_> {
+    fn score(&self, weights: &[u32], p: usize) -> i64 {
+        self.by_song[p]
+            .iter()
+            .map(|&(venue, c)| weights[venue as usize] as i64 * c)
+            .sum()
+    }
+
+    /// The ranks of the first `entries` positions in each resample of `weights`.
+    fn ranks(&self, weights: &[Vec<u32>]) -> Vec<Vec<i64>> {
+        let mut ranks: Vec<Vec<i64>> = vec![Vec::with_capacity(weights.len()); self.entries];
+        let mut scored: Vec<(i64, usize)> = Vec::new();
+        for w in weights {
+            let heaviest = w.iter().copied().max().unwrap_or(0) as i64;
+            scored.clear();
+            scored.extend((0..self.entries).map(|p| (self.score(w, p), p)));
+            let lowest = scored.iter().map(|s| s.0).min().unwrap_or(i64::MIN);
+            for &q in self.others {
+                if heaviest.saturating_mul(self.bounds[q]) <= lowest {
+                    break;
+                }
+                scored.push((self.score(w, q), q));
+            }
+            scored.sort_unstable_by_key(|&(score, p)| (std::cmp::Reverse(score), p));
+            for (rank, &(_, p)) in scored.iter().enumerate() {
+                if p < self.entries {
+                    ranks[p].push(rank as i64 + 1);
                 }
             }
         }
-        order.clear();
-        order.extend(0..songs);
-        order.sort_unstable_by_key(|&p| (std::cmp::Reverse(scores[p]), p));
-        for (rank, &p) in order.iter().enumerate() {
-            if p < entries {
-                ranks[p].push(rank as i64 + 1);
-            }
-        }
+        ranks
     }
-    ranks
 }
 
 #[cfg(test)]
@@ -229,6 +272,78 @@ mod tests {
         let mut rng = SplitMix64::new(0);
         assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
         assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    }
+
+    /// Every song's score in every resample, all songs sorted: the intervals by
+    /// definition, without the bound that leaves songs out.
+    fn intervals_over_every_song(
+        rules: &Screening,
+        ranked: &[u32],
+        entries: usize,
+        contributions: &[(u32, usize, i64)],
+        weights: &[Vec<u32>],
+    ) -> Vec<Option<(i64, i64)>> {
+        let mut ranks = vec![Vec::new(); entries];
+        for w in weights {
+            let score = |s: u32| -> i64 {
+                contributions
+                    .iter()
+                    .filter(|c| c.0 == s)
+                    .map(|c| w[c.1] as i64 * c.2)
+                    .sum()
+            };
+            let mut order: Vec<(i64, usize)> = ranked
+                .iter()
+                .enumerate()
+                .map(|(p, &s)| (-score(s), p))
+                .collect();
+            order.sort();
+            for (rank, (_, p)) in order.into_iter().enumerate() {
+                if p < entries {
+                    ranks[p].push(rank as i64 + 1);
+                }
+            }
+        }
+        let b = weights.len() as i64;
+        let c = rules.confidence_percent;
+        ranks
+            .into_iter()
+            .map(|mut r| {
+                r.sort();
+                let at = |q: i64| r[((q * b + 199) / 200).max(1) as usize - 1];
+                Some((at(100 - c), at(100 + c)))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_bound_leaves_out_only_songs_ranked_below_every_entry() {
+        // Songs with few venues and many ties (scores 1..=4), venues weighted 0..=3.
+        let mut rng = SplitMix64::new(7);
+        for round in 0..40 {
+            let (songs, venues) = (30 + round % 7, 6 + round % 5);
+            let contributions: Vec<(u32, usize, i64)> = (0..songs as u32)
+                .flat_map(|s| (0..venues).map(move |v| (s, v)))
+                .filter_map(|(s, v)| {
+                    let c = rng.below(5) as i64;
+                    (c > 0 && rng.below(3) == 0).then_some((s, v, c))
+                })
+                .collect();
+            let mut ranked: Vec<u32> = (0..songs as u32).collect();
+            let total =
+                |s: u32| -> i64 { contributions.iter().filter(|c| c.0 == s).map(|c| c.2).sum() };
+            ranked.sort_by_key(|&s| (std::cmp::Reverse(total(s)), s));
+            let weights: Vec<Vec<u32>> = (0..25)
+                .map(|_| (0..venues).map(|_| rng.below(4) as u32).collect())
+                .collect();
+            let rules = Screening::default();
+            let entries = 1 + round % 12;
+            assert_eq!(
+                rank_intervals(&rules, &ranked, entries, &contributions, &weights),
+                intervals_over_every_song(&rules, &ranked, entries, &contributions, &weights),
+                "round {round}"
+            );
+        }
     }
 
     #[test]
