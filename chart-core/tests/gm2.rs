@@ -629,3 +629,237 @@ async fn history_is_each_earlier_months_latest_edition() {
         "{error}"
     );
 }
+
+/// Each output file's name and SHA-256.
+fn output_files(manifest: &chart_core::publication::Manifest) -> Vec<(String, String)> {
+    manifest
+        .outputs
+        .iter()
+        .map(|o| (o.path.clone(), o.sha256.clone()))
+        .collect()
+}
+
+/// GM-2's publications of three months from day digests kept and from the plays, in
+/// order (each month's history is the earlier ones' editions).
+async fn publish_from_digests_and_plays(data: &Path) -> tempfile::TempDir {
+    use chart_core::{Location, publish};
+    let in_effect = Methodology {
+        effective_from: Some("2024-10".into()),
+        ..Methodology::gm2()
+    };
+    let kept = tempfile::tempdir().unwrap();
+    let from_plays = GoldenMic::open(data, in_effect.clone()).await.unwrap();
+    let by_day = GoldenMic::open(data, in_effect)
+        .await
+        .unwrap()
+        .with_day_digests(Some(Location::local(kept.path()).unwrap()));
+    let (plays_out, days_out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for month in ["2024-10", "2024-11", "2024-12"] {
+        let period: Period = month.parse().unwrap();
+        let expected = publish(
+            &from_plays,
+            &period,
+            &Location::local(plays_out.path()).unwrap(),
+        )
+        .await
+        .unwrap();
+        let published = publish(&by_day, &period, &Location::local(days_out.path()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            output_files(&published.manifest),
+            output_files(&expected.manifest),
+            "{month}"
+        );
+    }
+    kept
+}
+
+/// The files of GM-2's digests named `name` under `kept`.
+fn screened_digest_files(kept: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for unit in std::fs::read_dir(kept).unwrap() {
+        for dir in std::fs::read_dir(unit.unwrap().path()).unwrap() {
+            let dir = dir.unwrap().path();
+            if dir.is_dir()
+                && dir
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("screened-")
+            {
+                found.push(dir.join(name));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn day_digests_publish_the_same_files_as_the_plays() {
+    use chart_core::{Location, publish};
+    let data = support::fixture_copy_of(root());
+    let kept = publish_from_digests_and_plays(data.path()).await;
+    // One GM-2 digest per partition, and the publications read them: a damaged one is
+    // named.
+    let entries = screened_digest_files(kept.path(), "entries.arrow");
+    let partitions = std::fs::read_dir(data.path().join("plays"))
+        .unwrap()
+        .count();
+    assert_eq!(entries.len(), partitions);
+    std::fs::write(&entries[entries.len() / 2], b"not an Arrow file").unwrap();
+    let engine = GoldenMic::open(
+        data.path(),
+        Methodology {
+            effective_from: Some("2024-10".into()),
+            ..Methodology::gm2()
+        },
+    )
+    .await
+    .unwrap()
+    .with_day_digests(Some(Location::local(kept.path()).unwrap()));
+    let out = tempfile::tempdir().unwrap();
+    let error = publish(
+        &engine,
+        &"2024-12".parse().unwrap(),
+        &Location::local(out.path()).unwrap(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("entries.arrow"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_split_across_partitions_is_screened_from_its_plays() {
+    // Every other play of 2024-12-01 (whose plays are all sent again 2 s later under new
+    // ids) written into the next day's partition under new event ids, and the day's
+    // re-sent copies dropped, so that the two partitions share no event and are
+    // digested apart: that
+    // business day's room-days are in two partitions' digests, which alone would miss
+    // the re-sends split from their first copy. So December is counted from its plays,
+    // and the publications are still the same.
+    let data = support::fixture_copy_of(root());
+    let plays = data.path().join("plays");
+    let mut days: Vec<_> = std::fs::read_dir(&plays)
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .filter(|d| d.to_str().unwrap().contains("date=2024-12-"))
+        .collect();
+    days.sort();
+    let (day, next) = (&days[0], &days[1]);
+    assert!(day.ends_with("date=2024-12-01"), "{day:?}");
+    for name in ["part-0.parquet", "manipulation.parquet"] {
+        let batch = read_rows(&day.join(name));
+        let even: arrow::array::BooleanArray =
+            (0..batch.num_rows()).map(|i| Some(i % 2 == 0)).collect();
+        let odd = arrow::compute::not(&even).unwrap();
+        let part = |mask| arrow::compute::filter_record_batch(&batch, mask).unwrap();
+        support::write_batch(&day.join(name), &part(&even));
+        support::write_batch(
+            &next.join(format!("split-{name}")),
+            &new_event_ids(&part(&odd)),
+        );
+    }
+    std::fs::remove_file(day.join("part-1-resent.parquet")).unwrap();
+    publish_from_digests_and_plays(data.path()).await;
+}
+
+/// `batch` with each `event_id` prefixed by `split-`.
+fn new_event_ids(batch: &arrow::array::RecordBatch) -> arrow::array::RecordBatch {
+    with_strings(batch, "event_id", |_, id| {
+        id.map(|id| format!("split-{id}"))
+    })
+}
+
+/// `batch` with `column` (text) replaced by `f(row, value)`, as `Utf8`.
+fn with_strings(
+    batch: &arrow::array::RecordBatch,
+    column: &str,
+    f: impl Fn(usize, Option<&str>) -> Option<String>,
+) -> arrow::array::RecordBatch {
+    use arrow::array::{Array, AsArray, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let at = batch.schema().index_of(column).unwrap();
+    let values = arrow::compute::cast(batch.column(at), &DataType::Utf8).unwrap();
+    let values = values.as_string::<i32>();
+    let replaced: StringArray = (0..values.len())
+        .map(|i| f(i, values.is_valid(i).then(|| values.value(i))))
+        .collect();
+    let mut columns = batch.columns().to_vec();
+    columns[at] = std::sync::Arc::new(replaced);
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[at] = Field::new(column, DataType::Utf8, true);
+    arrow::array::RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+/// The rows of a parquet file, in one batch.
+fn read_rows(path: &Path) -> arrow::array::RecordBatch {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path).unwrap();
+    let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_vendor_day_sharing_a_room_day_is_screened_from_its_plays() {
+    // On the spiking vendor's held day, one play of another venue's busy room sent by
+    // that vendor: the room-day has two vendors, and only one of them is held (its
+    // venue is not), which day digests (by room-day) cannot split. So December is
+    // counted from its plays, and the publications are still the same.
+    let data = support::fixture_copy_of(root());
+    let injected = &manipulated().1;
+    let day = data
+        .path()
+        .join("plays")
+        .join(format!("date={}", injected.spike_day));
+    let text = |batch: &arrow::array::RecordBatch, column: &str| -> Vec<Option<String>> {
+        let values = arrow::compute::cast(
+            batch.column_by_name(column).unwrap(),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let values = arrow::array::AsArray::as_string::<i32>(&values);
+        (0..arrow::array::Array::len(values))
+            .map(|i| arrow::array::Array::is_valid(values, i).then(|| values.value(i).to_string()))
+            .collect()
+    };
+    let spikes = read_rows(&day.join("manipulation.parquet"));
+    let (venues, vendors) = (text(&spikes, "venue_id"), text(&spikes, "vod_vendor"));
+    let spiking_vendor = (0..spikes.num_rows())
+        .find(|&i| venues[i].as_deref() == Some(injected.spike_venue.as_str()))
+        .and_then(|i| vendors[i].clone())
+        .unwrap();
+    let plays = read_rows(&day.join("part-0.parquet"));
+    let rooms: Vec<(Option<String>, Option<String>)> = text(&plays, "venue_id")
+        .into_iter()
+        .zip(text(&plays, "room_id"))
+        .collect();
+    let busy = (0..rooms.len())
+        .find(|&i| {
+            rooms[i].0.as_deref() != Some(injected.spike_venue.as_str())
+                && rooms.iter().filter(|r| **r == rooms[i]).count() > 3
+        })
+        .unwrap();
+    let changed = with_strings(&plays, "vod_vendor", |i, vendor| {
+        if i == busy {
+            Some(spiking_vendor.clone())
+        } else {
+            vendor.map(str::to_string)
+        }
+    });
+    support::write_batch(&day.join("part-0.parquet"), &changed);
+    publish_from_digests_and_plays(data.path()).await;
+}

@@ -31,10 +31,11 @@ const HASHES_PER_READ: u64 = 1 << 17;
 
 /// A kept digest, with its dictionaries loaded.
 pub(crate) struct KeptDigest {
-    dir: Location,
+    pub(super) dir: Location,
     /// What `digest.json` says.
     pub info: DigestInfo,
     pub(super) songs: StringArray,
+    /// Per room code: its venue's id.
     pub(super) venues: StringArray,
     pub(super) rooms: StringArray,
 }

@@ -28,6 +28,7 @@
 mod digest;
 mod kept;
 mod merge;
+mod screened;
 mod shared_events;
 
 pub(crate) use digest::{ROW_GROUP_ENTRIES, compute_digest};
@@ -61,6 +62,7 @@ use crate::engine::views::{keep_batch, materialize, register_views_after};
 use crate::error::{ChartError, Result};
 use crate::methodology::Methodology;
 use crate::methodology::PeriodKind;
+use crate::screened_chart::ScreenedDigests;
 
 /// The format of kept digests; part of every key.
 pub(crate) const FORMAT: &str = "golden-mic-day-digest/1";
@@ -138,6 +140,23 @@ impl DayDigests<'_> {
     /// `kind` (both kinds for `None`) from the digests, keeps them on the session and
     /// materialises `chart_entries` from them.
     pub(crate) async fn materialize(&self, kind: Option<PeriodKind>) -> Result<DayDigestReport> {
+        Ok(self.materialize_units(kind, false).await?.0)
+    }
+
+    /// [`DayDigests::materialize`], and GM-2's digests of the same units (read if kept,
+    /// else computed) when the digests are kept at a location.
+    pub(crate) async fn materialize_screening(
+        &self,
+        kind: Option<PeriodKind>,
+    ) -> Result<(DayDigestReport, Option<ScreenedDigests>)> {
+        self.materialize_units(kind, true).await
+    }
+
+    async fn materialize_units(
+        &self,
+        kind: Option<PeriodKind>,
+        screening: bool,
+    ) -> Result<(DayDigestReport, Option<ScreenedDigests>)> {
         let started = std::time::Instant::now();
         let data = self.data().ok_or(ChartError::DayDigestsNeedFiles)?;
         let temporary;
@@ -187,6 +206,13 @@ impl DayDigests<'_> {
         report.grouping = started.elapsed() - report.digesting;
         let known_songs = known_ids(self.ctx, "songs", "song_id").await?;
         let known_venues = known_ids(self.ctx, "venues", "venue_id").await?;
+        let screened = match (screening, &self.day_digests) {
+            (true, Some(DigestLocation::Kept(_))) => Some(
+                self.screened_digests(&units, &known_songs, &known_venues, &mut report)
+                    .await?,
+            ),
+            _ => None,
+        };
         let kinds: Vec<PeriodKind> = match kind {
             Some(kind) => vec![kind],
             None => vec![PeriodKind::Month, PeriodKind::Year],
@@ -233,7 +259,7 @@ impl DayDigests<'_> {
         let filter = kind.map(|kind| col("period_kind").eq(lit(kind.as_str())));
         materialize(self.ctx, "chart_entries", filter).await?;
         tracing::info!(?report, "materialised from day digests");
-        Ok(report)
+        Ok((report, screened))
     }
 
     /// Keeps the digest of every partition of the data root at the digest location
@@ -364,6 +390,10 @@ pub struct DayDigestReport {
     pub grouping: std::time::Duration,
     /// Merging the units into `song_period_stats` and `room_period_outcomes`.
     pub merging: std::time::Duration,
+    /// GM-2's digests of the units computed (and kept).
+    pub screened_computed: usize,
+    /// GM-2's digests of the units found kept and reused.
+    pub screened_reused: usize,
 }
 
 /// The files of each partition of `plays` (path and SHA-256, by path).

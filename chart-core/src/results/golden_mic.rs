@@ -23,6 +23,16 @@ use crate::results::period::{self, ChartKind, DataQuality, check_has_plays};
 use crate::results::session::{check_unique, derived_session, register_views_over};
 use crate::results::table_functions::register_table_functions;
 
+/// What GM-2's screening of a month reads besides the session
+/// ([`GoldenMic::materialize_for_screening`]).
+#[derive(Debug, Default)]
+pub(crate) struct ScreeningInput {
+    /// The month's valid plays, already read.
+    pub plays: Option<crate::screened_chart::MonthPlays>,
+    /// GM-2's day digests of the data root's units.
+    pub digests: Option<crate::screened_chart::ScreenedDigests>,
+}
+
 /// A session with the Golden Mic tables, functions, views and table functions
 /// registered: the library's entry point.
 ///
@@ -270,16 +280,35 @@ impl GoldenMic {
         }
     }
 
-    /// [`GoldenMic::materialize_for_publication`] of a month's periods, with the
-    /// month's valid plays as GM-2's screening reads them: coded from GM-1's own pass
-    /// over the classified plays when it reads the plays (`None` from day digests, whose
-    /// publication reads no play; the screening then reads them itself).
+    /// [`GoldenMic::materialize_for_publication`] of a month's periods, with what GM-2's
+    /// screening reads: the month's valid plays coded from GM-1's own pass over the
+    /// classified plays when it reads the plays; from day digests kept at a location,
+    /// GM-2's digests of the same units (from temporary digests, nothing: the screening
+    /// then reads the plays itself).
     pub(crate) async fn materialize_for_screening(
         &self,
         period: &Period,
-    ) -> Result<(GoldenMic, Option<crate::screened_chart::MonthPlays>)> {
+    ) -> Result<(GoldenMic, ScreeningInput)> {
         if self.day_digests.is_some() && self.data().is_some() {
-            return Ok((self.materialize_by_day(Some(period.kind())).await?.0, None));
+            let mut engine = self.derived(self.methodology.clone(), None).await?;
+            let (_, digests) = DayDigests {
+                ctx: &engine.ctx,
+                inputs: &engine.inputs,
+                methodology: &engine.methodology,
+                day_digests: &engine.day_digests,
+                merge_chunk_entries: engine.merge_chunk_entries,
+                digest_row_group_entries: engine.digest_row_group_entries,
+            }
+            .materialize_screening(Some(period.kind()))
+            .await?;
+            engine.materialized = Some(Some(period.kind()));
+            return Ok((
+                engine,
+                ScreeningInput {
+                    plays: None,
+                    digests,
+                },
+            ));
         }
         let mut coder = crate::screened_chart::MonthPlaysCoder::default();
         let mut consume = |batch: RecordBatch| coder.push(&batch);
@@ -292,7 +321,13 @@ impl GoldenMic {
         let engine = self
             .materialize_feeding(Some(period.kind()), Some(feed))
             .await?;
-        Ok((engine, Some(coder.finish())))
+        Ok((
+            engine,
+            ScreeningInput {
+                plays: Some(coder.finish()),
+                digests: None,
+            },
+        ))
     }
 
     /// [`GoldenMic::materialize`] computed from day digests (`room_day_events` of each
@@ -373,17 +408,24 @@ impl GoldenMic {
         crate::screened_chart::screen_after(&self.ctx, &self.methodology, period, published).await
     }
 
-    /// [`GoldenMic::screened_after`], with `plays` the month's valid plays already read
-    /// ([`GoldenMic::materialize_for_screening`]).
+    /// [`GoldenMic::screened_after`], with what [`GoldenMic::materialize_for_screening`]
+    /// read for it.
     pub(crate) async fn screened_with(
         &self,
         period: &Period,
         published: &crate::screened_chart::EarlierCharts,
-        plays: Option<crate::screened_chart::MonthPlays>,
+        input: ScreeningInput,
     ) -> Result<crate::screened_chart::ScreenedMonth> {
         self.check_has_plays(period)?;
-        crate::screened_chart::screen_with(&self.ctx, &self.methodology, period, published, plays)
-            .await
+        crate::screened_chart::screen_with(
+            &self.ctx,
+            &self.methodology,
+            period,
+            published,
+            input.plays,
+            input.digests.as_ref(),
+        )
+        .await
     }
 
     /// National coverage of a period: one row, the columns of

@@ -15,6 +15,7 @@
 //! has one counts as its latest edition charted it ([`EarlierCharts`]).
 //! [`crate::methodology::screening`] lists the parameters.
 
+mod digests;
 pub mod holds;
 mod plays;
 mod ranking;
@@ -32,6 +33,7 @@ use crate::methodology::{Methodology, Period, PeriodKind, Screening};
 pub use holds::{Hold, HoldKind, Review};
 pub use tables::{SCREENED_CHART_COLUMNS, TRANSPARENCY_COLUMNS, entries_batch};
 
+pub(crate) use digests::{FORMAT as DIGEST_FORMAT, ScreenedDigests, ScreenedInfo, UnitDigest};
 pub(crate) use plays::{MONTH_PLAYS_COLUMNS, MonthPlays, MonthPlaysCoder, in_period};
 use room_days::touched;
 
@@ -169,16 +171,18 @@ pub async fn screen_after(
     period: &Period,
     published: &EarlierCharts,
 ) -> Result<ScreenedMonth> {
-    screen_with(ctx, methodology, period, published, None).await
+    screen_with(ctx, methodology, period, published, None, None).await
 }
 
-/// [`screen_after`], with the valid plays of `period` already read (`None`: read here).
+/// [`screen_after`], with the valid plays of `period` already read (`None`: read here),
+/// or each month counted from GM-2's day digests where they can be.
 pub(crate) async fn screen_with(
     ctx: &SessionContext,
     methodology: &Methodology,
     period: &Period,
     published: &EarlierCharts,
     mut period_plays: Option<MonthPlays>,
+    digests: Option<&ScreenedDigests>,
 ) -> Result<ScreenedMonth> {
     let tz = methodology.validate()?;
     let rules = methodology.screening.clone().ok_or_else(|| {
@@ -208,20 +212,52 @@ pub(crate) async fn screen_with(
     loop {
         let last = month == *period;
         let started = std::time::Instant::now();
-        let plays = match period_plays.take().filter(|_| last) {
-            Some(plays) => plays,
-            None => plays::month_plays(ctx, &month).await?,
+        let units = match digests {
+            Some(digests) => digests.month(&month).await?,
+            None => None,
         };
-        tracing::info!(%month, plays = plays.len(), seconds = started.elapsed().as_secs_f64(), "read the month's valid plays");
-        plays.add_daily_plays(&mut daily);
-        let screened = screen_month(
+        let counts = match units {
+            Some(units) => {
+                let days = (
+                    days_since_epoch(month.first_day()),
+                    days_since_epoch(month.last_day()),
+                );
+                for unit in &units {
+                    unit.add_daily_plays(days, &mut daily);
+                }
+                let held = month_holds(&rules, &daily, &month, &places);
+                match digests::count_digests(units, &month, &held, rules.max_active_hours) {
+                    Some(counts) => {
+                        tracing::info!(%month, seconds = started.elapsed().as_secs_f64(), "counted the month from GM-2's day digests");
+                        counts
+                    }
+                    None => {
+                        tracing::info!(%month, "a held vendor-day shares a room-day with another vendor: counting the month from its plays");
+                        let plays = plays::month_plays(ctx, &month).await?;
+                        count_plays(methodology, tz, &month, plays, held)
+                    }
+                }
+            }
+            None => {
+                if digests.is_some() {
+                    tracing::info!(%month, "a business day's plays are in several partitions: counting the month from its plays");
+                }
+                let plays = match period_plays.take().filter(|_| last) {
+                    Some(plays) => plays,
+                    None => plays::month_plays(ctx, &month).await?,
+                };
+                tracing::info!(%month, plays = plays.len(), seconds = started.elapsed().as_secs_f64(), "read the month's valid plays");
+                plays.add_daily_plays(&mut daily);
+                let held = month_holds(&rules, &daily, &month, &places);
+                count_plays(methodology, tz, &month, plays, held)
+            }
+        };
+        let screened = rank_month(
             ctx,
             methodology,
             &rules,
-            tz,
             &month,
-            &plays,
-            &daily,
+            counts,
             &places,
             &cities,
             &history,
@@ -269,30 +305,88 @@ fn date_of(days: i32) -> NaiveDate {
     NaiveDate::from_num_days_from_ce_opt(days + 719_163).expect("days within chrono's range")
 }
 
-/// Screens one month. Returns the full result only for the `last` month, and the
-/// history the next month reads.
-#[allow(clippy::too_many_arguments)]
-async fn screen_month(
-    ctx: &SessionContext,
-    methodology: &Methodology,
+/// Rule 5's holds of `month`, over the daily plays up to its end.
+fn month_holds(
     rules: &Screening,
-    tz: chrono_tz::Tz,
-    month: &Period,
-    plays: &MonthPlays,
     daily: &holds::DailyPlays,
+    month: &Period,
     places: &HashMap<String, (String, String)>,
-    cities: &HashMap<(String, String), u32>,
-    earlier: &History,
-    published: Option<&[Vec<String>; 2]>,
-    last: bool,
-) -> Result<(Option<ScreenedMonth>, History)> {
-    // Rule 5.
+) -> Vec<Hold> {
     let days = (
         days_since_epoch(month.first_day()),
         days_since_epoch(month.last_day()),
     );
     let province = |venue: &str| places.get(venue).map(|p| p.0.clone());
-    let held = holds::holds(rules, daily, days, &province);
+    holds::holds(rules, daily, days, &province)
+}
+
+/// What rules 5, 1, 2 and the cap leave of a month, from its valid plays
+/// ([`count_plays`]) or from day digests ([`digests`]).
+pub(crate) struct MonthCounts {
+    /// Code → `song_id`, sorted.
+    pub songs: Vec<String>,
+    /// Code → `venue_id`, sorted.
+    pub venues: Vec<String>,
+    /// The month's valid plays.
+    pub valid_plays: i64,
+    /// Those of held venue-days and vendor-days.
+    pub held_plays: i64,
+    /// What rules 1, 2 and the cap counted of the others; each song's `touched` has
+    /// [`touched::HELD`] when some of its plays were held.
+    pub counted: room_days::Counted,
+    /// The month's holds.
+    pub holds: Vec<Hold>,
+    /// Rooms flagged by rule 2's clock-hour check.
+    pub flagged_rooms: Vec<FlaggedRoom>,
+    /// The distinct rooms of the songs asked, when `counted` has no `rooms` yet
+    /// (computed only for the songs the charts need).
+    pub rooms: Option<RoomsOfSongs>,
+}
+
+/// Counts the distinct rooms of the songs asked (song codes, ascending).
+pub(crate) type RoomsOfSongs = Box<dyn Fn(&[u32]) -> Vec<i64> + Send + Sync>;
+
+/// The plays not `held`, by room (a counting sort: room codes are dense), then each
+/// room's by (business day, started_at, longer first, song): the room-day order.
+pub(crate) fn room_day_order(plays: &MonthPlays, held: impl Fn(usize) -> bool) -> Vec<u32> {
+    let mut room_starts = vec![0usize; plays.rooms.len() + 1];
+    let mut kept = 0;
+    for i in (0..plays.len()).filter(|&i| !held(i)) {
+        room_starts[plays.room[i] as usize + 1] += 1;
+        kept += 1;
+    }
+    for r in 1..room_starts.len() {
+        room_starts[r] += room_starts[r - 1];
+    }
+    let mut order: Vec<u32> = vec![0; kept];
+    let mut next = room_starts.clone();
+    for i in (0..plays.len()).filter(|&i| !held(i)) {
+        let room = plays.room[i] as usize;
+        order[next[room]] = i as u32;
+        next[room] += 1;
+    }
+    for room in room_starts.windows(2) {
+        order[room[0]..room[1]].sort_unstable_by_key(|&i| {
+            let i = i as usize;
+            (
+                plays.day[i],
+                plays.started_ms[i],
+                std::cmp::Reverse(plays.played_ms[i]),
+                plays.song[i],
+            )
+        });
+    }
+    order
+}
+
+/// Applies the holds, then rules 1, 2 and the cap, to a month's valid plays.
+fn count_plays(
+    methodology: &Methodology,
+    tz: chrono_tz::Tz,
+    month: &Period,
+    plays: MonthPlays,
+    held: Vec<Hold>,
+) -> MonthCounts {
     // Held days by code: each venue's and vendor's days whose plays are held.
     let held_days = |kind: HoldKind, ids: &[String]| {
         let mut days = vec![Vec::new(); ids.len()];
@@ -310,10 +404,7 @@ async fn screen_month(
     let started = std::time::Instant::now();
     let mut held_touched = vec![false; plays.songs.len()];
     let mut held_plays = 0;
-    // The plays not held, by room (a counting sort: room codes are dense), then each
-    // room's by (business day, started_at, longer first, song): the room-day order.
-    let mut room_starts = vec![0usize; plays.rooms.len() + 1];
-    let kept: Vec<bool> = (0..plays.len())
+    let is_held: Vec<bool> = (0..plays.len())
         .map(|i| {
             let (day, vendor) = (plays.day[i], plays.vendor[i]);
             let is_held = venue_held[plays.venue[i] as usize].contains(&day)
@@ -321,46 +412,63 @@ async fn screen_month(
             if is_held {
                 held_plays += 1;
                 held_touched[plays.song[i] as usize] = true;
-            } else {
-                room_starts[plays.room[i] as usize + 1] += 1;
             }
-            !is_held
+            is_held
         })
         .collect();
-    for r in 1..room_starts.len() {
-        room_starts[r] += room_starts[r - 1];
-    }
-    let mut order: Vec<u32> = vec![0; plays.len() - held_plays as usize];
-    let mut next = room_starts.clone();
-    for (i, _) in kept.iter().enumerate().filter(|(_, kept)| **kept) {
-        let room = plays.room[i] as usize;
-        order[next[room]] = i as u32;
-        next[room] += 1;
-    }
-    drop(kept);
-    for room in room_starts.windows(2) {
-        order[room[0]..room[1]].sort_unstable_by_key(|&i| {
-            let i = i as usize;
-            (
-                plays.day[i],
-                plays.started_ms[i],
-                std::cmp::Reverse(plays.played_ms[i]),
-                plays.song[i],
-            )
-        });
-    }
+    let order = room_day_order(&plays, |i| is_held[i]);
+    drop(is_held);
     tracing::info!(%month, seconds = started.elapsed().as_secs_f64(), "held days applied, plays in room-day order");
     let started = std::time::Instant::now();
-    let mut counted = room_days::count(methodology, tz, plays, &order);
+    let mut counted = room_days::count(methodology, tz, &plays, &order);
     tracing::info!(%month, seconds = started.elapsed().as_secs_f64(), "screened the room-days");
     for (song, held) in held_touched.iter().enumerate() {
         if *held {
             counted.songs[song].touched |= touched::HELD;
         }
     }
+    let flagged_rooms = counted
+        .busy_rooms
+        .iter()
+        .map(|r| FlaggedRoom {
+            venue_id: plays.venues[r.venue as usize].clone(),
+            room_id: plays.rooms[r.room as usize].clone(),
+            day: date_of(r.day),
+            hours: r.hours,
+            plays: r.plays,
+        })
+        .collect();
+    MonthCounts {
+        valid_plays: plays.len() as i64,
+        held_plays,
+        counted,
+        holds: held,
+        flagged_rooms,
+        rooms: None,
+        songs: plays.songs,
+        venues: plays.venues,
+    }
+}
+
+/// Rules 3, 4 and 6 and the rank intervals over a month's counts, and the
+/// transparency report. Returns the full result only for the `last` month, and the
+/// history the next month reads.
+#[allow(clippy::too_many_arguments)]
+async fn rank_month(
+    ctx: &SessionContext,
+    methodology: &Methodology,
+    rules: &Screening,
+    month: &Period,
+    mut counts: MonthCounts,
+    places: &HashMap<String, (String, String)>,
+    cities: &HashMap<(String, String), u32>,
+    earlier: &History,
+    published: Option<&[Vec<String>; 2]>,
+    last: bool,
+) -> Result<(Option<ScreenedMonth>, History)> {
     // Rules 3 and 4.
     let started = std::time::Instant::now();
-    let venue_city: Vec<u32> = plays
+    let venue_city: Vec<u32> = counts
         .venues
         .iter()
         .map(|v| {
@@ -370,10 +478,12 @@ async fn screen_month(
                 .unwrap_or(u32::MAX)
         })
         .collect();
-    let (scores, contributions) =
-        ranking::concentration(rules, plays.songs.len(), &counted.song_venues, &|venue| {
-            venue_city[venue as usize]
-        });
+    let (scores, contributions) = ranking::concentration(
+        rules,
+        counts.songs.len(),
+        &counts.counted.song_venues,
+        &|venue| venue_city[venue as usize],
+    );
     let reaches = |s: u32| {
         let f = &scores[s as usize];
         f.venues >= rules.min_venues && f.cities >= rules.min_cities
@@ -382,39 +492,47 @@ async fn screen_month(
         .iter()
         .enumerate()
         .filter(|(_, f)| f.score > 0)
-        .map(|(s, f)| (plays.songs[s].clone(), f.score))
+        .map(|(s, f)| (counts.songs[s].clone(), f.score))
         .collect();
     let gain = |s: u32| {
         scores[s as usize].score
             - earlier
                 .scores
-                .get(&plays.songs[s as usize])
+                .get(&counts.songs[s as usize])
                 .copied()
                 .unwrap_or(0)
     };
-    let rooms = |s: u32| counted.songs[s as usize].rooms;
     // Which songs each chart ranks.
     let details = plays::song_details(ctx, |id| month_scores.contains_key(id)).await?;
     let end = month.last_day();
     let is_new = |s: u32| {
         details
-            .get(&plays.songs[s as usize])
+            .get(&counts.songs[s as usize])
             .and_then(|d| d.2)
             .is_some_and(|released| {
                 released <= end && (end - released).num_days() < methodology.new_song_window_days
             })
     };
-    let scored: Vec<u32> = (0..plays.songs.len() as u32)
+    let scored: Vec<u32> = (0..counts.songs.len() as u32)
         .filter(|&s| scores[s as usize].score > 0)
         .collect();
     let mut hot: Vec<u32> = scored.iter().copied().filter(|&s| reaches(s)).collect();
     let mut new: Vec<u32> = hot.iter().copied().filter(|&s| is_new(s)).collect();
+    let top_n = methodology.top_n as usize;
+    let published_entries = top_n + rules.bubbling_under as usize;
+    if let Some(rooms_of) = counts.rooms.take() {
+        let songs = ranking::needing_rooms([&hot, &new, &scored], &scores, published_entries);
+        for (s, rooms) in songs.iter().zip(rooms_of(&songs)) {
+            counts.counted.songs[*s as usize].rooms = rooms;
+        }
+    }
+    let counted = &counts.counted;
+    let rooms = |s: u32| counted.songs[s as usize].rooms;
     ranking::order(&mut hot, &scores, &rooms, &gain);
     ranking::order(&mut new, &scores, &rooms, &gain);
 
     // History for the months after: the month as its latest edition charted it, or as
     // computed here.
-    let top_n = methodology.top_n as usize;
     let mut next = History {
         scores: month_scores,
         ..History::default()
@@ -427,7 +545,7 @@ async fn screen_month(
             ranked
                 .iter()
                 .take(top_n)
-                .map(|&s| plays.songs[s as usize].as_str())
+                .map(|&s| counts.songs[s as usize].as_str())
                 .collect()
         }),
     };
@@ -461,7 +579,7 @@ async fn screen_month(
 
     // The rank intervals, over the venues with counted plays.
     // Venue codes follow venue ids: each counted venue's index, in venue_id order.
-    let mut venue_index = vec![usize::MAX; plays.venues.len()];
+    let mut venue_index = vec![usize::MAX; counts.venues.len()];
     for c in &contributions {
         venue_index[c.1 as usize] = 0;
     }
@@ -477,7 +595,7 @@ async fn screen_month(
     tracing::info!(%month, seconds = started.elapsed().as_secs_f64(), "rules 3 and 4, and the order");
     let started = std::time::Instant::now();
     let weights = ranking::resample_weights(rules, counted_venues);
-    let published = top_n + rules.bubbling_under as usize;
+    let published = published_entries;
     let entries = |c: usize, ranked: &[u32]| -> Vec<ScreenedEntry> {
         let intervals = ranking::rank_intervals(rules, ranked, published, &indexed, &weights);
         ranked
@@ -485,7 +603,7 @@ async fn screen_month(
             .take(published)
             .enumerate()
             .map(|(i, &s)| {
-                let song = &plays.songs[s as usize];
+                let song = &counts.songs[s as usize];
                 let rank = i as i64 + 1;
                 let f = &scores[s as usize];
                 let tally = &counted.songs[s as usize];
@@ -554,8 +672,8 @@ async fn screen_month(
         .filter(|&&s| !reaches(s))
         .count() as i64;
     let transparency = Transparency {
-        valid_plays: plays.len() as i64,
-        held_plays,
+        valid_plays: counts.valid_plays,
+        held_plays: counts.held_plays,
         resent_plays: counted.resent,
         impossible_plays: counted.impossible_plays,
         impossible_room_days: counted.impossible_room_days,
@@ -580,18 +698,8 @@ async fn screen_month(
             ),
             ("reach", kept_off),
         ],
-        holds: held,
-        flagged_rooms: counted
-            .busy_rooms
-            .iter()
-            .map(|r| FlaggedRoom {
-                venue_id: plays.venues[r.venue as usize].clone(),
-                room_id: plays.rooms[r.room as usize].clone(),
-                day: date_of(r.day),
-                hours: r.hours,
-                plays: r.plays,
-            })
-            .collect(),
+        holds: counts.holds,
+        flagged_rooms: counts.flagged_rooms,
     };
     Ok((
         Some(ScreenedMonth {

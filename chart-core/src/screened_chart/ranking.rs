@@ -30,7 +30,8 @@ pub(crate) struct SongScore {
     pub cities: i64,
 }
 
-/// Rule 3 per song, from (song, venue, counted) rows; `city` gives a venue's city code.
+/// Rule 3 per song, from (song, venue, counted) rows (the rows of a song and venue are
+/// added up); `city` gives a venue's city code.
 /// Returns per song code its scores, and per (song, venue) its contribution after the cut.
 pub(crate) fn concentration(
     rules: &Screening,
@@ -58,6 +59,18 @@ pub(crate) fn concentration(
     let mut contributions = Vec::with_capacity(rows.len());
     for range in starts.windows(2).filter(|r| r[0] < r[1]) {
         let venues = &mut rows[range[0]..range[1]];
+        // A venue's rows (one per day from day digests) added up.
+        venues.sort_unstable_by_key(|r| r.1);
+        let mut distinct = 0;
+        for i in 0..venues.len() {
+            if distinct > 0 && venues[distinct - 1].1 == venues[i].1 {
+                venues[distinct - 1].2 += venues[i].2;
+            } else {
+                venues[distinct] = venues[i];
+                distinct += 1;
+            }
+        }
+        let venues = &mut venues[..distinct];
         venues.sort_unstable_by(|a, b| (b.2, a.1).cmp(&(a.2, b.1)));
         let venues = &*venues;
         let n = venues.len();
@@ -104,6 +117,28 @@ pub(crate) fn order(
             s,
         )
     });
+}
+
+/// The songs whose rooms can decide the first `entries` places of any of `lists`
+/// under [`order`] (rooms come third): those before the `entries`-th song by score and
+/// venues, and those tied with it. Sorted by code.
+pub(crate) fn needing_rooms(lists: [&[u32]; 3], scores: &[SongScore], entries: usize) -> Vec<u32> {
+    let key = |s: u32| {
+        let f = &scores[s as usize];
+        (f.score, f.venues)
+    };
+    let mut needed = Vec::new();
+    for list in lists {
+        let mut by_key = list.to_vec();
+        by_key.sort_unstable_by_key(|&s| std::cmp::Reverse(key(s)));
+        match by_key.get(entries.max(1) - 1) {
+            Some(&last) => needed.extend(by_key.iter().take_while(|&&s| key(s) >= key(last))),
+            None => needed.extend(by_key),
+        }
+    }
+    needed.sort_unstable();
+    needed.dedup();
+    needed
 }
 
 /// SplitMix64, as published by Steele, Lea and Flood (2014).

@@ -164,34 +164,18 @@ pub(crate) fn count(
 
 /// [`count`] of one run of whole venues.
 fn count_run(methodology: &Methodology, tz: Tz, plays: &MonthPlays, order: &[u32]) -> Counted {
-    let rules = methodology.screening.clone().unwrap_or_default();
     let mut counted = Counted {
         songs: vec![SongTally::default(); plays.songs.len()],
         ..Counted::default()
     };
-    let mut hours = ClockHours {
-        tz,
-        cached: (i64::MIN, 0),
-    };
+    let mut screen = RoomDayScreen::new(methodology, tz);
     let mut venue_scores: CodeMap<i64> = CodeMap::default();
     let mut room_songs: CodeMap<()> = CodeMap::default();
     let mut current_venue = None;
     let mut current_room = None;
-    let mut kept: Vec<u32> = Vec::new();
-    let mut last_counted: CodeMap<i64> = CodeMap::default();
-    let mut per_song: CodeMap<i64> = CodeMap::default();
-    let mut start = 0;
-    while start < order.len() {
-        let first = order[start] as usize;
-        let (room, day) = (plays.room[first], plays.day[first]);
-        let mut end = start;
-        while end < order.len()
-            && plays.room[order[end] as usize] == room
-            && plays.day[order[end] as usize] == day
-        {
-            end += 1;
-        }
-        let venue = plays.venue[first];
+    for group in room_days(plays, order) {
+        let first = group[0] as usize;
+        let (venue, room) = (plays.venue[first], plays.room[first]);
         if current_venue != Some(venue) {
             flush_venue(&mut counted, current_venue, &mut venue_scores);
             current_venue = Some(venue);
@@ -203,43 +187,155 @@ fn count_run(methodology: &Methodology, tz: Tz, plays: &MonthPlays, order: &[u32
             room_songs.clear();
             current_room = Some(room);
         }
-        let group = &order[start..end];
-
-        // The clock-hour flag, over the valid plays.
-        let mut hour_seen = [false; 24];
-        for &i in group {
-            hour_seen[hours.hour(plays.started_ms[i as usize]) as usize] = true;
-        }
-        let distinct_hours = hour_seen.iter().filter(|h| **h).count() as i64;
-        if distinct_hours >= rules.max_active_hours {
+        let day = screen.screen(plays, group, |song| {
+            let tally = &mut counted.songs[song.song as usize];
+            tally.touched |= song.touched;
+            if song.counted > 0 {
+                tally.plays += song.plays;
+                tally.room_days += 1;
+                if room_songs.insert(song.song, ()).is_none() {
+                    tally.rooms += 1;
+                }
+                *venue_scores.entry(song.song).or_default() += song.counted;
+            }
+        });
+        if day.busy {
             counted.busy_rooms.push(BusyRoom {
                 venue,
                 room,
-                day,
-                hours: distinct_hours,
-                plays: group.len() as i64,
+                day: plays.day[first],
+                hours: day.hours,
+                plays: day.valid,
             });
         }
+        counted.resent += day.resent;
+        counted.over_cap += day.over_cap;
+        if day.impossible {
+            counted.impossible_plays += day.kept;
+            counted.impossible_room_days += 1;
+        }
+    }
+    flush_venue(&mut counted, current_venue, &mut venue_scores);
+    if !room_songs.is_empty() {
+        counted.active_rooms += 1;
+    }
+    counted
+}
+
+/// The room-days of `order` (indices into `plays` in the module's order): each run of
+/// plays of one room and business day.
+pub(crate) fn room_days<'a>(
+    plays: &'a MonthPlays,
+    order: &'a [u32],
+) -> impl Iterator<Item = &'a [u32]> + 'a {
+    let key = |i: u32| (plays.room[i as usize], plays.day[i as usize]);
+    order.chunk_by(move |&a, &b| key(a) == key(b))
+}
+
+/// What rules 1, 2 and the cap make of one song's plays in a room-day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SongInRoomDay {
+    pub song: u32,
+    /// Its valid plays.
+    pub valid: i64,
+    /// Those that passed rules 1 and 2 (0 in an impossible room-day).
+    pub plays: i64,
+    /// Those counted: at most the room cap.
+    pub counted: i64,
+    /// Which rules removed some of them ([`touched`]).
+    pub touched: u8,
+}
+
+/// What rules 1, 2 and the cap make of a room-day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RoomDayOutcome {
+    /// Valid plays.
+    pub valid: i64,
+    /// Distinct local clock hours with a valid play, and whether that flags the room.
+    pub hours: i64,
+    pub busy: bool,
+    /// Plays removed by rule 1.
+    pub resent: i64,
+    /// Plays rule 1 kept.
+    pub kept: i64,
+    /// Whether rule 2 removed all of them.
+    pub impossible: bool,
+    /// Plays over the room cap.
+    pub over_cap: i64,
+}
+
+/// Rules 1 and 2 and the cap, one room-day at a time (reusing its buffers).
+pub(crate) struct RoomDayScreen {
+    rules: crate::methodology::Screening,
+    room_cap: i64,
+    hours: ClockHours,
+    kept: Vec<u32>,
+    last_counted: CodeMap<i64>,
+    /// Per song: (valid, kept, touched).
+    per_song: CodeMap<(i64, i64, u8)>,
+}
+
+impl RoomDayScreen {
+    pub(crate) fn new(methodology: &Methodology, tz: Tz) -> RoomDayScreen {
+        RoomDayScreen {
+            rules: methodology.screening.clone().unwrap_or_default(),
+            room_cap: methodology.room_cap,
+            hours: ClockHours {
+                tz,
+                cached: (i64::MIN, 0),
+            },
+            kept: Vec::new(),
+            last_counted: CodeMap::default(),
+            per_song: CodeMap::default(),
+        }
+    }
+
+    /// Screens the plays at `group` (one room-day, in the module's order), telling
+    /// `song` what became of each of its songs.
+    pub(crate) fn screen(
+        &mut self,
+        plays: &MonthPlays,
+        group: &[u32],
+        mut song: impl FnMut(SongInRoomDay),
+    ) -> RoomDayOutcome {
+        let rules = &self.rules;
+        let mut outcome = RoomDayOutcome {
+            valid: group.len() as i64,
+            ..RoomDayOutcome::default()
+        };
+        // The clock-hour flag, over the valid plays.
+        let mut hour_seen = [false; 24];
+        for &i in group {
+            hour_seen[self.hours.hour(plays.started_ms[i as usize]) as usize] = true;
+        }
+        outcome.hours = hour_seen.iter().filter(|h| **h).count() as i64;
+        outcome.busy = outcome.hours >= rules.max_active_hours;
 
         // Rule 1.
-        kept.clear();
-        last_counted.clear();
+        self.kept.clear();
+        self.last_counted.clear();
+        self.per_song.clear();
         for &i in group {
-            let (song, started) = (plays.song[i as usize], plays.started_ms[i as usize]);
-            match last_counted.get(&song) {
+            let (code, started) = (plays.song[i as usize], plays.started_ms[i as usize]);
+            let figures = self.per_song.entry(code).or_default();
+            figures.0 += 1;
+            match self.last_counted.get(&code) {
                 Some(&last) if started - last <= rules.resend_window_ms => {
-                    counted.resent += 1;
-                    counted.songs[song as usize].touched |= touched::RESENT;
+                    outcome.resent += 1;
+                    figures.2 |= touched::RESENT;
                 }
                 _ => {
-                    last_counted.insert(song, started);
-                    kept.push(i);
+                    self.last_counted.insert(code, started);
+                    self.kept.push(i);
+                    figures.1 += 1;
                 }
             }
         }
+        outcome.kept = self.kept.len() as i64;
 
         // Rule 2.
-        let overlapping = kept
+        let overlapping = self
+            .kept
             .windows(2)
             .filter(|pair| {
                 let (before, after) = (pair[0] as usize, pair[1] as usize);
@@ -247,41 +343,29 @@ fn count_run(methodology: &Methodology, tz: Tz, plays: &MonthPlays, order: &[u32
                 plays.started_ms[after] < ends - rules.overlap_tolerance_ms
             })
             .count() as i64;
-        if overlapping * 100 >= rules.overlap_share_percent * kept.len() as i64 {
-            counted.impossible_plays += kept.len() as i64;
-            counted.impossible_room_days += 1;
-            for &i in &kept {
-                counted.songs[plays.song[i as usize] as usize].touched |=
-                    touched::IMPOSSIBLE_ROOM_DAY;
-            }
-        } else {
-            // The cap, and the song's figures.
-            per_song.clear();
-            for &i in &kept {
-                *per_song.entry(plays.song[i as usize]).or_default() += 1;
-            }
-            for (&song, &n) in &per_song {
-                let score = n.min(methodology.room_cap);
-                let tally = &mut counted.songs[song as usize];
-                tally.plays += n;
-                tally.room_days += 1;
-                if n > score {
-                    counted.over_cap += n - score;
-                    tally.touched |= touched::ROOM_CAP;
-                }
-                if room_songs.insert(song, ()).is_none() {
-                    tally.rooms += 1;
-                }
-                *venue_scores.entry(song).or_default() += score;
-            }
+        outcome.impossible =
+            overlapping * 100 >= rules.overlap_share_percent * self.kept.len() as i64;
+
+        // The cap.
+        for (&code, &(valid, kept, touched)) in &self.per_song {
+            let (plays, counted, touched) = if outcome.impossible {
+                (0, 0, touched | touched::IMPOSSIBLE_ROOM_DAY)
+            } else if kept > self.room_cap {
+                outcome.over_cap += kept - self.room_cap;
+                (kept, self.room_cap, touched | touched::ROOM_CAP)
+            } else {
+                (kept, kept, touched)
+            };
+            song(SongInRoomDay {
+                song: code,
+                valid,
+                plays,
+                counted,
+                touched,
+            });
         }
-        start = end;
+        outcome
     }
-    flush_venue(&mut counted, current_venue, &mut venue_scores);
-    if !room_songs.is_empty() {
-        counted.active_rooms += 1;
-    }
-    counted
 }
 
 fn flush_venue(counted: &mut Counted, venue: Option<u32>, scores: &mut CodeMap<i64>) {
