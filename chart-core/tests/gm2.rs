@@ -639,20 +639,19 @@ fn output_files(manifest: &chart_core::publication::Manifest) -> Vec<(String, St
         .collect()
 }
 
-/// GM-2's publications of three months from day digests kept and from the plays, in
-/// order (each month's history is the earlier ones' editions).
-async fn publish_from_digests_and_plays(data: &Path) -> tempfile::TempDir {
+/// GM-2's publications of three months from day digests kept under `kept` and from
+/// the plays, in order (each month's history is the earlier ones' editions), equal.
+async fn publish_from_digests_and_plays_into(data: &Path, kept: &Path) {
     use chart_core::{Location, publish};
     let in_effect = Methodology {
         effective_from: Some("2024-10".into()),
         ..Methodology::gm2()
     };
-    let kept = tempfile::tempdir().unwrap();
     let from_plays = GoldenMic::open(data, in_effect.clone()).await.unwrap();
     let by_day = GoldenMic::open(data, in_effect)
         .await
         .unwrap()
-        .with_day_digests(Some(Location::local(kept.path()).unwrap()));
+        .with_day_digests(Some(Location::local(kept).unwrap()));
     let (plays_out, days_out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     for month in ["2024-10", "2024-11", "2024-12"] {
         let period: Period = month.parse().unwrap();
@@ -672,6 +671,12 @@ async fn publish_from_digests_and_plays(data: &Path) -> tempfile::TempDir {
             "{month}"
         );
     }
+}
+
+/// [`publish_from_digests_and_plays_into`] a new directory, returned.
+async fn publish_from_digests_and_plays(data: &Path) -> tempfile::TempDir {
+    let kept = tempfile::tempdir().unwrap();
+    publish_from_digests_and_plays_into(data, kept.path()).await;
     kept
 }
 
@@ -862,4 +867,39 @@ async fn a_held_vendor_day_sharing_a_room_day_is_screened_from_its_plays() {
     });
     support::write_batch(&day.join("part-0.parquet"), &changed);
     publish_from_digests_and_plays(data.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_song_the_catalogue_drops_is_screened_again() {
+    // GM-2's digests count valid plays, of known songs: once a charted song leaves the
+    // catalogue, the digests of the days it was played are computed again (GM-1's are
+    // kept), and the publications are still the same as from the plays.
+    let data = support::fixture_copy_of(root());
+    let kept = publish_from_digests_and_plays(data.path()).await;
+    let before = screened_digest_files(kept.path(), "screened.json").len();
+    let songs_file = data.path().join("songs").join("songs.parquet");
+    let songs = read_rows(&songs_file);
+    let ids = arrow::compute::cast(
+        songs.column_by_name("song_id").unwrap(),
+        &arrow::datatypes::DataType::Utf8,
+    )
+    .unwrap();
+    let ids = arrow::array::AsArray::as_string::<i32>(&ids);
+    let engine = gm2(data.path()).await;
+    let hot = engine
+        .screened(&"2024-11".parse().unwrap())
+        .await
+        .unwrap()
+        .hot;
+    let dropped = hot[0].song_id.clone();
+    let keep: arrow::array::BooleanArray = (0..songs.num_rows())
+        .map(|i| Some(ids.value(i) != dropped))
+        .collect();
+    support::write_batch(
+        &songs_file,
+        &arrow::compute::filter_record_batch(&songs, &keep).unwrap(),
+    );
+    publish_from_digests_and_plays_into(data.path(), kept.path()).await;
+    let after = screened_digest_files(kept.path(), "screened.json").len();
+    assert!(after > before + 20, "{before} then {after}");
 }

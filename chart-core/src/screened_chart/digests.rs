@@ -44,6 +44,19 @@ use crate::methodology::{Methodology, Period};
 /// The format of GM-2's kept digests; part of every key.
 pub(crate) const FORMAT: &str = "golden-mic-screened-day-digest/1";
 
+/// A digest's files besides `screened.json`, in the order they are decoded.
+const FILES: [&str; 9] = [
+    "songs.arrow",
+    "venues.arrow",
+    "rooms.arrow",
+    "vendors.arrow",
+    "entries.arrow",
+    "entry_rooms.arrow",
+    "room_days.arrow",
+    "daily.arrow",
+    "mixed.arrow",
+];
+
 /// The vendor of a room-day whose plays came from more than one vendor.
 pub(crate) const MIXED_VENDORS: u32 = u32::MAX - 1;
 
@@ -339,15 +352,38 @@ impl UnitDigest {
                 format!("format {}, expected {FORMAT}", info.format),
             ));
         }
-        let songs = Table::read(dir, "songs.arrow").await?;
-        let venues = Table::read(dir, "venues.arrow").await?;
-        let rooms = Table::read(dir, "rooms.arrow").await?;
-        let vendors = Table::read(dir, "vendors.arrow").await?;
-        let e = Table::read(dir, "entries.arrow").await?;
-        let entry_rooms = Table::read(dir, "entry_rooms.arrow").await?;
-        let r = Table::read(dir, "room_days.arrow").await?;
-        let d = Table::read(dir, "daily.arrow").await?;
-        let m = Table::read(dir, "mixed.arrow").await?;
+        let mut files = Vec::with_capacity(FILES.len());
+        for name in FILES {
+            let file = dir.join(name).to_string();
+            let bytes = dir.read(name).await?.ok_or_else(|| ChartError::Corrupt {
+                file: file.clone(),
+                problem: "missing".into(),
+            })?;
+            files.push((file, bytes));
+        }
+        let json_file = dir.join("screened.json").to_string();
+        // Decoding on a blocking thread: the digests of a month are decoded in parallel.
+        tokio::task::spawn_blocking(move || Self::decode(info, files, json_file))
+            .await
+            .map_err(|e| ChartError::Corrupt {
+                file: dir.join("screened.json").to_string(),
+                problem: format!("the decoding task failed: {e}"),
+            })?
+            .map(Some)
+    }
+
+    /// The digest from its files' bytes (in [`FILES`] order).
+    fn decode(
+        info: ScreenedInfo,
+        files: Vec<(String, Bytes)>,
+        json_file: String,
+    ) -> Result<UnitDigest> {
+        let mut tables = files
+            .into_iter()
+            .map(|(file, bytes)| Table::decode(file, bytes));
+        let mut next = || tables.next().expect("one table per file");
+        let (songs, venues, rooms, vendors) = (next()?, next()?, next()?, next()?);
+        let (e, entry_rooms, r, d, m) = (next()?, next()?, next()?, next()?, next()?);
         let digest = UnitDigest {
             songs: songs.strings("song_id")?,
             venues: venues.strings("venue_id")?,
@@ -387,10 +423,11 @@ impl UnitDigest {
             mixed: (m.i32s("day")?, m.u32s("vendor")?),
             info,
         };
-        digest
-            .check()
-            .map_err(|problem| corrupt("screened.json", problem))?;
-        Ok(Some(digest))
+        digest.check().map_err(|problem| ChartError::Corrupt {
+            file: json_file,
+            problem,
+        })?;
+        Ok(digest)
     }
 
     /// Every code within its dictionary, and the sizes `screened.json` says.
@@ -501,6 +538,7 @@ impl ScreenedDigests {
             }
             dirs.push(dir.clone());
         }
+        let started = std::time::Instant::now();
         let units: Vec<Option<UnitDigest>> = futures::stream::iter(&dirs)
             .map(UnitDigest::open)
             .buffered(4)
@@ -516,7 +554,10 @@ impl ScreenedDigests {
                 })
             })
             .collect::<Result<Vec<_>>>()
-            .map(Some)
+            .map(|units| {
+                tracing::debug!(seconds = started.elapsed().as_secs_f64(), "loaded");
+                Some(units)
+            })
     }
 }
 
@@ -596,16 +637,11 @@ struct Table {
 }
 
 impl Table {
-    async fn read(dir: &Location, name: &str) -> Result<Table> {
-        let file = dir.join(name).to_string();
+    fn decode(file: String, bytes: Bytes) -> Result<Table> {
         let corrupt = |problem: String| ChartError::Corrupt {
             file: file.clone(),
             problem,
         };
-        let bytes = dir
-            .read(name)
-            .await?
-            .ok_or_else(|| corrupt("missing".into()))?;
         let reader =
             FileReader::try_new(Cursor::new(bytes), None).map_err(|e| corrupt(e.to_string()))?;
         let schema = reader.schema();
@@ -667,6 +703,8 @@ impl Table {
 /// its holds remove.
 struct MonthMerge {
     units: Vec<Arc<UnitDigest>>,
+    /// Songs in the month's dictionary.
+    song_count: usize,
     days: (i32, i32),
     /// Per unit: its song, venue and vendor codes → the month's.
     songs: Vec<Vec<u32>>,
@@ -697,28 +735,153 @@ impl MonthMerge {
                 && self.vendor_held[vendor as usize].contains(&day))
     }
 
+    /// Each unit's entries of the month, a run per business day (sorted by venue).
+    fn day_runs(&self) -> Vec<(usize, std::ops::Range<usize>)> {
+        let mut runs = Vec::new();
+        for (u, unit) in self.units.iter().enumerate() {
+            let days = unit.entries.day.values();
+            let mut start = UnitDigest::rows_in(&unit.entries.day, self.days).start;
+            let end = UnitDigest::rows_in(&unit.entries.day, self.days).end;
+            while start < end {
+                let day = days[start];
+                let run_end = start + days[start..end].partition_point(|&d| d == day);
+                runs.push((u, start..run_end));
+                start = run_end;
+            }
+        }
+        runs
+    }
+
+    /// The entries not held added up per song, and per (song, venue) their counted
+    /// plays (in venue, then song order); and the month's valid and held plays. The
+    /// venues are split into one range per core; each range's venues are taken in
+    /// order from every day's run (runs are sorted by venue, and a unit's venue codes
+    /// follow the month's).
+    fn count_entries(&self, song_count: usize, venue_count: usize) -> (Counted, i64, i64) {
+        let runs = self.day_runs();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let ranges: Vec<(u32, u32)> = (0..threads)
+            .map(|t| {
+                (
+                    (venue_count * t / threads) as u32,
+                    (venue_count * (t + 1) / threads) as u32,
+                )
+            })
+            .collect();
+        let runs = &runs;
+        let parts: Vec<(Counted, i64, i64)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .map(|&range| scope.spawn(move || self.count_venues(runs, range, song_count)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("counting entries does not panic"))
+                .collect()
+        });
+        let mut total = Counted {
+            songs: vec![SongTally::default(); song_count],
+            ..Counted::default()
+        };
+        let (mut valid, mut held) = (0, 0);
+        for (part, part_valid, part_held) in parts {
+            for (sum, tally) in total.songs.iter_mut().zip(part.songs) {
+                sum.plays += tally.plays;
+                sum.room_days += tally.room_days;
+                sum.touched |= tally.touched;
+            }
+            total.song_venues.extend(part.song_venues);
+            valid += part_valid;
+            held += part_held;
+        }
+        (total, valid, held)
+    }
+
+    /// [`MonthMerge::count_entries`] of the venues in `range` (month codes).
+    fn count_venues(
+        &self,
+        runs: &[(usize, std::ops::Range<usize>)],
+        range: (u32, u32),
+        song_count: usize,
+    ) -> (Counted, i64, i64) {
+        let mut counted = Counted {
+            songs: vec![SongTally::default(); song_count],
+            ..Counted::default()
+        };
+        let (mut valid_plays, mut held_plays) = (0i64, 0i64);
+        let venue_at =
+            |u: usize, i: usize| self.venues[u][self.units[u].entries.venue.value(i) as usize];
+        let mut cursors: Vec<usize> = runs
+            .iter()
+            .map(|(u, rows)| {
+                rows.start
+                    + (rows.start..rows.end)
+                        .take_while(|&i| venue_at(*u, i) < range.0)
+                        .count()
+            })
+            .collect();
+        // (song << 32 | counted) of one venue, from every run.
+        let mut scores: Vec<u64> = Vec::new();
+        for venue in range.0..range.1 {
+            scores.clear();
+            for ((u, rows), cursor) in runs.iter().zip(cursors.iter_mut()) {
+                let (u, e) = (*u, &self.units[*u].entries);
+                while *cursor < rows.end && venue_at(u, *cursor) == venue {
+                    let i = *cursor;
+                    *cursor += 1;
+                    let song = self.songs[u][e.song.value(i) as usize];
+                    let valid = e.valid.value(i) as i64;
+                    valid_plays += valid;
+                    let tally = &mut counted.songs[song as usize];
+                    if self.held(venue, self.vendor_of(u, e.vendor.value(i)), e.day.value(i)) {
+                        held_plays += valid;
+                        tally.touched |= touched::HELD;
+                        continue;
+                    }
+                    tally.touched |= e.touched.value(i);
+                    tally.plays += e.plays.value(i) as i64;
+                    let start = if i == 0 { 0 } else { e.rooms_end.value(i - 1) };
+                    tally.room_days += (e.rooms_end.value(i) - start) as i64;
+                    let score = e.counted.value(i);
+                    if score > 0 {
+                        scores.push((song as u64) << 32 | score as u64);
+                    }
+                }
+            }
+            scores.sort_unstable();
+            for same in scores.chunk_by(|a, b| a >> 32 == b >> 32) {
+                let sum = same.iter().map(|s| (s & 0xFFFF_FFFF) as i64).sum();
+                counted
+                    .song_venues
+                    .push(((same[0] >> 32) as u32, venue, sum));
+            }
+        }
+        (counted, valid_plays, held_plays)
+    }
+
     /// The distinct rooms with a counted play, not held, of each of `songs` (month
     /// codes, ascending).
     fn rooms_of(&self, songs: &[u32]) -> Vec<i64> {
-        let mut index: HashMap<u32, usize> = HashMap::with_capacity(songs.len());
+        let mut index = vec![u32::MAX; self.song_count];
         for (i, &s) in songs.iter().enumerate() {
-            index.insert(s, i);
+            index[s as usize] = i as u32;
         }
         let mut pairs: Vec<(u32, u32)> = Vec::new();
         for (u, unit) in self.units.iter().enumerate() {
             let e = &unit.entries;
             for i in UnitDigest::rows_in(&e.day, self.days) {
                 let song = self.songs[u][e.song.value(i) as usize];
-                let Some(&at) = index.get(&song) else {
+                let at = index[song as usize];
+                if at == u32::MAX {
                     continue;
-                };
+                }
                 let venue = self.venues[u][e.venue.value(i) as usize];
                 if self.held(venue, self.vendor_of(u, e.vendor.value(i)), e.day.value(i)) {
                     continue;
                 }
                 let start = if i == 0 { 0 } else { e.rooms_end.value(i - 1) };
                 for &room in &e.rooms.values()[start as usize..e.rooms_end.value(i) as usize] {
-                    pairs.push((at as u32, self.rooms[u][room as usize]));
+                    pairs.push((at, self.rooms[u][room as usize]));
                 }
             }
         }
@@ -736,28 +899,50 @@ fn strings(array: &StringArray) -> Vec<&str> {
     (0..array.len()).map(|i| array.value(i)).collect()
 }
 
-/// Month codes for the ids of several units' dictionaries: the ids sorted, and each
-/// unit's codes mapped to them.
+/// Month codes for the ids of several units' dictionaries (each sorted, as the ids of
+/// a [`MonthPlays`] are): the ids sorted, and each unit's codes mapped to them, by a
+/// walk of both sorted lists (a unit per core at a time).
 fn month_codes<'a>(
     dictionaries: impl Iterator<Item = Vec<&'a str>>,
 ) -> (Vec<String>, Vec<Vec<u32>>) {
     let dictionaries: Vec<Vec<&str>> = dictionaries.collect();
-    let mut codes: FastMap<&str, u32> = FastMap::default();
+    let mut distinct: std::collections::HashSet<&str, foldhash::fast::RandomState> =
+        Default::default();
     for ids in &dictionaries {
-        for &id in ids {
-            let next = codes.len() as u32;
-            codes.entry(id).or_insert(next);
-        }
+        distinct.extend(ids.iter().copied());
     }
-    let mut ids: Vec<&str> = codes.keys().copied().collect();
+    let mut ids: Vec<&str> = distinct.into_iter().collect();
     ids.sort_unstable();
-    for (code, id) in ids.iter().enumerate() {
-        codes.insert(id, code as u32);
-    }
-    let maps = dictionaries
-        .iter()
-        .map(|unit| unit.iter().map(|id| codes[id]).collect())
-        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = dictionaries.len().div_ceil(threads).max(1);
+    let ids_ref = &ids;
+    let maps: Vec<Vec<u32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = dictionaries
+            .chunks(chunk)
+            .map(|units| {
+                scope.spawn(move || {
+                    units
+                        .iter()
+                        .map(|unit| {
+                            let mut at = 0;
+                            unit.iter()
+                                .map(|id| {
+                                    while ids_ref[at] < *id {
+                                        at += 1;
+                                    }
+                                    at as u32
+                                })
+                                .collect::<Vec<u32>>()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("coding does not panic"))
+            .collect()
+    });
     (ids.into_iter().map(str::to_string).collect(), maps)
 }
 
@@ -774,6 +959,7 @@ pub(crate) fn count_digests(
         super::days_since_epoch(month.first_day()),
         super::days_since_epoch(month.last_day()),
     );
+    let started = std::time::Instant::now();
     let (songs, song_maps) = month_codes(units.iter().map(|u| strings(&u.songs)));
     let (venues, venue_maps) = month_codes(units.iter().map(|u| strings(&u.venues)));
     let (vendors, vendor_maps) = month_codes(units.iter().map(|u| strings(&u.vendors)));
@@ -796,6 +982,7 @@ pub(crate) fn count_digests(
             .collect::<Vec<u32>>();
         room_maps.push(map);
     }
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "month codes");
     let held_days = |kind: HoldKind, ids: &[String]| {
         let mut days = vec![Vec::new(); ids.len()];
         for hold in held.iter().filter(|h| h.kind == kind && h.removes_plays()) {
@@ -828,6 +1015,7 @@ pub(crate) fn count_digests(
     drop(room_names);
     let merge = MonthMerge {
         units,
+        song_count: songs.len(),
         days,
         songs: song_maps,
         venues: venue_maps,
@@ -837,34 +1025,8 @@ pub(crate) fn count_digests(
         vendor_held,
     };
 
-    let mut counted = Counted {
-        songs: vec![SongTally::default(); songs.len()],
-        ..Counted::default()
-    };
-    let (mut valid_plays, mut held_plays) = (0i64, 0i64);
-    for (u, unit) in merge.units.iter().enumerate() {
-        let e = &unit.entries;
-        for i in UnitDigest::rows_in(&e.day, days) {
-            let song = merge.songs[u][e.song.value(i) as usize];
-            let venue = merge.venues[u][e.venue.value(i) as usize];
-            let valid = e.valid.value(i) as i64;
-            valid_plays += valid;
-            let tally = &mut counted.songs[song as usize];
-            if merge.held(venue, merge.vendor_of(u, e.vendor.value(i)), e.day.value(i)) {
-                held_plays += valid;
-                tally.touched |= touched::HELD;
-                continue;
-            }
-            tally.touched |= e.touched.value(i);
-            tally.plays += e.plays.value(i) as i64;
-            let start = if i == 0 { 0 } else { e.rooms_end.value(i - 1) };
-            tally.room_days += (e.rooms_end.value(i) - start) as i64;
-            let score = e.counted.value(i) as i64;
-            if score > 0 {
-                counted.song_venues.push((song, venue, score));
-            }
-        }
-    }
+    let (mut counted, valid_plays, held_plays) = merge.count_entries(songs.len(), venues.len());
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "entries");
     let mut active = vec![false; room_count];
     let mut flagged_rooms = Vec::new();
     for (u, unit) in merge.units.iter().enumerate() {
@@ -899,6 +1061,7 @@ pub(crate) fn count_digests(
         }
     }
     counted.active_rooms = active.iter().filter(|a| **a).count() as i64;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "room-days");
     flagged_rooms
         .sort_by(|a, b| (&a.venue_id, &a.room_id, a.day).cmp(&(&b.venue_id, &b.room_id, b.day)));
     let merge = Arc::new(merge);

@@ -503,7 +503,12 @@ async fn rank_month(
                 .unwrap_or(0)
     };
     // Which songs each chart ranks.
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "concentration and reach"
+    );
     let details = plays::song_details(ctx, |id| month_scores.contains_key(id)).await?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "song details");
     let end = month.last_day();
     let is_new = |s: u32| {
         details
@@ -533,6 +538,7 @@ async fn rank_month(
 
     // History for the months after: the month as its latest edition charted it, or as
     // computed here.
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "order");
     let mut next = History {
         scores: month_scores,
         ..History::default()

@@ -17,8 +17,6 @@
 //!    not resampled) are ordered by it, ties by their rank in the month. A song's
 //!    interval is the nearest-rank percentiles `(100 ∓ confidence) / 2` of its ranks.
 
-use std::collections::HashMap;
-
 use crate::methodology::Screening;
 
 /// Per song: the figures rules 3 and 4 and the order read.
@@ -198,10 +196,14 @@ pub(crate) fn rank_intervals(
     if weights.is_empty() || entries == 0 {
         return vec![None; entries];
     }
-    let position: HashMap<u32, usize> = ranked.iter().enumerate().map(|(i, &s)| (s, i)).collect();
+    let codes = ranked.iter().map(|&s| s as usize + 1).max().unwrap_or(0);
+    let mut position = vec![usize::MAX; codes];
+    for (p, &s) in ranked.iter().enumerate() {
+        position[s as usize] = p;
+    }
     let mut by_song: Vec<Vec<(u32, i64)>> = vec![Vec::new(); ranked.len()];
     for &(song, venue, contribution) in contributions {
-        if let Some(&p) = position.get(&song) {
+        if let Some(&p) = position.get(song as usize).filter(|&&p| p != usize::MAX) {
             by_song[p].push((venue as u32, contribution));
         }
     }
