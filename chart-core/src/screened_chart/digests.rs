@@ -703,8 +703,9 @@ impl Table {
 /// its holds remove.
 struct MonthMerge {
     units: Vec<Arc<UnitDigest>>,
-    /// Songs in the month's dictionary.
+    /// Songs and rooms in the month's dictionaries.
     song_count: usize,
+    room_count: usize,
     days: (i32, i32),
     /// Per unit: its song, venue and vendor codes → the month's.
     songs: Vec<Vec<u32>>,
@@ -753,7 +754,7 @@ impl MonthMerge {
     }
 
     /// The entries not held added up per song, and per (song, venue) their counted
-    /// plays (in venue, then song order); and the month's valid and held plays. The
+    /// plays (by venue); and the month's valid and held plays. The
     /// venues are split into one range per core; each range's venues are taken in
     /// order from every day's run (runs are sorted by venue, and a unit's venue codes
     /// follow the month's).
@@ -820,10 +821,10 @@ impl MonthMerge {
                         .count()
             })
             .collect();
-        // (song << 32 | counted) of one venue, from every run.
-        let mut scores: Vec<u64> = Vec::new();
+        // One venue's counted plays per song, from every run, and its songs.
+        let mut scores = vec![0i64; song_count];
+        let mut scored: Vec<u32> = Vec::new();
         for venue in range.0..range.1 {
-            scores.clear();
             for ((u, rows), cursor) in runs.iter().zip(cursors.iter_mut()) {
                 let (u, e) = (*u, &self.units[*u].entries);
                 while *cursor < rows.end && venue_at(u, *cursor) == venue {
@@ -842,31 +843,43 @@ impl MonthMerge {
                     tally.plays += e.plays.value(i) as i64;
                     let start = if i == 0 { 0 } else { e.rooms_end.value(i - 1) };
                     tally.room_days += (e.rooms_end.value(i) - start) as i64;
-                    let score = e.counted.value(i);
+                    let score = e.counted.value(i) as i64;
                     if score > 0 {
-                        scores.push((song as u64) << 32 | score as u64);
+                        if scores[song as usize] == 0 {
+                            scored.push(song);
+                        }
+                        scores[song as usize] += score;
                     }
                 }
             }
-            scores.sort_unstable();
-            for same in scores.chunk_by(|a, b| a >> 32 == b >> 32) {
-                let sum = same.iter().map(|s| (s & 0xFFFF_FFFF) as i64).sum();
-                counted
-                    .song_venues
-                    .push(((same[0] >> 32) as u32, venue, sum));
+            for song in scored.drain(..) {
+                let score = std::mem::take(&mut scores[song as usize]);
+                counted.song_venues.push((song, venue, score));
             }
         }
         (counted, valid_plays, held_plays)
     }
 
     /// The distinct rooms with a counted play, not held, of each of `songs` (month
-    /// codes, ascending).
+    /// codes, ascending), a bit per room and song, 64 MiB of bits at most at a time.
     fn rooms_of(&self, songs: &[u32]) -> Vec<i64> {
+        let words = self.room_count.div_ceil(64).max(1);
+        let at_once = ((64 << 20) / 8 / words).max(1);
+        songs
+            .chunks(at_once)
+            .flat_map(|some| self.rooms_of_some(some))
+            .collect()
+    }
+
+    /// [`MonthMerge::rooms_of`] of a few songs.
+    fn rooms_of_some(&self, songs: &[u32]) -> Vec<i64> {
         let mut index = vec![u32::MAX; self.song_count];
         for (i, &s) in songs.iter().enumerate() {
             index[s as usize] = i as u32;
         }
-        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        // Per song asked, a bit per room of the month.
+        let words = self.room_count.div_ceil(64);
+        let mut rooms = vec![0u64; words * songs.len()];
         for (u, unit) in self.units.iter().enumerate() {
             let e = &unit.entries;
             for i in UnitDigest::rows_in(&e.day, self.days) {
@@ -881,17 +894,19 @@ impl MonthMerge {
                 }
                 let start = if i == 0 { 0 } else { e.rooms_end.value(i - 1) };
                 for &room in &e.rooms.values()[start as usize..e.rooms_end.value(i) as usize] {
-                    pairs.push((at, self.rooms[u][room as usize]));
+                    let room = self.rooms[u][room as usize] as usize;
+                    rooms[at as usize * words + room / 64] |= 1 << (room % 64);
                 }
             }
         }
-        pairs.sort_unstable();
-        pairs.dedup();
-        let mut rooms = vec![0i64; songs.len()];
-        for (at, _) in pairs {
-            rooms[at as usize] += 1;
-        }
-        rooms
+        (0..songs.len())
+            .map(|at| {
+                rooms[at * words..(at + 1) * words]
+                    .iter()
+                    .map(|w| w.count_ones() as i64)
+                    .sum()
+            })
+            .collect()
     }
 }
 
@@ -1016,6 +1031,7 @@ pub(crate) fn count_digests(
     let merge = MonthMerge {
         units,
         song_count: songs.len(),
+        room_count,
         days,
         songs: song_maps,
         venues: venue_maps,

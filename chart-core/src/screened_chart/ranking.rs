@@ -35,7 +35,7 @@ pub(crate) fn concentration(
     rules: &Screening,
     songs: usize,
     song_venues: &[(u32, u32, i64)],
-    city: &dyn Fn(u32) -> u32,
+    city: &(dyn Fn(u32) -> u32 + Sync),
 ) -> (Vec<SongScore>, Vec<(u32, u32, i64)>) {
     // By song (a counting sort: song codes are dense), then counted plays desc, then
     // venue id.
@@ -53,10 +53,58 @@ pub(crate) fn concentration(
         next[row.0 as usize] += 1;
     }
     drop(next);
+    // The songs in one range per core (by rows), each range's rule 3 on its own.
     let mut scores = vec![SongScore::default(); songs];
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut cuts = vec![0usize];
+    for t in 1..threads {
+        let song = starts.partition_point(|&start| start < rows.len() * t / threads);
+        cuts.push(song.clamp(*cuts.last().expect("a cut"), songs));
+    }
+    cuts.push(songs);
+    let mut parts = Vec::with_capacity(threads);
+    let (mut rows_left, mut scores_left) = (&mut rows[..], &mut scores[..]);
+    for range in cuts.windows(2) {
+        let (song_rows, rest) = rows_left.split_at_mut(starts[range[1]] - starts[range[0]]);
+        let (song_scores, more) = scores_left.split_at_mut(range[1] - range[0]);
+        parts.push((
+            song_rows,
+            song_scores,
+            &starts[range[0]..=range[1]],
+            range[0],
+        ));
+        (rows_left, scores_left) = (rest, more);
+    }
+    let contributions = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|(rows, scores, starts, first)| {
+                scope.spawn(move || concentrate(rules, rows, scores, starts, first, city))
+            })
+            .collect();
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.join().expect("rule 3 does not panic"));
+        }
+        all
+    });
+    (scores, contributions)
+}
+
+/// Rule 3 over the rows of the songs from `first_song` on (`starts`: where each song's
+/// rows start in the whole, then where the range ends), into those songs' `scores`.
+fn concentrate(
+    rules: &Screening,
+    rows: &mut [(u32, u32, i64)],
+    scores: &mut [SongScore],
+    starts: &[usize],
+    first_song: usize,
+    city: &(dyn Fn(u32) -> u32 + Sync),
+) -> Vec<(u32, u32, i64)> {
+    let base = starts[0];
     let mut contributions = Vec::with_capacity(rows.len());
     for range in starts.windows(2).filter(|r| r[0] < r[1]) {
-        let venues = &mut rows[range[0]..range[1]];
+        let venues = &mut rows[range[0] - base..range[1] - base];
         // A venue's rows (one per day from day digests) added up.
         venues.sort_unstable_by_key(|r| r.1);
         let mut distinct = 0;
@@ -82,7 +130,7 @@ pub(crate) fn concentration(
         let mut cities: Vec<u32> = venues.iter().map(|r| city(r.1)).collect();
         cities.sort_unstable();
         cities.dedup();
-        let figures = &mut scores[venues[0].0 as usize];
+        let figures = &mut scores[venues[0].0 as usize - first_song];
         figures.venues = n as i64;
         figures.cities = cities.len() as i64;
         for (rank, &(song, venue, counted)) in venues.iter().enumerate() {
@@ -95,7 +143,7 @@ pub(crate) fn concentration(
             contributions.push((song, venue, contribution));
         }
     }
-    (scores, contributions)
+    contributions
 }
 
 /// The order of rule 6 over the `eligible` song codes: the sort key of each.
