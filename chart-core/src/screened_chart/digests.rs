@@ -4,7 +4,7 @@
 //! play.
 //!
 //! A unit's digest holds, coded with its own dictionaries:
-//! - `entries`: per business day, venue, song and the room-day's vendor (or
+//! - `entries`: per business day, song, venue and the room-day's vendor (or
 //!   [`MIXED_VENDORS`]), the valid plays, those rules 1 and 2 kept, those counted, the
 //!   rules that removed some ([`touched`]), and the rooms with a counted play;
 //! - `room_days`: per room-day, its vendor, valid plays, clock hours, plays removed by
@@ -20,15 +20,15 @@
 //! venues are known (rule 2 counts valid plays): its key names the unknown ones.
 
 use std::collections::HashMap;
-use std::io::Cursor;
 use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, Int32Array, RecordBatch, StringArray, UInt8Array, UInt32Array,
 };
+use arrow::buffer::Buffer;
 use arrow::datatypes::{Int32Type, UInt8Type, UInt32Type};
-use arrow::ipc::reader::FileReader;
-use arrow::ipc::writer::FileWriter;
+use arrow::ipc::reader::StreamDecoder;
+use arrow::ipc::writer::StreamWriter;
 use bytes::Bytes;
 use chrono_tz::Tz;
 use futures::{StreamExt, TryStreamExt};
@@ -42,7 +42,7 @@ use crate::error::{ChartError, Result};
 use crate::methodology::{Methodology, Period};
 
 /// The format of GM-2's kept digests; part of every key.
-pub(crate) const FORMAT: &str = "golden-mic-screened-day-digest/1";
+pub(crate) const FORMAT: &str = "golden-mic-screened-day-digest/2";
 
 /// A digest's files besides `screened.json`, in the order they are decoded.
 const FILES: [&str; 9] = [
@@ -90,7 +90,7 @@ pub(crate) struct UnitDigest {
     mixed: (Int32Array, UInt32Array),
 }
 
-/// Per (business day, venue, song, room-day vendor), sorted so.
+/// Per (business day, song, venue, room-day vendor), sorted so.
 #[derive(Debug)]
 struct Entries {
     day: Int32Array,
@@ -156,7 +156,7 @@ impl UnitDigest {
             let outcome = screen.screen(plays, group, |song| {
                 counts |= song.counted > 0;
                 rows.push(SongRow {
-                    key: (day, venue, song.song, vendor),
+                    key: (day, song.song, venue, vendor),
                     room,
                     valid: song.valid as u32,
                     plays: song.plays as u32,
@@ -561,7 +561,7 @@ impl ScreenedDigests {
     }
 }
 
-/// One song in one room-day: (day, venue, song, room-day vendor), room, figures.
+/// One song in one room-day: (day, song, venue, room-day vendor), room, figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct SongRow {
     key: (i32, u32, u32, u32),
@@ -602,8 +602,8 @@ impl EntriesBuilder {
     fn finish(self) -> Entries {
         Entries {
             day: self.keys.iter().map(|k| k.0).collect(),
-            venue: self.keys.iter().map(|k| k.1).collect(),
-            song: self.keys.iter().map(|k| k.2).collect(),
+            song: self.keys.iter().map(|k| k.1).collect(),
+            venue: self.keys.iter().map(|k| k.2).collect(),
             vendor: self.keys.iter().map(|k| k.3).collect(),
             valid: self.figures.iter().map(|f| f.0).collect(),
             plays: self.figures.iter().map(|f| f.1).collect(),
@@ -615,7 +615,7 @@ impl EntriesBuilder {
     }
 }
 
-/// An Arrow IPC file of one batch with `columns`.
+/// An Arrow IPC stream of one batch with `columns`.
 fn ipc_bytes(dir: &Location, name: &str, columns: Vec<(&str, ArrayRef)>) -> Result<Bytes> {
     let failed = |e: arrow::error::ArrowError| ChartError::Corrupt {
         file: dir.join(name).to_string(),
@@ -623,14 +623,14 @@ fn ipc_bytes(dir: &Location, name: &str, columns: Vec<(&str, ArrayRef)>) -> Resu
     };
     let batch = RecordBatch::try_from_iter(columns).map_err(failed)?;
     let mut bytes = Vec::new();
-    let mut writer = FileWriter::try_new(&mut bytes, &batch.schema()).map_err(failed)?;
+    let mut writer = StreamWriter::try_new(&mut bytes, &batch.schema()).map_err(failed)?;
     writer.write(&batch).map_err(failed)?;
     writer.finish().map_err(failed)?;
     drop(writer);
     Ok(Bytes::from(bytes))
 }
 
-/// One kept Arrow IPC file's batch, with the file's name for errors.
+/// One kept Arrow IPC stream's batch, with the file's name for errors.
 struct Table {
     file: String,
     batch: RecordBatch,
@@ -642,14 +642,23 @@ impl Table {
             file: file.clone(),
             problem,
         };
-        let reader =
-            FileReader::try_new(Cursor::new(bytes), None).map_err(|e| corrupt(e.to_string()))?;
-        let schema = reader.schema();
-        let batches = reader
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| corrupt(e.to_string()))?;
-        let batch = arrow::compute::concat_batches(&schema, &batches)
-            .map_err(|e| corrupt(e.to_string()))?;
+        // Decoded in place: the arrays share the bytes read (aligned buffers are not
+        // copied).
+        let mut buffer = Buffer::from_vec(Vec::<u8>::from(bytes));
+        let mut decoder = StreamDecoder::new();
+        let mut batches = Vec::new();
+        while !buffer.is_empty() {
+            if let Some(batch) = decoder
+                .decode(&mut buffer)
+                .map_err(|e| corrupt(e.to_string()))?
+            {
+                batches.push(batch);
+            }
+        }
+        decoder.finish().map_err(|e| corrupt(e.to_string()))?;
+        let [batch]: [RecordBatch; 1] = batches
+            .try_into()
+            .map_err(|b: Vec<RecordBatch>| corrupt(format!("{} batches, not one", b.len())))?;
         Ok(Table { file, batch })
     }
 
@@ -736,7 +745,7 @@ impl MonthMerge {
                 && self.vendor_held[vendor as usize].contains(&day))
     }
 
-    /// Each unit's entries of the month, a run per business day (sorted by venue).
+    /// Each unit's entries of the month, a run per business day (sorted by song).
     fn day_runs(&self) -> Vec<(usize, std::ops::Range<usize>)> {
         let mut runs = Vec::new();
         for (u, unit) in self.units.iter().enumerate() {
@@ -754,18 +763,17 @@ impl MonthMerge {
     }
 
     /// The entries not held added up per song, and per (song, venue) their counted
-    /// plays (by venue); and the month's valid and held plays. The
-    /// venues are split into one range per core; each range's venues are taken in
-    /// order from every day's run (runs are sorted by venue, and a unit's venue codes
-    /// follow the month's).
+    /// plays (by song); and the month's valid and held plays. The songs are split into
+    /// one range per core; each range's songs are taken in order from every day's run
+    /// (runs are sorted by song, and a unit's song codes follow the month's).
     fn count_entries(&self, song_count: usize, venue_count: usize) -> (Counted, i64, i64) {
         let runs = self.day_runs();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let ranges: Vec<(u32, u32)> = (0..threads)
             .map(|t| {
                 (
-                    (venue_count * t / threads) as u32,
-                    (venue_count * (t + 1) / threads) as u32,
+                    (song_count * t / threads) as u32,
+                    (song_count * (t + 1) / threads) as u32,
                 )
             })
             .collect();
@@ -773,7 +781,9 @@ impl MonthMerge {
         let parts: Vec<(Counted, i64, i64)> = std::thread::scope(|scope| {
             let handles: Vec<_> = ranges
                 .iter()
-                .map(|&range| scope.spawn(move || self.count_venues(runs, range, song_count)))
+                .map(|&range| {
+                    scope.spawn(move || self.count_songs(runs, range, song_count, venue_count))
+                })
                 .collect();
             handles
                 .into_iter()
@@ -798,42 +808,50 @@ impl MonthMerge {
         (total, valid, held)
     }
 
-    /// [`MonthMerge::count_entries`] of the venues in `range` (month codes).
-    fn count_venues(
+    /// [`MonthMerge::count_entries`] of the songs in `range` (month codes).
+    fn count_songs(
         &self,
         runs: &[(usize, std::ops::Range<usize>)],
         range: (u32, u32),
         song_count: usize,
+        venue_count: usize,
     ) -> (Counted, i64, i64) {
         let mut counted = Counted {
             songs: vec![SongTally::default(); song_count],
             ..Counted::default()
         };
         let (mut valid_plays, mut held_plays) = (0i64, 0i64);
-        let venue_at =
-            |u: usize, i: usize| self.venues[u][self.units[u].entries.venue.value(i) as usize];
+        let song_at =
+            |u: usize, i: usize| self.songs[u][self.units[u].entries.song.value(i) as usize];
         let mut cursors: Vec<usize> = runs
             .iter()
             .map(|(u, rows)| {
-                rows.start
-                    + (rows.start..rows.end)
-                        .take_while(|&i| venue_at(*u, i) < range.0)
-                        .count()
+                // The first row whose song is in the range (a binary search).
+                let (mut low, mut high) = (rows.start, rows.end);
+                while low < high {
+                    let middle = (low + high) / 2;
+                    if song_at(*u, middle) < range.0 {
+                        low = middle + 1;
+                    } else {
+                        high = middle;
+                    }
+                }
+                low
             })
             .collect();
-        // One venue's counted plays per song, from every run, and its songs.
-        let mut scores = vec![0i64; song_count];
+        // One song's counted plays per venue, from every run, and its venues.
+        let mut scores = vec![0i64; venue_count];
         let mut scored: Vec<u32> = Vec::new();
-        for venue in range.0..range.1 {
+        for song in range.0..range.1 {
+            let tally = &mut counted.songs[song as usize];
             for ((u, rows), cursor) in runs.iter().zip(cursors.iter_mut()) {
                 let (u, e) = (*u, &self.units[*u].entries);
-                while *cursor < rows.end && venue_at(u, *cursor) == venue {
+                while *cursor < rows.end && song_at(u, *cursor) == song {
                     let i = *cursor;
                     *cursor += 1;
-                    let song = self.songs[u][e.song.value(i) as usize];
+                    let venue = self.venues[u][e.venue.value(i) as usize];
                     let valid = e.valid.value(i) as i64;
                     valid_plays += valid;
-                    let tally = &mut counted.songs[song as usize];
                     if self.held(venue, self.vendor_of(u, e.vendor.value(i)), e.day.value(i)) {
                         held_plays += valid;
                         tally.touched |= touched::HELD;
@@ -845,15 +863,15 @@ impl MonthMerge {
                     tally.room_days += (e.rooms_end.value(i) - start) as i64;
                     let score = e.counted.value(i) as i64;
                     if score > 0 {
-                        if scores[song as usize] == 0 {
-                            scored.push(song);
+                        if scores[venue as usize] == 0 {
+                            scored.push(venue);
                         }
-                        scores[song as usize] += score;
+                        scores[venue as usize] += score;
                     }
                 }
             }
-            for song in scored.drain(..) {
-                let score = std::mem::take(&mut scores[song as usize]);
+            for venue in scored.drain(..) {
+                let score = std::mem::take(&mut scores[venue as usize]);
                 counted.song_venues.push((song, venue, score));
             }
         }
