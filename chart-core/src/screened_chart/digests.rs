@@ -712,8 +712,7 @@ impl Table {
 /// its holds remove.
 struct MonthMerge {
     units: Vec<Arc<UnitDigest>>,
-    /// Songs and rooms in the month's dictionaries.
-    song_count: usize,
+    /// Rooms in the month's dictionary.
     room_count: usize,
     days: (i32, i32),
     /// Per unit: its song, venue and vendor codes → the month's.
@@ -891,29 +890,38 @@ impl MonthMerge {
 
     /// [`MonthMerge::rooms_of`] of a few songs.
     fn rooms_of_some(&self, songs: &[u32]) -> Vec<i64> {
-        let mut index = vec![u32::MAX; self.song_count];
-        for (i, &s) in songs.iter().enumerate() {
-            index[s as usize] = i as u32;
-        }
         // Per song asked, a bit per room of the month.
         let words = self.room_count.div_ceil(64);
         let mut rooms = vec![0u64; words * songs.len()];
-        for (u, unit) in self.units.iter().enumerate() {
-            let e = &unit.entries;
-            for i in UnitDigest::rows_in(&e.day, self.days) {
-                let song = self.songs[u][e.song.value(i) as usize];
-                let at = index[song as usize];
-                if at == u32::MAX {
-                    continue;
+        for (u, run) in self.day_runs() {
+            let e = &self.units[u].entries;
+            let song_at = |i: usize| self.songs[u][e.song.value(i) as usize];
+            // The run is sorted by song: each song's rows found by a binary search.
+            let first_at = |song: u32| {
+                let (mut low, mut high) = (run.start, run.end);
+                while low < high {
+                    let middle = (low + high) / 2;
+                    if song_at(middle) < song {
+                        low = middle + 1;
+                    } else {
+                        high = middle;
+                    }
                 }
-                let venue = self.venues[u][e.venue.value(i) as usize];
-                if self.held(venue, self.vendor_of(u, e.vendor.value(i)), e.day.value(i)) {
-                    continue;
-                }
-                let start = if i == 0 { 0 } else { e.rooms_end.value(i - 1) };
-                for &room in &e.rooms.values()[start as usize..e.rooms_end.value(i) as usize] {
-                    let room = self.rooms[u][room as usize] as usize;
-                    rooms[at as usize * words + room / 64] |= 1 << (room % 64);
+                low
+            };
+            for (at, &song) in songs.iter().enumerate() {
+                let mut i = first_at(song);
+                while i < run.end && song_at(i) == song {
+                    let venue = self.venues[u][e.venue.value(i) as usize];
+                    if !self.held(venue, self.vendor_of(u, e.vendor.value(i)), e.day.value(i)) {
+                        let start = if i == 0 { 0 } else { e.rooms_end.value(i - 1) };
+                        let end = e.rooms_end.value(i);
+                        for &room in &e.rooms.values()[start as usize..end as usize] {
+                            let room = self.rooms[u][room as usize] as usize;
+                            rooms[at * words + room / 64] |= 1 << (room % 64);
+                        }
+                    }
+                    i += 1;
                 }
             }
         }
@@ -933,8 +941,7 @@ fn strings(array: &StringArray) -> Vec<&str> {
 }
 
 /// Month codes for the ids of several units' dictionaries (each sorted, as the ids of
-/// a [`MonthPlays`] are): the ids sorted, and each unit's codes mapped to them, by a
-/// walk of both sorted lists (a unit per core at a time).
+/// a [`MonthPlays`] are): the ids sorted, and each unit's codes mapped to them.
 fn month_codes<'a>(
     dictionaries: impl Iterator<Item = Vec<&'a str>>,
 ) -> (Vec<String>, Vec<Vec<u32>>) {
@@ -946,54 +953,71 @@ fn month_codes<'a>(
     }
     let mut ids: Vec<&str> = distinct.into_iter().collect();
     ids.sort_unstable();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = dictionaries.len().div_ceil(threads).max(1);
-    let ids_ref = &ids;
-    let maps: Vec<Vec<u32>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = dictionaries
-            .chunks(chunk)
-            .map(|units| {
-                scope.spawn(move || {
-                    units
-                        .iter()
-                        .map(|unit| {
-                            let mut at = 0;
-                            unit.iter()
-                                .map(|id| {
-                                    while ids_ref[at] < *id {
-                                        at += 1;
-                                    }
-                                    at as u32
-                                })
-                                .collect::<Vec<u32>>()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("coding does not panic"))
-            .collect()
-    });
+    let maps = codes_in(&ids, dictionaries.into_iter()).expect("every id is in the union");
     (ids.into_iter().map(str::to_string).collect(), maps)
 }
 
+/// Each dictionary's codes in `universe` (both sorted), by a walk of both lists (a
+/// dictionary per core at a time); `None` if an id is not in it.
+fn codes_in<'a>(
+    universe: &[&str],
+    dictionaries: impl Iterator<Item = Vec<&'a str>>,
+) -> Option<Vec<Vec<u32>>> {
+    let dictionaries: Vec<Vec<&str>> = dictionaries.collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = dictionaries.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = dictionaries
+            .chunks(chunk)
+            .map(|some| {
+                scope.spawn(move || {
+                    some.iter()
+                        .map(|ids| {
+                            let mut at = 0;
+                            ids.iter()
+                                .map(|id| {
+                                    while at < universe.len() && universe[at] < *id {
+                                        at += 1;
+                                    }
+                                    (at < universe.len() && universe[at] == *id)
+                                        .then_some(at as u32)
+                                })
+                                .collect::<Option<Vec<u32>>>()
+                        })
+                        .collect::<Option<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(dictionaries.len());
+        for h in handles {
+            all.extend(h.join().expect("coding does not panic")?);
+        }
+        Some(all)
+    })
+}
+
 /// The month's counts from the digests of the units with plays in it (`units`), after
-/// rule 5's `held` days, flagging rooms with `max_active_hours`; `None` when they cannot be merged exactly (a held vendor-day
-/// with a room-day shared with another vendor): the month is then counted from plays.
+/// rule 5's `held` days, flagging rooms with `max_active_hours`, songs coded as in
+/// `catalogue`; `None` when they cannot give it exactly (a held vendor-day with a
+/// room-day shared with another vendor, a song not in the catalogue): the month is
+/// then counted from its plays.
 pub(crate) fn count_digests(
     units: Vec<Arc<UnitDigest>>,
     month: &Period,
     held: &[Hold],
     max_active_hours: i64,
+    catalogue: &super::plays::SongCatalogue,
 ) -> Option<MonthCounts> {
     let days = (
         super::days_since_epoch(month.first_day()),
         super::days_since_epoch(month.last_day()),
     );
     let started = std::time::Instant::now();
-    let (songs, song_maps) = month_codes(units.iter().map(|u| strings(&u.songs)));
+    // Song codes are the catalogue's (a digest's songs are known ones).
+    let catalogue_ids = catalogue.ids();
+    let song_maps = codes_in(&catalogue_ids, units.iter().map(|u| strings(&u.songs)))?;
+    let songs: Vec<String> = catalogue_ids.iter().map(|id| id.to_string()).collect();
+    drop(catalogue_ids);
     let (venues, venue_maps) = month_codes(units.iter().map(|u| strings(&u.venues)));
     let (vendors, vendor_maps) = month_codes(units.iter().map(|u| strings(&u.vendors)));
     // Rooms by (month venue code, room_id).
@@ -1048,7 +1072,6 @@ pub(crate) fn count_digests(
     drop(room_names);
     let merge = MonthMerge {
         units,
-        song_count: songs.len(),
         room_count,
         days,
         songs: song_maps,

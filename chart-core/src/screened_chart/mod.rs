@@ -202,6 +202,7 @@ pub(crate) async fn screen_with(
     let first_month = Period::containing(PeriodKind::Month, first_day.min(period.first_day()));
     let mut daily = holds::DailyPlays::default();
     let places = plays::venue_places(ctx).await?;
+    let catalogue = plays::SongCatalogue::read(ctx).await?;
     let mut cities: HashMap<(String, String), u32> = HashMap::new();
     for place in places.values() {
         let next = cities.len() as u32;
@@ -226,13 +227,19 @@ pub(crate) async fn screen_with(
                     unit.add_daily_plays(days, &mut daily);
                 }
                 let held = month_holds(&rules, &daily, &month, &places);
-                match digests::count_digests(units, &month, &held, rules.max_active_hours) {
+                match digests::count_digests(
+                    units,
+                    &month,
+                    &held,
+                    rules.max_active_hours,
+                    &catalogue,
+                ) {
                     Some(counts) => {
                         tracing::info!(%month, seconds = started.elapsed().as_secs_f64(), "counted the month from GM-2's day digests");
                         counts
                     }
                     None => {
-                        tracing::info!(%month, "a held vendor-day shares a room-day with another vendor: counting the month from its plays");
+                        tracing::info!(%month, "GM-2's day digests cannot give this month exactly (a held vendor-day shares a room-day with another vendor, or a song is not in the catalogue): counting it from its plays");
                         let plays = plays::month_plays(ctx, &month).await?;
                         count_plays(methodology, tz, &month, plays, held)
                     }
@@ -253,18 +260,17 @@ pub(crate) async fn screen_with(
             }
         };
         let screened = rank_month(
-            ctx,
             methodology,
             &rules,
             &month,
             counts,
+            &catalogue,
             &places,
             &cities,
             &history,
             published.get(&month).filter(|_| !last),
             last,
-        )
-        .await?;
+        )?;
         if last {
             return Ok(screened.0.expect("the last month is built"));
         }
@@ -454,12 +460,12 @@ fn count_plays(
 /// transparency report. Returns the full result only for the `last` month, and the
 /// history the next month reads.
 #[allow(clippy::too_many_arguments)]
-async fn rank_month(
-    ctx: &SessionContext,
+fn rank_month(
     methodology: &Methodology,
     rules: &Screening,
     month: &Period,
     mut counts: MonthCounts,
+    catalogue: &plays::SongCatalogue,
     places: &HashMap<String, (String, String)>,
     cities: &HashMap<(String, String), u32>,
     earlier: &History,
@@ -488,10 +494,11 @@ async fn rank_month(
         let f = &scores[s as usize];
         f.venues >= rules.min_venues && f.cities >= rules.min_cities
     };
+    // Each song's score, for the next month's gain.
     let month_scores: HashMap<String, i64> = scores
         .iter()
         .enumerate()
-        .filter(|(_, f)| f.score > 0)
+        .filter(|(_, f)| !last && f.score > 0)
         .map(|(s, f)| (counts.songs[s].clone(), f.score))
         .collect();
     let gain = |s: u32| {
@@ -507,13 +514,11 @@ async fn rank_month(
         seconds = started.elapsed().as_secs_f64(),
         "concentration and reach"
     );
-    let details = plays::song_details(ctx, |id| month_scores.contains_key(id)).await?;
-    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "song details");
     let end = month.last_day();
     let is_new = |s: u32| {
-        details
-            .get(&counts.songs[s as usize])
-            .and_then(|d| d.2)
+        catalogue
+            .position(&counts.songs[s as usize])
+            .and_then(|at| catalogue.released(at))
             .is_some_and(|released| {
                 released <= end && (end - released).num_days() < methodology.new_song_window_days
             })
@@ -613,9 +618,9 @@ async fn rank_month(
                 let rank = i as i64 + 1;
                 let f = &scores[s as usize];
                 let tally = &counted.songs[s as usize];
-                let (title, artist) = details
-                    .get(song)
-                    .map(|d| (d.0.clone(), d.1.clone()))
+                let (title, artist) = catalogue
+                    .position(song)
+                    .map(|at| catalogue.title_artist(at))
                     .unwrap_or_default();
                 let before = earlier.charts[c].get(song);
                 let prev_rank = before.map(|b| b.0).filter(|&r| r > 0);

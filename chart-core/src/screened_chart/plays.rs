@@ -322,40 +322,98 @@ pub(crate) async fn venue_places(
     Ok(places)
 }
 
-/// Each song's title, artist and release date, of the songs `keep` accepts.
-pub(crate) async fn song_details(
-    ctx: &SessionContext,
-    keep: impl Fn(&str) -> bool,
-) -> Result<HashMap<String, (String, String, Option<NaiveDate>)>> {
-    let mut details = HashMap::new();
-    let mut stream = ctx
-        .sql("SELECT song_id, title, artist, release_date FROM songs")
-        .await?
-        .execute_stream()
-        .await?;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        let (ids, titles, artists) = (
-            text_column(&batch, 0)?,
-            text_column(&batch, 1)?,
-            text_column(&batch, 2)?,
-        );
-        let released = date_column(&batch, 3)?;
-        for i in 0..batch.num_rows() {
-            if !keep(ids.value(i)) {
-                continue;
+/// The songs table sorted by `song_id` (each id once): what the charts show of a song,
+/// and the order of the month's song codes from day digests.
+pub(crate) struct SongCatalogue {
+    ids: arrow::array::StringArray,
+    titles: arrow::array::StringArray,
+    artists: arrow::array::StringArray,
+    released: arrow::array::Date32Array,
+}
+
+impl SongCatalogue {
+    pub(crate) async fn read(ctx: &SessionContext) -> Result<SongCatalogue> {
+        let batches = ctx
+            .sql("SELECT song_id, title, artist, release_date FROM songs WHERE song_id IS NOT NULL")
+            .await?
+            .collect()
+            .await?;
+        let column = |i: usize, kind: &DataType| -> Result<arrow::array::ArrayRef> {
+            let parts = batches
+                .iter()
+                .map(|b| cast(b.column(i), kind))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(to_query)?;
+            let parts: Vec<&dyn Array> = parts.iter().map(|p| p.as_ref()).collect();
+            if parts.is_empty() {
+                return Ok(arrow::array::new_empty_array(kind));
             }
-            details.insert(
-                ids.value(i).to_string(),
-                (
-                    titles.value(i).to_string(),
-                    artists.value(i).to_string(),
-                    released.value_as_date(i).filter(|_| released.is_valid(i)),
-                ),
-            );
-        }
+            arrow::compute::concat(&parts).map_err(to_query)
+        };
+        let ids = column(0, &DataType::Utf8)?;
+        let order = arrow::compute::sort_to_indices(&ids, None, None).map_err(to_query)?;
+        let take = |array: arrow::array::ArrayRef| {
+            arrow::compute::take(&array, &order, None).map_err(to_query)
+        };
+        let ids = take(ids)?;
+        let ids = ids.as_string::<i32>();
+        // Each id once (its first row).
+        let first: arrow::array::BooleanArray = (0..ids.len())
+            .map(|i| Some(i == 0 || ids.value(i) != ids.value(i - 1)))
+            .collect();
+        let keep = |array: arrow::array::ArrayRef| {
+            arrow::compute::filter(&array, &first).map_err(to_query)
+        };
+        Ok(SongCatalogue {
+            ids: keep(std::sync::Arc::new(ids.clone()))?
+                .as_string::<i32>()
+                .clone(),
+            titles: keep(take(column(1, &DataType::Utf8)?)?)?
+                .as_string::<i32>()
+                .clone(),
+            artists: keep(take(column(2, &DataType::Utf8)?)?)?
+                .as_string::<i32>()
+                .clone(),
+            released: keep(take(column(3, &DataType::Date32)?)?)?
+                .as_primitive::<Date32Type>()
+                .clone(),
+        })
     }
-    Ok(details)
+
+    /// The ids, ascending.
+    pub(crate) fn ids(&self) -> Vec<&str> {
+        (0..self.ids.len()).map(|i| self.ids.value(i)).collect()
+    }
+
+    /// Where `id` is (a binary search).
+    pub(crate) fn position(&self, id: &str) -> Option<usize> {
+        let (mut low, mut high) = (0, self.ids.len());
+        while low < high {
+            let middle = (low + high) / 2;
+            if self.ids.value(middle) < id {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        (low < self.ids.len() && self.ids.value(low) == id).then_some(low)
+    }
+
+    /// Title and artist of the song at `position`.
+    pub(crate) fn title_artist(&self, position: usize) -> (String, String) {
+        (
+            self.titles.value(position).to_string(),
+            self.artists.value(position).to_string(),
+        )
+    }
+
+    /// Release date of the song at `position`.
+    pub(crate) fn released(&self, position: usize) -> Option<NaiveDate> {
+        self.released
+            .is_valid(position)
+            .then(|| self.released.value_as_date(position))
+            .flatten()
+    }
 }
 
 fn text_column(batch: &RecordBatch, i: usize) -> Result<arrow::array::StringArray> {
