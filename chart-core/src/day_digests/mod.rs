@@ -328,13 +328,9 @@ impl DayDigests<'_> {
             .collect())
     }
 
-    /// Computes the digest of a unit into `dir`.
-    async fn compute_kept_digest(
-        &self,
-        dir: &Location,
-        unit: &[(NaiveDate, &[(String, String)])],
-    ) -> Result<KeptDigest> {
-        let dates: Vec<NaiveDate> = unit.iter().map(|(date, _)| *date).collect();
+    /// A session like this one's, its tables registered, `plays` holding only the
+    /// partitions of `dates`.
+    async fn unit_session(&self, dates: &[NaiveDate]) -> Result<SessionContext> {
         let state = session_builder()
             .with_config(self.ctx.state().config().clone())
             .with_runtime_env(self.ctx.runtime_env())
@@ -352,6 +348,17 @@ impl DayDigests<'_> {
             .into_view();
         ctx.deregister_table("plays")?;
         ctx.register_table("plays", plays)?;
+        Ok(ctx)
+    }
+
+    /// Computes the digest of a unit into `dir`.
+    async fn compute_kept_digest(
+        &self,
+        dir: &Location,
+        unit: &[(NaiveDate, &[(String, String)])],
+    ) -> Result<KeptDigest> {
+        let dates: Vec<NaiveDate> = unit.iter().map(|(date, _)| *date).collect();
+        let ctx = self.unit_session(&dates).await?;
         compute_digest(
             &ctx,
             self.methodology,

@@ -58,27 +58,9 @@ impl DayDigests<'_> {
         dir: &Location,
         tz: chrono_tz::Tz,
     ) -> Result<crate::screened_chart::ScreenedInfo> {
-        let state = session_builder()
-            .with_config(self.ctx.state().config().clone())
-            .with_runtime_env(self.ctx.runtime_env())
-            .build();
-        let ctx = SessionContext::new_with_state(state);
+        let ctx = self.unit_session(&unit.info.dates).await?;
         register_functions(&ctx, self.methodology)?;
         register_event_buckets(&ctx, bucket_bits(self.inputs.plays_rows()));
-        self.inputs.register(&ctx)?;
-        let days: Vec<Expr> = unit
-            .info
-            .dates
-            .iter()
-            .map(|d| lit(ScalarValue::Date32(Some(days_since_epoch(*d)))))
-            .collect();
-        let plays = ctx
-            .table("plays")
-            .await?
-            .filter(col(PLAYS_PARTITION_COLUMN).in_list(days, false))?
-            .into_view();
-        ctx.deregister_table("plays")?;
-        ctx.register_table("plays", plays)?;
         register_views(&ctx).await?;
         let mut coder = MonthPlaysCoder::default();
         let mut stream = ctx

@@ -1040,18 +1040,9 @@ pub(crate) fn count_digests(
         room_maps.push(map);
     }
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "month codes");
-    let held_days = |kind: HoldKind, ids: &[String]| {
-        let mut days = vec![Vec::new(); ids.len()];
-        for hold in held.iter().filter(|h| h.kind == kind && h.removes_plays()) {
-            if let Ok(code) = ids.binary_search_by(|id| id.as_str().cmp(&hold.id)) {
-                days[code].push(hold.day);
-            }
-        }
-        days
-    };
     let (venue_held, vendor_held) = (
-        held_days(HoldKind::Venue, &venues),
-        held_days(HoldKind::Vendor, &vendors),
+        super::held_days(held, HoldKind::Venue, &venues),
+        super::held_days(held, HoldKind::Vendor, &vendors),
     );
     // A held vendor-day with a room-day of several vendors: not exact from digests.
     for (u, unit) in units.iter().enumerate() {

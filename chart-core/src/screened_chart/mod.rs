@@ -326,6 +326,17 @@ fn month_holds(
     holds::holds(rules, daily, days, &province)
 }
 
+/// Per code of `ids` (sorted), the days whose plays a hold of `kind` removes.
+fn held_days(held: &[Hold], kind: HoldKind, ids: &[String]) -> Vec<Vec<i32>> {
+    let mut days = vec![Vec::new(); ids.len()];
+    for hold in held.iter().filter(|h| h.kind == kind && h.removes_plays()) {
+        if let Ok(code) = ids.binary_search_by(|id| id.as_str().cmp(&hold.id)) {
+            days[code].push(hold.day);
+        }
+    }
+    days
+}
+
 /// What rules 5, 1, 2 and the cap leave of a month, from its valid plays
 /// ([`count_plays`]) or from day digests ([`digests`]).
 pub(crate) struct MonthCounts {
@@ -393,19 +404,9 @@ fn count_plays(
     plays: MonthPlays,
     held: Vec<Hold>,
 ) -> MonthCounts {
-    // Held days by code: each venue's and vendor's days whose plays are held.
-    let held_days = |kind: HoldKind, ids: &[String]| {
-        let mut days = vec![Vec::new(); ids.len()];
-        for hold in held.iter().filter(|h| h.kind == kind && h.removes_plays()) {
-            if let Ok(code) = ids.binary_search_by(|id| id.as_str().cmp(&hold.id)) {
-                days[code].push(hold.day);
-            }
-        }
-        days
-    };
     let (venue_held, vendor_held) = (
-        held_days(HoldKind::Venue, &plays.venues),
-        held_days(HoldKind::Vendor, &plays.vendors),
+        held_days(&held, HoldKind::Venue, &plays.venues),
+        held_days(&held, HoldKind::Vendor, &plays.vendors),
     );
     let started = std::time::Instant::now();
     let mut held_touched = vec![false; plays.songs.len()];
